@@ -1,0 +1,54 @@
+# The front door: `make run` starts the platform, `make test` runs the suite.
+# Both set up .venv and node_modules first; setup re-runs only when its inputs change.
+PY      := .venv/bin/python
+SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+PROTOS  := $(wildcard proto/clarion/v1/*.proto)
+GOOGLE_PROTOS := google/rpc/status.proto google/rpc/error_details.proto
+
+.PHONY: run test setup generate check-generated lint bench clean
+
+setup: .venv/.installed node_modules/.installed
+
+.venv/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+run: setup
+	$(PY) -m runner
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Stubs for Python and a descriptor set for Envoy's transcoder. google/rpc is
+# included so that Envoy can turn error details into JSON.
+generate: .venv/.installed
+	rm -rf generated && mkdir -p generated
+	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) \
+	  --python_out=generated --pyi_out=generated --grpc_python_out=generated \
+	  $(PROTOS)
+	$(PY) -m grpc_tools.protoc -Iproto -I$(SITE) \
+	  --include_imports --include_source_info \
+	  --descriptor_set_out=generated/clarion.binpb \
+	  $(PROTOS) $(GOOGLE_PROTOS)
+	touch generated/clarion/__init__.py generated/clarion/v1/__init__.py
+
+check-generated: .venv/.installed
+	@tmp=$$(mktemp -d) && cp -r generated $$tmp/before && $(MAKE) -s generate && \
+	  if diff -r $$tmp/before generated >/dev/null; then rm -rf $$tmp; \
+	  else diff -r $$tmp/before generated | head -20; rm -rf $$tmp; \
+	    echo "generated/ is stale: run make generate and commit"; exit 1; fi
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	node_modules/.bin/buf lint
+
+bench: setup
+	$(PY) -m bench.send_latency

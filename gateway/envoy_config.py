@@ -1,0 +1,250 @@
+"""Builds Envoy's configuration. Envoy reads JSON as well as YAML, and a
+Python builder lets the callback route reuse the transcoder settings that
+Envoy needs repeated in full."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+TRANSCODER_TYPE = (
+    "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"
+)
+SERVICES = [
+    "clarion.v1.NotificationService",
+    "clarion.v1.ChannelService",
+    "clarion.v1.TenantService",
+    "clarion.v1.ProviderCallbackService",
+]
+# Headers the API server trusts and a client must never set.
+SPOOFABLE_HEADERS = ["x-tenant-id", "x-caller-id"]
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+# Envoy's own replies, in the API's JSON error shape: HTTP status → gRPC code.
+LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 3, 429: 8, 503: 14, 504: 4}
+
+
+def transcoder(descriptor: Path, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "@type": TRANSCODER_TYPE,
+        "proto_descriptor": str(descriptor),
+        "services": SERVICES,
+        "print_options": {
+            "preserve_proto_field_names": True,
+            "always_print_primitive_fields": True,
+        },
+        "convert_grpc_status": True,
+        # Route on the JSON path, not on the gRPC path the transcoder rewrites it to.
+        "match_incoming_request_route": True,
+        "request_validation_options": {
+            "reject_unknown_method": True,
+            "reject_unknown_query_parameters": True,
+        },
+        "max_request_body_size": MAX_BODY_BYTES,
+        "max_response_body_size": MAX_BODY_BYTES,
+    }
+    config.update(overrides)
+    return config
+
+
+def _status_filter(status: int) -> dict[str, Any]:
+    return {
+        "status_code_filter": {
+            "comparison": {
+                "op": "EQ",
+                "value": {"default_value": status, "runtime_key": f"clarion.local_reply.{status}"},
+            }
+        }
+    }
+
+
+def _local_reply_config() -> dict[str, Any]:
+    mappers: list[dict[str, Any]] = [
+        # Native gRPC callers get Envoy's gRPC replies untouched. REST requests
+        # carry x-envoy-original-path once the transcoder has rewritten them.
+        {
+            "filter": {
+                "and_filter": {
+                    "filters": [
+                        {
+                            "header_filter": {
+                                "header": {
+                                    "name": "content-type",
+                                    "string_match": {"prefix": "application/grpc"},
+                                }
+                            }
+                        },
+                        {
+                            "header_filter": {
+                                "header": {
+                                    "name": "x-envoy-original-path",
+                                    "present_match": True,
+                                    "invert_match": True,
+                                }
+                            }
+                        },
+                    ]
+                }
+            }
+        }
+    ]
+    for status, code in LOCAL_REPLY_CODES.items():
+        mappers.append(
+            {
+                "filter": _status_filter(status),
+                "body_format_override": {
+                    "json_format": {
+                        "code": code,
+                        "message": "%LOCAL_REPLY_BODY%",
+                        "details": [],
+                    },
+                    "content_type": "application/json",
+                },
+            }
+        )
+    return {"mappers": mappers}
+
+
+def _route(prefix: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "match": {"prefix": prefix},
+        "route": {"cluster": "api", "timeout": "30s"},
+        **extra,
+    }
+
+
+def envoy_config(
+    *, listen_port: int, admin_port: int, grpc_port: int, descriptor: Path
+) -> dict[str, Any]:
+    routes = [
+        _route("/api/v1/"),
+        _route("/portal/signup"),
+        # Callback URLs carry our own query parameters (delivery_id), which the
+        # transcoder would otherwise refuse; a per-route config replaces the whole one.
+        _route(
+            "/callbacks/",
+            typed_per_filter_config={
+                TRANSCODER: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http."
+                    "grpc_json_transcoder.v3.GrpcJsonTranscoder",
+                    **{
+                        k: v
+                        for k, v in transcoder(
+                            descriptor,
+                            ignore_unknown_query_parameters=True,
+                            request_validation_options={"reject_unknown_method": True},
+                        ).items()
+                        if k != "@type"
+                    },
+                }
+            },
+        ),
+    ]
+    connection_manager = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network."
+        "http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "codec_type": "AUTO",
+        # At the edge: clients cannot forge x-forwarded-for or -proto.
+        "use_remote_address": True,
+        "local_reply_config": _local_reply_config(),
+        "route_config": {
+            "name": "clarion",
+            "request_headers_to_remove": SPOOFABLE_HEADERS,
+            "request_headers_to_add": [
+                {
+                    "header": {"key": "x-forwarded-host", "value": "%REQ(:AUTHORITY)%"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }
+            ],
+            "virtual_hosts": [{"name": "clarion", "domains": ["*"], "routes": routes}],
+        },
+        "http_filters": [
+            # Runs after the transcoder on responses: keeps gRPC trailers out of REST replies.
+            {
+                "name": "envoy.filters.http.header_mutation",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http."
+                    "header_mutation.v3.HeaderMutation",
+                    "mutations": {
+                        "response_mutations": [
+                            {"remove": "grpc-status"},
+                            {"remove": "grpc-message"},
+                            {"remove": "grpc-status-details-bin"},
+                        ]
+                    },
+                },
+            },
+            {"name": TRANSCODER, "typed_config": transcoder(descriptor)},
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            },
+        ],
+    }
+    return {
+        "admin": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "http",
+                    "address": {
+                        "socket_address": {"address": "127.0.0.1", "port_value": listen_port}
+                    },
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": connection_manager,
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [
+                {
+                    "name": "api",
+                    "type": "STATIC",
+                    "connect_timeout": "2s",
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3."
+                            "HttpProtocolOptions",
+                            "explicit_http_config": {"http2_protocol_options": {}},
+                        }
+                    },
+                    "load_assignment": {
+                        "cluster_name": "api",
+                        "endpoints": [
+                            {
+                                "lb_endpoints": [
+                                    {
+                                        "endpoint": {
+                                            "address": {
+                                                "socket_address": {
+                                                    "address": "127.0.0.1",
+                                                    "port_value": grpc_port,
+                                                }
+                                            }
+                                        }
+                                    }
+                                ]
+                            }
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+def write_envoy_config(path: Path, **kwargs: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(envoy_config(**kwargs), indent=1))
+    return path

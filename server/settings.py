@@ -1,0 +1,86 @@
+"""All configuration, read from environment variables in one place."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflows.contracts import DeliveryPolicy
+
+
+class Settings(BaseSettings):
+    """Settings for every Clarion process. Variables are prefixed `CLARION_`,
+    except `DATABASE_URL`, which follows the common convention."""
+
+    model_config = SettingsConfigDict(env_prefix="CLARION_", extra="ignore")
+
+    # Where embedded PostgreSQL, Temporal's SQLite file and Envoy's config live.
+    data_dir: Path = Path(".data")
+    # A PostgreSQL URL (postgresql://...). Unset: `make run` starts an embedded server.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CLARION_DATABASE_URL")
+    )
+
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    envoy_port: int = 8080
+    envoy_admin_port: int = 9901
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_namespace: str = "default"
+    task_queue: str = "clarion-notifications"
+    # Base URL that providers use to reach Envoy's /callbacks routes; signatures
+    # are computed over it, so it must be the URL the provider was given.
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    # Email over SMTP submission.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    email_from: str = "Clarion <notifications@clarion.local>"
+    # Key that signs Mailgun-format email event webhooks.
+    mailgun_signing_key: str = "sandbox-mailgun-key"
+
+    # SMS over Twilio's Messages API.
+    twilio_api_base: str = "http://127.0.0.1:4010"
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str = "sandbox-twilio-token"
+    twilio_from_number: str = "+15005550006"
+
+    # The provider sandbox that `make run` starts.
+    sandbox_http_port: int = 4010
+    sandbox_smtp_port: int = 2525
+    run_sandbox: bool = True
+
+    # Delivery retries: exponential backoff with jitter, within both limits.
+    delivery_max_attempts: int = 6
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    delivery_deadline_seconds: float = 3600.0
+    provider_timeout_seconds: float = 15.0
+    # How long a sent delivery waits for the provider's receipt before the
+    # wait is recorded as over (the delivery then stays `sent`).
+    receipt_timeout_seconds: float = 3600.0
+
+    # Revoked API keys stop working within this many seconds.
+    api_key_cache_seconds: float = 2.0
+
+    def delivery_policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(
+            max_attempts=self.delivery_max_attempts,
+            retry_initial_seconds=self.retry_initial_seconds,
+            retry_max_seconds=self.retry_max_seconds,
+            deadline_seconds=self.delivery_deadline_seconds,
+            provider_timeout_seconds=self.provider_timeout_seconds,
+            receipt_timeout_seconds=self.receipt_timeout_seconds,
+        )
+
+    @property
+    def temporal_address(self) -> str:
+        return f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"

@@ -1,0 +1,350 @@
+"""Notifications, their deliveries and delivery history. Functions never
+commit: the caller owns the transaction."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, exists, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.domain.status import DeliveryStatus, can_move, roll_up
+from server.store.tables import deliveries, delivery_events, notifications
+
+
+@dataclass
+class DeliveryRecord:
+    delivery_id: str
+    notification_id: str
+    tenant_id: str
+    channel: str
+    address: str
+    status: DeliveryStatus
+    attempts: int
+    reason: str
+    provider_message_id: str | None
+    updated_at: datetime
+
+
+@dataclass
+class NotificationRecord:
+    notification_id: str
+    tenant_id: str
+    status: DeliveryStatus
+    channels: list[str]
+    recipient: dict[str, str]
+    subject: str
+    body: str
+    template_id: str
+    data: dict[str, Any]
+    idempotency_key: str | None
+    request_hash: str
+    created_at: datetime
+    updated_at: datetime
+    deliveries: list[DeliveryRecord] = field(default_factory=list)
+
+
+@dataclass
+class NewDelivery:
+    delivery_id: str
+    channel: str
+    address: str
+
+
+def _delivery(row: Row[Any]) -> DeliveryRecord:
+    return DeliveryRecord(
+        delivery_id=row.id,
+        notification_id=row.notification_id,
+        tenant_id=row.tenant_id,
+        channel=row.channel,
+        address=row.address,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        reason=row.reason,
+        provider_message_id=row.provider_message_id,
+        updated_at=row.updated_at,
+    )
+
+
+def _notification(row: Row[Any]) -> NotificationRecord:
+    return NotificationRecord(
+        notification_id=row.id,
+        tenant_id=row.tenant_id,
+        status=DeliveryStatus(row.status),
+        channels=list(row.channels),
+        recipient=dict(row.recipient),
+        subject=row.subject,
+        body=row.body,
+        template_id=row.template_id,
+        data=dict(row.data),
+        idempotency_key=row.idempotency_key,
+        request_hash=row.request_hash,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def insert_notification(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    notification_id: str,
+    channels: list[str],
+    recipient: dict[str, str],
+    subject: str,
+    body: str,
+    template_id: str,
+    data: dict[str, Any],
+    idempotency_key: str | None,
+    request_hash: str,
+    new_deliveries: list[NewDelivery],
+    now: datetime,
+) -> bool:
+    """Inserts the notification and its queued deliveries. Returns False, and
+    inserts nothing, when the tenant already used `idempotency_key`."""
+    result = await session.execute(
+        pg_insert(notifications)
+        .values(
+            id=notification_id,
+            tenant_id=tenant_id,
+            status=DeliveryStatus.QUEUED,
+            channels=channels,
+            recipient=recipient,
+            subject=subject,
+            body=body,
+            template_id=template_id,
+            data=data,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(constraint="uq_notifications_idempotency")
+        .returning(notifications.c.id)
+    )
+    if result.first() is None:
+        return False
+    await session.execute(
+        insert(deliveries),
+        [
+            {
+                "id": d.delivery_id,
+                "notification_id": notification_id,
+                "tenant_id": tenant_id,
+                "channel": d.channel,
+                "position": position,
+                "address": d.address,
+                "status": DeliveryStatus.QUEUED,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for position, d in enumerate(new_deliveries)
+        ],
+    )
+    await session.execute(
+        insert(delivery_events),
+        [
+            {
+                "delivery_id": d.delivery_id,
+                "kind": "status",
+                "status": DeliveryStatus.QUEUED,
+                "detail": "accepted",
+                "occurred_at": now,
+            }
+            for d in new_deliveries
+        ],
+    )
+    return True
+
+
+async def find_by_idempotency_key(
+    session: AsyncSession, *, tenant_id: str, idempotency_key: str
+) -> NotificationRecord | None:
+    row = (
+        await session.execute(
+            select(notifications).where(
+                notifications.c.tenant_id == tenant_id,
+                notifications.c.idempotency_key == idempotency_key,
+            )
+        )
+    ).first()
+    return _notification(row) if row else None
+
+
+async def get_notification(
+    session: AsyncSession, *, tenant_id: str, notification_id: str
+) -> NotificationRecord | None:
+    row = (
+        await session.execute(
+            select(notifications).where(
+                notifications.c.tenant_id == tenant_id, notifications.c.id == notification_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    record = _notification(row)
+    await _attach_deliveries(session, [record])
+    return record
+
+
+async def list_notifications(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    channel: str | None,
+    status: str | None,
+    recipient: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[NotificationRecord]:
+    """Newest first; `after` is the (created_at, id) of the last row already seen."""
+    query = select(notifications).where(notifications.c.tenant_id == tenant_id)
+    if channel:
+        query = query.where(notifications.c.channels.any(channel))
+    if status:
+        query = query.where(notifications.c.status == status)
+    if recipient:
+        query = query.where(
+            exists().where(
+                deliveries.c.notification_id == notifications.c.id,
+                deliveries.c.tenant_id == tenant_id,
+                deliveries.c.address == recipient,
+            )
+        )
+    if after:
+        created_at, last_id = after
+        query = query.where(
+            or_(
+                notifications.c.created_at < created_at,
+                and_(notifications.c.created_at == created_at, notifications.c.id < last_id),
+            )
+        )
+    query = query.order_by(notifications.c.created_at.desc(), notifications.c.id.desc()).limit(
+        limit
+    )
+    records = [_notification(row) for row in await session.execute(query)]
+    await _attach_deliveries(session, records)
+    return records
+
+
+async def _attach_deliveries(session: AsyncSession, records: list[NotificationRecord]) -> None:
+    if not records:
+        return
+    by_id = {r.notification_id: r for r in records}
+    rows = await session.execute(
+        select(deliveries)
+        .where(deliveries.c.notification_id.in_(by_id))
+        .order_by(deliveries.c.notification_id, deliveries.c.position)
+    )
+    for row in rows:
+        by_id[row.notification_id].deliveries.append(_delivery(row))
+
+
+async def get_delivery(session: AsyncSession, *, delivery_id: str) -> DeliveryRecord | None:
+    """A delivery by id, for the worker and signed provider callbacks, which
+    act for the platform rather than for a tenant."""
+    row = (await session.execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
+    return _delivery(row) if row else None
+
+
+async def record_attempt(
+    session: AsyncSession, *, delivery_id: str, outcome: str, now: datetime
+) -> int:
+    """Counts one provider call and records its outcome; returns the new count."""
+    attempts: int = (
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(attempts=deliveries.c.attempts + 1)
+            .returning(deliveries.c.attempts)
+        )
+    ).scalar_one()
+    await session.execute(
+        insert(delivery_events).values(
+            delivery_id=delivery_id, kind="attempt", status="", detail=outcome, occurred_at=now
+        )
+    )
+    return attempts
+
+
+async def set_provider_message_id(
+    session: AsyncSession, *, delivery_id: str, provider_message_id: str
+) -> None:
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(provider_message_id=provider_message_id)
+    )
+
+
+async def advance_delivery(
+    session: AsyncSession,
+    *,
+    delivery_id: str,
+    status: DeliveryStatus,
+    reason: str,
+    now: datetime,
+) -> bool:
+    """Moves the delivery forward to `status` and rolls the notification's
+    status up. Returns False, changing nothing, if that is not a step forward
+    (a duplicate or late receipt)."""
+    delivery = (
+        await session.execute(select(deliveries).where(deliveries.c.id == delivery_id))
+    ).first()
+    if delivery is None:
+        return False
+    # Lock the notification so concurrent channel updates roll up in turn.
+    await session.execute(
+        select(notifications.c.id)
+        .where(notifications.c.id == delivery.notification_id)
+        .with_for_update()
+    )
+    current = DeliveryStatus(
+        (
+            await session.execute(select(deliveries.c.status).where(deliveries.c.id == delivery_id))
+        ).scalar_one()
+    )
+    if not can_move(current, status):
+        return False
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(status=status, reason=reason, updated_at=now)
+    )
+    await session.execute(
+        insert(delivery_events).values(
+            delivery_id=delivery_id, kind="status", status=status, detail=reason, occurred_at=now
+        )
+    )
+    siblings = await session.execute(
+        select(deliveries.c.status).where(deliveries.c.notification_id == delivery.notification_id)
+    )
+    rolled = roll_up([DeliveryStatus(s) for (s,) in siblings])
+    await session.execute(
+        update(notifications)
+        .where(notifications.c.id == delivery.notification_id)
+        .values(status=rolled, updated_at=now)
+    )
+    return True
+
+
+async def add_delivery_note(
+    session: AsyncSession, *, delivery_id: str, reason: str, now: datetime
+) -> None:
+    """Records a fact about the delivery, in its reason and its history,
+    without changing its status."""
+    status = (
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(reason=reason)
+            .returning(deliveries.c.status)
+        )
+    ).scalar_one()
+    await session.execute(
+        insert(delivery_events).values(
+            delivery_id=delivery_id, kind="note", status=status, detail=reason, occurred_at=now
+        )
+    )

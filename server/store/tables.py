@@ -1,0 +1,97 @@
+"""Table definitions. Migrations live in server/store/migrations; every
+tenant-owned table carries tenant_id and every query filters by it."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = MetaData()
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    # Stored lower-cased, so that one email has one account.
+    Column("email", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("prefix", Text, nullable=False),
+    # SHA-256 of the whole key: keys are 256-bit random, so a slow hash adds nothing.
+    Column("key_hash", Text, nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, ForeignKey("tenants.id"), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("channels", ARRAY(Text), nullable=False),
+    Column("recipient", JSONB, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("template_id", Text, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("idempotency_key", Text),
+    # SHA-256 of the canonical request, to tell a replay from a reused key.
+    Column("request_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "idempotency_key", name="uq_notifications_idempotency"),
+    Index("ix_notifications_tenant_created", "tenant_id", "created_at", "id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("notification_id", Text, ForeignKey("notifications.id"), nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    # Position in the request's channel list, to answer in request order.
+    Column("position", Integer, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("provider_message_id", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("notification_id", "channel", name="uq_deliveries_channel"),
+    Index("ix_deliveries_tenant_address", "tenant_id", "address"),
+    Index("ix_deliveries_tenant_channel", "tenant_id", "channel"),
+)
+
+# Every status change and provider attempt, oldest first: the delivery's history.
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("delivery_id", Text, ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("kind", Text, nullable=False),  # "status" or "attempt"
+    Column("status", Text, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,162 @@
+"""Delivery activities: the I/O of a notification workflow. Each is idempotent
+per delivery (`notification_id:channel`)."""
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from server.domain.status import DeliveryStatus
+from server.store import notifications as store
+from server.store.db import Database
+from workflows.providers.base import OutboundMessage, Provider, ProviderError
+
+log = logging.getLogger(__name__)
+
+PERMANENT_FAILURE = "PermanentDeliveryFailure"
+TRANSIENT_FAILURE = "TransientDeliveryFailure"
+
+
+@dataclass
+class SendDeliveryInput:
+    delivery_id: str
+    retry_initial_seconds: float
+    retry_max_seconds: float
+
+
+@dataclass
+class SendDeliveryResult:
+    status: str
+    # True when no receipt will follow (delivered already, or nothing to send).
+    final: bool
+
+
+@dataclass
+class RecordFailureInput:
+    delivery_id: str
+    # Tenant-readable reason from a permanent failure; empty when retries ran out.
+    reason: str
+
+
+@dataclass
+class MissingReceiptInput:
+    delivery_id: str
+    waited_seconds: float
+
+
+def backoff_with_jitter(attempt: int, initial: float, maximum: float) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random, so
+    retries from many deliveries spread out instead of arriving together."""
+    ceiling = min(maximum, initial * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class DeliveryActivities:
+    def __init__(self, db: Database, providers: dict[str, Provider], public_base_url: str) -> None:
+        self._db = db
+        self._providers = providers
+        self._callback_base = public_base_url.rstrip("/")
+
+    @activity.defn(name="send_delivery")
+    async def send_delivery(self, task: SendDeliveryInput) -> SendDeliveryResult:
+        async with self._db.transaction() as session:
+            delivery = await store.get_delivery(session, delivery_id=task.delivery_id)
+            if delivery is None:
+                raise ApplicationError(
+                    f"delivery {task.delivery_id} does not exist",
+                    type=PERMANENT_FAILURE,
+                    non_retryable=True,
+                )
+            notification = await store.get_notification(
+                session, tenant_id=delivery.tenant_id, notification_id=delivery.notification_id
+            )
+            assert notification is not None
+        # Already handed over on an earlier attempt: never send twice.
+        if delivery.provider_message_id or delivery.status is not DeliveryStatus.QUEUED:
+            return SendDeliveryResult(delivery.status.value, final=delivery.status.is_final)
+        provider = self._providers[delivery.channel]
+        message = OutboundMessage(
+            delivery_id=delivery.delivery_id,
+            notification_id=delivery.notification_id,
+            channel=delivery.channel,
+            address=delivery.address,
+            subject=notification.subject,
+            body=notification.body,
+            status_callback_url=self._status_callback_url(delivery.channel, delivery.delivery_id),
+        )
+        attempt = activity.info().attempt
+        try:
+            accepted = await provider.send(message)
+        except ProviderError as error:
+            await self._record_attempt(delivery.delivery_id, f"{error.reason} ({error.detail})")
+            log.warning("delivery %s attempt %d: %s", delivery.delivery_id, attempt, error.detail)
+            if error.permanent:
+                raise ApplicationError(
+                    error.reason, type=PERMANENT_FAILURE, non_retryable=True
+                ) from None
+            delay = error.retry_after or backoff_with_jitter(
+                attempt, task.retry_initial_seconds, task.retry_max_seconds
+            )
+            raise ApplicationError(
+                error.reason, type=TRANSIENT_FAILURE, next_retry_delay=timedelta(seconds=delay)
+            ) from None
+        status = DeliveryStatus.DELIVERED if accepted.delivered else DeliveryStatus.SENT
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            await store.record_attempt(
+                session, delivery_id=delivery.delivery_id, outcome="accepted", now=now
+            )
+            await store.set_provider_message_id(
+                session,
+                delivery_id=delivery.delivery_id,
+                provider_message_id=accepted.provider_message_id,
+            )
+            await store.advance_delivery(
+                session, delivery_id=delivery.delivery_id, status=status, reason="", now=now
+            )
+        return SendDeliveryResult(status.value, final=accepted.delivered)
+
+    @activity.defn(name="record_failure")
+    async def record_failure(self, task: RecordFailureInput) -> None:
+        async with self._db.transaction() as session:
+            delivery = await store.get_delivery(session, delivery_id=task.delivery_id)
+            if delivery is None:
+                return
+            reason = task.reason or f"provider unavailable after {delivery.attempts} attempts"
+            await store.advance_delivery(
+                session,
+                delivery_id=task.delivery_id,
+                status=DeliveryStatus.FAILED,
+                reason=reason,
+                now=datetime.now(UTC),
+            )
+
+    @activity.defn(name="record_missing_receipt")
+    async def record_missing_receipt(self, task: MissingReceiptInput) -> None:
+        async with self._db.transaction() as session:
+            await store.add_delivery_note(
+                session,
+                delivery_id=task.delivery_id,
+                reason=(
+                    f"no delivery receipt from the provider within {task.waited_seconds:g} s; "
+                    "it was sent but delivery is unconfirmed"
+                ),
+                now=datetime.now(UTC),
+            )
+
+    async def _record_attempt(self, delivery_id: str, outcome: str) -> None:
+        async with self._db.transaction() as session:
+            await store.record_attempt(
+                session, delivery_id=delivery_id, outcome=outcome, now=datetime.now(UTC)
+            )
+
+    def _status_callback_url(self, channel: str, delivery_id: str) -> str:
+        if channel in ("sms", "voice"):
+            return (
+                f"{self._callback_base}/callbacks/twilio?{urlencode({'delivery_id': delivery_id})}"
+            )
+        return ""

@@ -1,0 +1,49 @@
+"""What the API server and the worker agree on: workflow names, inputs and
+signals. Plain dataclasses, so Temporal serialises them as JSON."""
+
+from dataclasses import dataclass, field
+
+NOTIFICATION_WORKFLOW = "NotificationWorkflow"
+RECEIPT_SIGNAL = "delivery_receipt"
+TENANT_SEARCH_ATTRIBUTE = "TenantId"
+
+
+def notification_workflow_id(notification_id: str) -> str:
+    """One workflow per notification; a retried request maps to the same id."""
+    return f"notification-{notification_id}"
+
+
+@dataclass
+class DeliveryRef:
+    delivery_id: str
+    channel: str
+
+
+@dataclass
+class DeliveryPolicy:
+    """Retry and receipt limits, fixed when the notification is accepted and
+    visible in the workflow's input in the Temporal UI."""
+
+    max_attempts: int = 6
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    # Overall limit on trying to hand a delivery to the provider.
+    deadline_seconds: float = 3600.0
+    provider_timeout_seconds: float = 15.0
+    receipt_timeout_seconds: float = 3600.0
+
+
+@dataclass
+class NotificationWorkflowInput:
+    notification_id: str
+    tenant_id: str
+    deliveries: list[DeliveryRef] = field(default_factory=list)
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+
+
+@dataclass
+class DeliveryReceipt:
+    """A provider's final word on one delivery, sent as a signal."""
+
+    delivery_id: str
+    status: str  # "delivered" or "failed"

@@ -1,0 +1,85 @@
+"""NotificationWorkflow: one per notification. Each channel is handed to its
+provider with durable retries, then waits for the provider's receipt."""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.activities import (
+        PERMANENT_FAILURE,
+        DeliveryActivities,
+        MissingReceiptInput,
+        RecordFailureInput,
+        SendDeliveryInput,
+    )
+    from workflows.contracts import (
+        NOTIFICATION_WORKFLOW,
+        RECEIPT_SIGNAL,
+        DeliveryPolicy,
+        DeliveryReceipt,
+        DeliveryRef,
+        NotificationWorkflowInput,
+    )
+
+_BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
+
+
+@workflow.defn(name=NOTIFICATION_WORKFLOW)
+class NotificationWorkflow:
+    def __init__(self) -> None:
+        self._receipts: set[str] = set()
+
+    @workflow.signal(name=RECEIPT_SIGNAL)
+    def delivery_receipt(self, receipt: DeliveryReceipt) -> None:
+        # The database already holds the status; this only ends the wait.
+        self._receipts.add(receipt.delivery_id)
+
+    @workflow.run
+    async def run(self, task: NotificationWorkflowInput) -> None:
+        await asyncio.gather(*(self._deliver(d, task.policy) for d in task.deliveries))
+
+    async def _deliver(self, delivery: DeliveryRef, policy: DeliveryPolicy) -> None:
+        try:
+            result = await workflow.execute_activity_method(
+                DeliveryActivities.send_delivery,
+                SendDeliveryInput(
+                    delivery.delivery_id, policy.retry_initial_seconds, policy.retry_max_seconds
+                ),
+                start_to_close_timeout=timedelta(seconds=policy.provider_timeout_seconds + 5),
+                schedule_to_close_timeout=timedelta(seconds=policy.deadline_seconds),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=policy.retry_initial_seconds),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=policy.retry_max_seconds),
+                    maximum_attempts=policy.max_attempts,
+                    non_retryable_error_types=[PERMANENT_FAILURE],
+                ),
+            )
+        except ActivityError as error:
+            cause = error.cause
+            permanent = isinstance(cause, ApplicationError) and cause.type == PERMANENT_FAILURE
+            await workflow.execute_activity_method(
+                DeliveryActivities.record_failure,
+                RecordFailureInput(
+                    delivery.delivery_id, cause.message if permanent and cause else ""
+                ),
+                start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+            )
+            return
+        if result.final:
+            return
+        try:
+            await workflow.wait_condition(
+                lambda: delivery.delivery_id in self._receipts,
+                timeout=timedelta(seconds=policy.receipt_timeout_seconds),
+            )
+        except TimeoutError:
+            await workflow.execute_activity_method(
+                DeliveryActivities.record_missing_receipt,
+                MissingReceiptInput(delivery.delivery_id, policy.receipt_timeout_seconds),
+                start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
+            )

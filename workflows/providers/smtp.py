@@ -1,0 +1,74 @@
+"""Email over SMTP submission (aiosmtplib)."""
+
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+
+import aiosmtplib
+
+from server.domain.receipts import email_message_id
+from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
+
+
+class SmtpEmailProvider:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        sender: str,
+        username: str = "",
+        password: str = "",
+        starttls: bool = False,
+        timeout: float = 15.0,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._sender = sender
+        self._username = username or None
+        self._password = password or None
+        self._starttls = starttls
+        self._timeout = timeout
+        self._domain = parseaddr(sender)[1].partition("@")[2] or "clarion.local"
+
+    async def send(self, message: OutboundMessage) -> ProviderAccepted:
+        email = EmailMessage()
+        email["From"] = self._sender
+        email["To"] = message.address
+        email["Subject"] = message.subject
+        email["Date"] = formatdate(localtime=False)
+        message_id = email_message_id(message.delivery_id, self._domain)
+        email["Message-ID"] = message_id
+        email.set_content(message.body)
+        try:
+            await aiosmtplib.send(
+                email,
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password,
+                start_tls=self._starttls,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusal = exc.recipients[0] if exc.recipients else None
+            raise _classify(refusal.code if refusal else 550, str(exc)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _classify(exc.code, str(exc)) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise ProviderError(
+                "email server unavailable", permanent=False, detail=str(exc)
+            ) from exc
+        return ProviderAccepted(provider_message_id=message_id)
+
+
+def _classify(code: int, detail: str) -> ProviderError:
+    # SMTP 4xx replies are temporary by definition (RFC 5321 §4.2.1); 5xx are final.
+    if 400 <= code < 500:
+        return ProviderError("email server temporarily refused", permanent=False, detail=detail)
+    if code in (530, 535):
+        return ProviderError(
+            "email provider rejected the platform's credentials", permanent=True, detail=detail
+        )
+    return ProviderError(
+        "email address rejected by the receiving server", permanent=True, detail=detail
+    )

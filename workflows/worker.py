@@ -1,0 +1,79 @@
+"""The Temporal worker: runs NotificationWorkflow and the delivery activities."""
+
+import asyncio
+import logging
+import signal
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from server.settings import Settings
+from server.store.db import Database, create_engine
+from workflows.activities import DeliveryActivities
+from workflows.notification import NotificationWorkflow
+from workflows.providers.base import Provider
+from workflows.providers.smtp import SmtpEmailProvider
+from workflows.providers.twilio import TwilioSmsProvider
+
+log = logging.getLogger("clarion.worker")
+
+
+def build_providers(settings: Settings) -> dict[str, Provider]:
+    return {
+        "email": SmtpEmailProvider(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.email_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            timeout=settings.provider_timeout_seconds,
+        ),
+        "sms": TwilioSmsProvider(
+            api_base=settings.twilio_api_base,
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            from_number=settings.twilio_from_number,
+            timeout=settings.provider_timeout_seconds,
+        ),
+    }
+
+
+def create_worker(settings: Settings, client: Client, db: Database) -> Worker:
+    activities = DeliveryActivities(db, build_providers(settings), settings.public_base_url)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[NotificationWorkflow],
+        activities=[
+            activities.send_delivery,
+            activities.record_failure,
+            activities.record_missing_receipt,
+        ],
+        max_concurrent_activities=200,
+    )
+
+
+async def run(settings: Settings) -> None:
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
+    db = Database(create_engine(settings.database_url))
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    worker = create_worker(settings, client, db)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        log.info("worker polling task queue %s", settings.task_queue)
+        await stop.wait()
+    await db.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(run(Settings()))
+
+
+if __name__ == "__main__":
+    main()
