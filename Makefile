@@ -22,7 +22,7 @@ node_modules/.installed: package.json package-lock.json
 run: setup
 	$(PY) -m runner
 
-test: setup
+test: setup check-generated lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Stubs for Python and a descriptor set for Envoy's transcoder. google/rpc is
@@ -48,7 +48,7 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
-	node_modules/.bin/buf lint
+	node_modules/.bin/buf lint generated/clarion.binpb --path clarion
 
 bench: setup
-	$(PY) -m bench.send_latency
+	$(PY) -m bench.send_latency $(BENCH_ARGS)

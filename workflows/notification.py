@@ -62,11 +62,10 @@ class NotificationWorkflow:
         except ActivityError as error:
             cause = error.cause
             permanent = isinstance(cause, ApplicationError) and cause.type == PERMANENT_FAILURE
+            reason = cause.message if permanent and isinstance(cause, ApplicationError) else ""
             await workflow.execute_activity_method(
                 DeliveryActivities.record_failure,
-                RecordFailureInput(
-                    delivery.delivery_id, cause.message if permanent and cause else ""
-                ),
+                RecordFailureInput(delivery.delivery_id, reason),
                 start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
             )
             return

@@ -83,10 +83,10 @@ _INVALID_KEY = ClarionError(
     "missing, invalid or revoked API key; send an active tenant key in the X-API-Key header",
 )
 
-Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]  # type: ignore[type-arg]
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
-class ApiInterceptor(grpc.aio.ServerInterceptor):
+class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Authenticates every Clarion method but the public ones, and turns
     ClarionError into a rich status and anything unexpected into INTERNAL."""
 
@@ -99,15 +99,15 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or not method.startswith(_OWN_SERVICES) or handler.unary_unary is None:
             return handler
         needs_key = method not in PUBLIC_METHODS
-        metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+        metadata = dict(handler_call_details.invocation_metadata or ())
         api_key = metadata.get("x-api-key", "")
         inner: Handler = handler.unary_unary
 
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[type-arg]
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = None
             try:
                 if needs_key:

@@ -47,7 +47,7 @@ def to_status(error: ClarionError) -> status_pb2.Status:
     return status
 
 
-async def abort(context: grpc.aio.ServicerContext, error: ClarionError) -> NoReturn:  # type: ignore[type-arg]
+async def abort(context: grpc.aio.ServicerContext, error: ClarionError) -> NoReturn:
     status = rpc_status.to_status(to_status(error))
     await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
     raise AssertionError("context.abort always raises")

@@ -2,6 +2,7 @@
 mapping happen in server.api.auth.ApiInterceptor."""
 
 from datetime import datetime
+from typing import TypeAlias
 
 import grpc
 from clarion.v1 import (
@@ -25,7 +26,8 @@ from server.services.receipts import Callback, Receipts
 from server.store.notifications import NotificationRecord
 from server.store.tenants import ApiKeyRecord
 
-Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
+# grpc ships no type information, so this alias is Any to mypy.
+Context: TypeAlias = grpc.aio.ServicerContext
 
 
 def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
