@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # aiosmtpd logs every SMTP line at INFO; keep stderr readable.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(serve(config))
     return 0
 

@@ -1,0 +1,94 @@
+"""Provider callbacks enter through Envoy and are trusted only when signed."""
+
+import hashlib
+import hmac
+import json
+import time
+
+import httpx
+import psycopg
+
+from runner.stack import Stack
+from server.domain.signatures import twilio_signature
+from tests.conftest import Tenant
+from tests.e2e.waiting import wait_for_status
+
+TWILIO_TOKEN = "sandbox-twilio-token"
+MAILGUN_KEY = "sandbox-mailgun-key"
+
+
+def delivered_sms(tenant: Tenant) -> tuple[str, dict[str, object]]:
+    sent = tenant.post(
+        "/api/v1/notifications/send",
+        {
+            "recipient": {"phone": "+14155550123"},
+            "notification": {"channels": ["sms"], "body": "cb"},
+        },
+    ).json()
+    return sent["notification_id"], wait_for_status(tenant, sent["notification_id"], {"delivered"})
+
+
+def test_unsigned_or_wrongly_signed_callbacks_get_403(api: httpx.Client) -> None:
+    form = {"MessageSid": "SM1", "MessageStatus": "failed"}
+    unsigned = api.post("/callbacks/twilio?delivery_id=dlv_x", data=form)
+    wrong = api.post(
+        "/callbacks/twilio?delivery_id=dlv_x", data=form, headers={"X-Twilio-Signature": "bad="}
+    )
+    mailgun = api.post("/callbacks/mailgun", json={"signature": {}, "event-data": {}})
+    for response in (unsigned, wrong, mailgun):
+        assert response.status_code == 403
+        assert response.json()["details"][0]["reason"] == "INVALID_SIGNATURE"
+
+
+def test_late_failed_receipt_does_not_undo_delivered(tenant: Tenant, stack: Stack) -> None:
+    notification_id, before = delivered_sms(tenant)
+    delivery_id = _delivery_id(stack, notification_id)
+    path = f"/callbacks/twilio?delivery_id={delivery_id}"
+    form = {"MessageSid": "SMx", "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    signature = twilio_signature(TWILIO_TOKEN, stack.api_url + path, sorted(form.items()))
+    response = tenant.api.post(path, data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    after = tenant.get(f"/api/v1/notifications/{notification_id}").json()
+    assert after["status"] == "delivered"
+    assert after["deliveries"] == before["deliveries"]
+
+
+def test_signed_mailgun_event_is_accepted_and_duplicates_change_nothing(
+    tenant: Tenant, stack: Stack
+) -> None:
+    sent = tenant.post(
+        "/api/v1/notifications/send",
+        {
+            "recipient": {"email": "user@example.com"},
+            "notification": {"channels": ["email"], "subject": "dup", "body": "dup"},
+        },
+    ).json()
+    final = wait_for_status(tenant, sent["notification_id"], {"delivered"})
+    delivery_id = _delivery_id(stack, sent["notification_id"])
+    timestamp, token = str(int(time.time())), "t" * 50
+    signature = hmac.new(
+        MAILGUN_KEY.encode(), (timestamp + token).encode(), hashlib.sha256
+    ).hexdigest()
+    event = {
+        "signature": {"timestamp": timestamp, "token": token, "signature": signature},
+        "event-data": {
+            "event": "delivered",
+            "message": {"headers": {"message-id": f"{delivery_id}@clarion.local"}},
+        },
+    }
+    for _ in range(2):
+        response = tenant.api.post("/callbacks/mailgun", content=json.dumps(event))
+        assert response.status_code == 200
+    assert tenant.get(f"/api/v1/notifications/{sent['notification_id']}").json() == final
+
+
+def _delivery_id(stack: Stack, notification_id: str) -> str:
+    """The delivery id the platform gave the provider (in the callback URL or
+    Message-ID); tenants never need it, so it is read from the database."""
+    assert stack.database_url
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute(
+            "SELECT id FROM deliveries WHERE notification_id = %s", (notification_id,)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
