@@ -1,0 +1,123 @@
+"""Repositories against real PostgreSQL: idempotent inserts, forward-only
+statuses and the roll-up, under concurrent updates."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from runner.stack import Stack
+from server.domain.ids import new_id
+from server.domain.status import DeliveryStatus
+from server.store import notifications as store
+from server.store import tenants
+from server.store.db import Database, create_engine
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[Database]:
+    assert stack.database_url  # migrated by the stack
+    database = Database(create_engine(stack.database_url, pool_size=4))
+    yield database
+    await database.close()
+
+
+async def new_notification(db: Database, channels: list[str]) -> tuple[str, str]:
+    tenant_id = new_id("tnt")
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        await tenants.insert_tenant(
+            session, tenant_id=tenant_id, name="t", email=f"{tenant_id}@x.example",
+            password_hash="h", now=now,
+        )  # fmt: skip
+        notification_id = new_id("ntf")
+        inserted = await store.insert_notification(
+            session,
+            tenant_id=tenant_id,
+            notification_id=notification_id,
+            channels=channels,
+            recipient={},
+            subject="",
+            body="b",
+            template_id="",
+            data={},
+            idempotency_key=None,
+            request_hash="h",
+            new_deliveries=[store.NewDelivery(new_id("dlv"), c, "a") for c in channels],
+            now=now,
+        )
+        assert inserted
+    return tenant_id, notification_id
+
+
+async def fetch(db: Database, tenant_id: str, notification_id: str) -> store.NotificationRecord:
+    async with db.transaction() as session:
+        record = await store.get_notification(
+            session, tenant_id=tenant_id, notification_id=notification_id
+        )
+    assert record is not None
+    return record
+
+
+async def test_status_moves_forward_only_and_rolls_up(db: Database) -> None:
+    tenant_id, notification_id = await new_notification(db, ["sms", "email"])
+    sms, email = (await fetch(db, tenant_id, notification_id)).deliveries
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        assert await store.advance_delivery(
+            session,
+            delivery_id=sms.delivery_id,
+            status=DeliveryStatus.DELIVERED,
+            reason="",
+            now=now,
+        )
+        assert not await store.advance_delivery(
+            session, delivery_id=sms.delivery_id, status=DeliveryStatus.SENT, reason="", now=now
+        )
+        assert not await store.advance_delivery(
+            session, delivery_id=sms.delivery_id, status=DeliveryStatus.FAILED, reason="x", now=now
+        )
+    async with db.transaction() as session:
+        await store.advance_delivery(
+            session,
+            delivery_id=email.delivery_id,
+            status=DeliveryStatus.FAILED,
+            reason="r",
+            now=now,
+        )
+    record = await fetch(db, tenant_id, notification_id)
+    sms, email = record.deliveries
+    assert (sms.status, email.status) == (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
+    assert email.reason == "r"
+    # One channel delivered and the other failed: the notification reached its recipient.
+    assert record.status is DeliveryStatus.DELIVERED
+    # Another tenant cannot read it.
+    async with db.transaction() as session:
+        assert (
+            await store.get_notification(
+                session, tenant_id=new_id("tnt"), notification_id=notification_id
+            )
+            is None
+        )
+
+
+async def test_concurrent_channel_updates_roll_up_consistently(db: Database) -> None:
+    channels = ["sms", "email", "slack", "voice"]
+    tenant_id, notification_id = await new_notification(db, channels)
+    records = (await fetch(db, tenant_id, notification_id)).deliveries
+
+    async def deliver(delivery_id: str) -> None:
+        async with db.transaction() as session:
+            await store.advance_delivery(
+                session,
+                delivery_id=delivery_id,
+                status=DeliveryStatus.DELIVERED,
+                reason="",
+                now=datetime.now(UTC),
+            )
+
+    await asyncio.gather(*(deliver(r.delivery_id) for r in records))
+    record = await fetch(db, tenant_id, notification_id)
+    assert [d.status for d in record.deliveries] == [DeliveryStatus.DELIVERED] * 4
+    assert record.status is DeliveryStatus.DELIVERED
