@@ -55,6 +55,10 @@ class Notifications:
         fingerprint = request_hash(request)
         key = plan.idempotency_key or None
         notification_id = new_id("ntf")
+        new_deliveries = [
+            NewDelivery(new_id("dlv"), d.channel.value, d.address) for d in plan.deliveries
+        ]
+        refs = [DeliveryRef(d.delivery_id, d.channel) for d in new_deliveries]
         async with self._db.transaction() as session:
             inserted = await store.insert_notification(
                 session,
@@ -68,9 +72,7 @@ class Notifications:
                 data=plan.data,
                 idempotency_key=key,
                 request_hash=fingerprint,
-                new_deliveries=[
-                    NewDelivery(new_id("dlv"), d.channel.value, d.address) for d in plan.deliveries
-                ],
+                new_deliveries=new_deliveries,
                 now=datetime.now(UTC),
             )
             if not inserted:
@@ -87,17 +89,16 @@ class Notifications:
                         "use a new key for a new notification",
                     )
                 notification_id = existing.notification_id
-            record = await store.get_notification(
-                session, tenant_id=tenant_id, notification_id=notification_id
-            )
-            assert record is not None
+                record = await store.get_notification(
+                    session, tenant_id=tenant_id, notification_id=notification_id
+                )
+                assert record is not None
+                refs = [DeliveryRef(d.delivery_id, d.channel) for d in record.deliveries]
         # A replay starts the workflow too, in case the first request died
         # between commit and start; the derived workflow id makes that safe.
         try:
             await self._dispatcher.start_notification(
-                notification_id=record.notification_id,
-                tenant_id=tenant_id,
-                deliveries=[DeliveryRef(d.delivery_id, d.channel) for d in record.deliveries],
+                notification_id=notification_id, tenant_id=tenant_id, deliveries=refs
             )
         except Exception as exc:
             log.exception("could not start workflow for %s", notification_id)
