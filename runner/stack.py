@@ -135,6 +135,8 @@ class Stack:
             "CLARION_PUBLIC_BASE_URL": self.api_url,
             "CLARION_SMTP_PORT": str(p.sandbox_smtp),
             "CLARION_TWILIO_API_BASE": self.sandbox_url,
+            "CLARION_SLACK_API_BASE": self.sandbox_url,
+            "CLARION_META_API_BASE": self.sandbox_url,
             **self.overrides,
         }
         if self.database_url:
@@ -189,6 +191,12 @@ class Stack:
                     "--twilio-account-sid", settings.twilio_account_sid,
                     "--twilio-auth-token", settings.twilio_auth_token,
                     "--mailgun-signing-key", settings.mailgun_signing_key,
+                    "--slack-bot-token", settings.slack_bot_token,
+                    "--meta-access-token", settings.meta_access_token,
+                    "--meta-app-secret", settings.meta_app_secret,
+                    "--meta-verify-token", settings.meta_verify_token,
+                    "--whatsapp-webhook-url", f"{self.api_url}/callbacks/whatsapp",
+                    "--whatsapp-waba-id", settings.whatsapp_business_account_id,
                 ],
             )  # fmt: skip
             self._wait("sandbox", lambda: _http_ok(f"{self.sandbox_url}/healthz"), 30)

@@ -365,6 +365,10 @@ class WhatsAppApi:
                 "timestamp": str(int(time.time())),
                 "recipient_id": record.to.lstrip("+"),
             }
+            # Meta echoes the sender's tracking string in every status webhook.
+            opaque = record.request.get("biz_opaque_callback_data")
+            if isinstance(opaque, str) and opaque:
+                entry["biz_opaque_callback_data"] = opaque
             if status == "failed":
                 record.error_code = 131026
                 entry["errors"] = [

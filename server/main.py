@@ -53,6 +53,8 @@ async def create_server(
         public_base_url=settings.public_base_url,
         twilio_auth_token=settings.twilio_auth_token,
         mailgun_signing_key=settings.mailgun_signing_key,
+        meta_app_secret=settings.meta_app_secret,
+        meta_verify_token=settings.meta_verify_token,
     )
     server = grpc.aio.server(
         interceptors=[ApiInterceptor(ApiKeyAuthenticator(db, settings.api_key_cache_seconds))],

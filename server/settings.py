@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     twilio_auth_token: str = "sandbox-twilio-token"
     twilio_from_number: str = "+15005550006"
 
+    # Slack's Web API, with a bot token that has chat:write and im:write.
+    slack_api_base: str = "http://127.0.0.1:4010"
+    slack_bot_token: str = "xoxb-sandbox-token"
+
+    # WhatsApp over Meta's Cloud API (Graph API).
+    meta_api_base: str = "http://127.0.0.1:4010"
+    meta_api_version: str = "v21.0"
+    meta_access_token: str = "sandbox-meta-token"
+    # Signs status webhooks (X-Hub-Signature-256).
+    meta_app_secret: str = "sandbox-meta-secret"
+    # Echoed by the webhook subscription handshake (hub.verify_token).
+    meta_verify_token: str = "sandbox-verify-token"
+    whatsapp_phone_number_id: str = "100000000000002"
+    whatsapp_business_account_id: str = "100000000000001"
+
     # The provider sandbox that `make run` starts.
     sandbox_http_port: int = 4010
     sandbox_smtp_port: int = 2525

@@ -92,7 +92,11 @@ class DeliveryActivities:
         try:
             accepted = await provider.send(message)
         except ProviderError as error:
-            await self._record_attempt(delivery.delivery_id, f"{error.reason} ({error.detail})")
+            await self._record_attempt(
+                delivery.delivery_id,
+                error.reason,
+                retrying="" if error.permanent else f"{error.reason}; retrying",
+            )
             log.warning("delivery %s attempt %d: %s", delivery.delivery_id, attempt, error.detail)
             if error.permanent:
                 raise ApplicationError(
@@ -148,10 +152,14 @@ class DeliveryActivities:
                 now=datetime.now(UTC),
             )
 
-    async def _record_attempt(self, delivery_id: str, outcome: str) -> None:
+    async def _record_attempt(self, delivery_id: str, outcome: str, retrying: str) -> None:
         async with self._db.transaction() as session:
             await store.record_attempt(
-                session, delivery_id=delivery_id, outcome=outcome, now=datetime.now(UTC)
+                session,
+                delivery_id=delivery_id,
+                outcome=outcome,
+                retrying=retrying,
+                now=datetime.now(UTC),
             )
 
     def _status_callback_url(self, channel: str, delivery_id: str) -> str:

@@ -13,13 +13,21 @@ from server.store.db import Database, create_engine
 from workflows.activities import DeliveryActivities
 from workflows.notification import NotificationWorkflow
 from workflows.providers.base import Provider
+from workflows.providers.slack import SlackProvider
 from workflows.providers.smtp import SmtpEmailProvider
-from workflows.providers.twilio import TwilioSmsProvider
+from workflows.providers.twilio import TwilioClient, TwilioSmsProvider, TwilioVoiceProvider
+from workflows.providers.whatsapp import WhatsAppCloudProvider
 
 log = logging.getLogger("clarion.worker")
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
+    twilio = TwilioClient(
+        api_base=settings.twilio_api_base,
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        timeout=settings.provider_timeout_seconds,
+    )
     return {
         "email": SmtpEmailProvider(
             host=settings.smtp_host,
@@ -30,11 +38,18 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
             starttls=settings.smtp_starttls,
             timeout=settings.provider_timeout_seconds,
         ),
-        "sms": TwilioSmsProvider(
-            api_base=settings.twilio_api_base,
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token,
-            from_number=settings.twilio_from_number,
+        "sms": TwilioSmsProvider(twilio, settings.twilio_from_number),
+        "voice": TwilioVoiceProvider(twilio, settings.twilio_from_number),
+        "slack": SlackProvider(
+            api_base=settings.slack_api_base,
+            bot_token=settings.slack_bot_token,
+            timeout=settings.provider_timeout_seconds,
+        ),
+        "whatsapp": WhatsAppCloudProvider(
+            api_base=settings.meta_api_base,
+            api_version=settings.meta_api_version,
+            phone_number_id=settings.whatsapp_phone_number_id,
+            access_token=settings.meta_access_token,
             timeout=settings.provider_timeout_seconds,
         ),
     }

@@ -24,6 +24,7 @@ PUBLIC_METHODS = frozenset(
     {
         "/clarion.v1.TenantService/Signup",
         "/clarion.v1.ProviderCallbackService/ReceiveProviderCallback",
+        "/clarion.v1.ProviderCallbackService/VerifyProviderWebhook",
     }
 )
 # Standard services (health, reflection) are left alone.

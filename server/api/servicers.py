@@ -15,6 +15,7 @@ from clarion.v1 import (
     tenant_service_pb2,
     tenant_service_pb2_grpc,
 )
+from google.api import httpbody_pb2
 from google.protobuf import json_format, timestamp_pb2
 
 from server.api.auth import current_caller
@@ -50,6 +51,15 @@ def notification_message(record: NotificationRecord) -> notification_service_pb2
                 attempts=d.attempts,
                 reason=d.reason,
                 updated_at=_timestamp(d.updated_at),
+                history=[
+                    notification_service_pb2.DeliveryEvent(
+                        kind=e.kind,
+                        status=e.status,
+                        detail=e.detail,
+                        occurred_at=_timestamp(e.occurred_at),
+                    )
+                    for e in d.history
+                ],
             )
             for d in record.deliveries
         ],
@@ -201,3 +211,14 @@ class CallbackServicer(callback_service_pb2_grpc.ProviderCallbackServiceServicer
             )
         )
         return callback_service_pb2.ReceiveProviderCallbackResponse()
+
+    async def VerifyProviderWebhook(
+        self, request: callback_service_pb2.VerifyProviderWebhookRequest, context: Context
+    ) -> httpbody_pb2.HttpBody:
+        challenge = self._receipts.verify_subscription(
+            provider=request.provider,
+            mode=request.hub.mode,
+            verify_token=request.hub.verify_token,
+            challenge=request.hub.challenge,
+        )
+        return httpbody_pb2.HttpBody(content_type="text/plain", data=challenge.encode())

@@ -40,7 +40,9 @@ POLICIES: dict[Channel, ChannelPolicy] = {
 }
 
 # Channels this build can deliver on; the others are refused with a clear error.
-DELIVERABLE_CHANNELS: frozenset[Channel] = frozenset({Channel.EMAIL, Channel.SMS})
+DELIVERABLE_CHANNELS: frozenset[Channel] = frozenset(
+    {Channel.EMAIL, Channel.SMS, Channel.SLACK, Channel.VOICE}
+)
 
 
 def parse_channels(names: list[str]) -> list[Channel]:

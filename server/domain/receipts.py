@@ -44,6 +44,87 @@ def twilio_message_receipt(delivery_id: str, params: dict[str, str]) -> Receipt 
     return Receipt(delivery_id, status, reason)
 
 
+# Twilio call statuses. `completed` means the call was answered and the message spoken.
+_CALL_FAILURES = {
+    "busy": "line busy",
+    "no-answer": "no answer",
+    "failed": "the call could not be placed",
+    "canceled": "the call was canceled",
+}
+
+
+def twilio_call_receipt(delivery_id: str, params: dict[str, str]) -> Receipt | None:
+    """A Twilio call status callback."""
+    status = params.get("CallStatus", "")
+    if status in ("initiated", "ringing", "in-progress", "answered"):
+        return Receipt(delivery_id, DeliveryStatus.SENT, "")
+    if status == "completed":
+        return Receipt(delivery_id, DeliveryStatus.DELIVERED, "")
+    if status in _CALL_FAILURES:
+        return Receipt(delivery_id, DeliveryStatus.FAILED, _CALL_FAILURES[status])
+    return None
+
+
+_WHATSAPP_FAILURES = {
+    131026: "recipient cannot receive WhatsApp messages",
+    131047: "more than 24 hours since the recipient last replied",
+    131049: "WhatsApp limited messages to this recipient",
+    131050: "recipient opted out of WhatsApp messages from this business",
+}
+
+
+@dataclass(frozen=True)
+class WhatsAppStatus:
+    """One entry of a WhatsApp status webhook; `delivery_id` comes from the
+    biz_opaque_callback_data we sent, `message_id` is Meta's wamid."""
+
+    delivery_id: str
+    message_id: str
+    status: DeliveryStatus
+    reason: str
+
+
+def whatsapp_statuses(payload: dict[str, object]) -> list[WhatsAppStatus]:
+    """Every message status in a WhatsApp Cloud API webhook; `read` counts as delivered."""
+    found: list[WhatsAppStatus] = []
+    entries = payload.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
+        for change in entry.get("changes", []) if isinstance(entry, dict) else []:
+            value = change.get("value") if isinstance(change, dict) else None
+            statuses = value.get("statuses") if isinstance(value, dict) else None
+            for item in statuses if isinstance(statuses, list) else []:
+                parsed = _whatsapp_status(item)
+                if parsed:
+                    found.append(parsed)
+    return found
+
+
+def _whatsapp_status(item: object) -> WhatsAppStatus | None:
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("status")
+    reason = ""
+    if kind == "sent":
+        status = DeliveryStatus.SENT
+    elif kind in ("delivered", "read"):
+        status = DeliveryStatus.DELIVERED
+    elif kind == "failed":
+        status = DeliveryStatus.FAILED
+        errors = item.get("errors") or [{}]
+        code = errors[0].get("code") if isinstance(errors[0], dict) else None
+        reason = _WHATSAPP_FAILURES.get(
+            code if isinstance(code, int) else 0, "WhatsApp could not deliver the message"
+        )
+    else:
+        return None
+    return WhatsAppStatus(
+        delivery_id=str(item.get("biz_opaque_callback_data", "")),
+        message_id=str(item.get("id", "")),
+        status=status,
+        reason=reason,
+    )
+
+
 def mailgun_receipt(event: dict[str, object]) -> Receipt | None:
     """A Mailgun event; None for events that do not change delivery status
     (opens, clicks, temporary failures that Mailgun retries itself)."""

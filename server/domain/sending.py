@@ -44,7 +44,9 @@ class SendPlan:
     idempotency_key: str
 
 
-def plan_send(request: SendRequest) -> SendPlan:
+def plan_send(
+    request: SendRequest, deliverable: frozenset[Channel] = DELIVERABLE_CHANNELS
+) -> SendPlan:
     """Checks the request against channel policy, in the order a tenant fixes
     things: channels, template policy, content, recipients, availability."""
     if not request.channels:
@@ -87,7 +89,7 @@ def plan_send(request: SendRequest) -> SendPlan:
     _check_raw_content(request, channels)
     deliveries, recipient = _plan_recipients(request, channels)
 
-    unavailable = [c.value for c in channels if c not in DELIVERABLE_CHANNELS]
+    unavailable = [c.value for c in channels if c not in deliverable]
     if unavailable:
         raise ClarionError(
             ErrorKind.FAILED_PRECONDITION,

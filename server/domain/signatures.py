@@ -26,3 +26,9 @@ def mailgun_signature_valid(signing_key: str, timestamp: str, token: str, signat
         signing_key.encode(), (timestamp + token).encode(), hashlib.sha256
     ).hexdigest()
     return hmac.compare_digest(expected, signature)
+
+
+def meta_signature_valid(app_secret: str, body: bytes, header: str) -> bool:
+    """Meta's X-Hub-Signature-256: `sha256=` + hex HMAC-SHA256 of the raw body."""
+    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header)

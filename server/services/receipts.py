@@ -1,14 +1,25 @@
 """Provider callbacks: check the signature, record the status, tell the workflow."""
 
+import hmac
 import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
-from server.domain.errors import ClarionError, ErrorKind, not_found
-from server.domain.receipts import Receipt, mailgun_receipt, twilio_message_receipt
-from server.domain.signatures import mailgun_signature_valid, twilio_signature_valid
+from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
+from server.domain.receipts import (
+    Receipt,
+    mailgun_receipt,
+    twilio_call_receipt,
+    twilio_message_receipt,
+    whatsapp_statuses,
+)
+from server.domain.signatures import (
+    mailgun_signature_valid,
+    meta_signature_valid,
+    twilio_signature_valid,
+)
 from server.services.dispatch import Dispatcher
 from server.store import notifications as store
 from server.store.db import Database
@@ -36,6 +47,8 @@ class ProviderSecrets:
     public_base_url: str
     twilio_auth_token: str
     mailgun_signing_key: str
+    meta_app_secret: str
+    meta_verify_token: str
 
 
 class Receipts:
@@ -46,13 +59,28 @@ class Receipts:
 
     async def handle(self, callback: Callback) -> None:
         if callback.provider == "twilio":
-            receipt = self._twilio(callback)
+            receipts = [self._twilio(callback)]
         elif callback.provider == "mailgun":
-            receipt = self._mailgun(callback)
+            receipts = [self._mailgun(callback)]
+        elif callback.provider == "whatsapp":
+            receipts = await self._whatsapp(callback)
         else:
             raise not_found("callback route")
-        if receipt is not None:
-            await self._record(receipt)
+        for receipt in receipts:
+            if receipt is not None:
+                await self._record(receipt)
+
+    def verify_subscription(
+        self, *, provider: str, mode: str, verify_token: str, challenge: str
+    ) -> str:
+        """Meta's webhook handshake: echo the challenge when the token matches."""
+        if provider != "whatsapp":
+            raise not_found("callback route")
+        if mode != "subscribe" or not hmac.compare_digest(
+            verify_token, self._secrets.meta_verify_token
+        ):
+            raise _BAD_SIGNATURE
+        return challenge
 
     def _twilio(self, callback: Callback) -> Receipt | None:
         params = parse_qsl(callback.body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -63,7 +91,12 @@ class Receipts:
             raise _BAD_SIGNATURE
         query = dict(parse_qsl(urlsplit(callback.path).query))
         delivery_id = query.get("delivery_id", "")
-        return twilio_message_receipt(delivery_id, dict(params)) if delivery_id else None
+        if not delivery_id:
+            return None
+        fields = dict(params)
+        if "CallStatus" in fields:
+            return twilio_call_receipt(delivery_id, fields)
+        return twilio_message_receipt(delivery_id, fields)
 
     def _mailgun(self, callback: Callback) -> Receipt | None:
         try:
@@ -81,6 +114,27 @@ class Receipts:
             raise _BAD_SIGNATURE
         event = payload.get("event-data")
         return mailgun_receipt(event) if isinstance(event, dict) else None
+
+    async def _whatsapp(self, callback: Callback) -> list[Receipt | None]:
+        signature = callback.headers.get("x-hub-signature-256", "")
+        if not meta_signature_valid(self._secrets.meta_app_secret, callback.body, signature):
+            raise _BAD_SIGNATURE
+        try:
+            payload = json.loads(callback.body)
+        except ValueError:
+            raise invalid("INVALID_ARGUMENT", "body", "webhook body is not JSON") from None
+        receipts: list[Receipt | None] = []
+        for status in whatsapp_statuses(payload if isinstance(payload, dict) else {}):
+            delivery_id = status.delivery_id
+            if not delivery_id.startswith("dlv_"):
+                async with self._db.transaction() as session:
+                    delivery = await store.find_delivery_by_provider_message_id(
+                        session, channel="whatsapp", provider_message_id=status.message_id
+                    )
+                delivery_id = delivery.delivery_id if delivery else ""
+            if delivery_id:
+                receipts.append(Receipt(delivery_id, status.status, status.reason))
+        return receipts
 
     async def _record(self, receipt: Receipt) -> None:
         async with self._db.transaction() as session:

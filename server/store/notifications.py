@@ -13,6 +13,14 @@ from server.domain.status import DeliveryStatus, can_move, roll_up
 from server.store.tables import deliveries, delivery_events, notifications
 
 
+@dataclass(frozen=True)
+class DeliveryEventRecord:
+    kind: str
+    status: str
+    detail: str
+    occurred_at: datetime
+
+
 @dataclass
 class DeliveryRecord:
     delivery_id: str
@@ -25,6 +33,7 @@ class DeliveryRecord:
     reason: str
     provider_message_id: str | None
     updated_at: datetime
+    history: list[DeliveryEventRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -186,6 +195,7 @@ async def get_notification(
         return None
     record = _notification(row)
     await _attach_deliveries(session, [record])
+    await _attach_history(session, record.deliveries)
     return record
 
 
@@ -242,6 +252,19 @@ async def _attach_deliveries(session: AsyncSession, records: list[NotificationRe
         by_id[row.notification_id].deliveries.append(_delivery(row))
 
 
+async def _attach_history(session: AsyncSession, records: list[DeliveryRecord]) -> None:
+    by_id = {d.delivery_id: d for d in records}
+    rows = await session.execute(
+        select(delivery_events)
+        .where(delivery_events.c.delivery_id.in_(by_id))
+        .order_by(delivery_events.c.id)
+    )
+    for row in rows:
+        by_id[row.delivery_id].history.append(
+            DeliveryEventRecord(row.kind, row.status, row.detail, row.occurred_at)
+        )
+
+
 async def get_delivery(session: AsyncSession, *, delivery_id: str) -> DeliveryRecord | None:
     """A delivery by id, for the worker and signed provider callbacks, which
     act for the platform rather than for a tenant."""
@@ -249,24 +272,46 @@ async def get_delivery(session: AsyncSession, *, delivery_id: str) -> DeliveryRe
     return _delivery(row) if row else None
 
 
+async def find_delivery_by_provider_message_id(
+    session: AsyncSession, *, channel: str, provider_message_id: str
+) -> DeliveryRecord | None:
+    row = (
+        await session.execute(
+            select(deliveries).where(
+                deliveries.c.channel == channel,
+                deliveries.c.provider_message_id == provider_message_id,
+            )
+        )
+    ).first()
+    return _delivery(row) if row else None
+
+
 async def record_attempt(
-    session: AsyncSession, *, delivery_id: str, outcome: str, now: datetime
+    session: AsyncSession, *, delivery_id: str, outcome: str, now: datetime, retrying: str = ""
 ) -> int:
-    """Counts one provider call and records its outcome; returns the new count."""
-    attempts: int = (
+    """Counts one provider call and records its outcome; returns the new count.
+    `retrying` is shown as the delivery's reason until it moves on."""
+    values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1}
+    if retrying:
+        values["reason"] = retrying
+    attempts, status = (
         await session.execute(
             update(deliveries)
             .where(deliveries.c.id == delivery_id)
-            .values(attempts=deliveries.c.attempts + 1)
-            .returning(deliveries.c.attempts)
+            .values(**values)
+            .returning(deliveries.c.attempts, deliveries.c.status)
         )
-    ).scalar_one()
+    ).one()
     await session.execute(
         insert(delivery_events).values(
-            delivery_id=delivery_id, kind="attempt", status="", detail=outcome, occurred_at=now
+            delivery_id=delivery_id,
+            kind="attempt",
+            status=status,
+            detail=outcome,
+            occurred_at=now,
         )
     )
-    return attempts
+    return int(attempts)
 
 
 async def set_provider_message_id(

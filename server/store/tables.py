@@ -82,6 +82,7 @@ deliveries = Table(
     UniqueConstraint("notification_id", "channel", name="uq_deliveries_channel"),
     Index("ix_deliveries_tenant_address", "tenant_id", "address"),
     Index("ix_deliveries_tenant_channel", "tenant_id", "channel"),
+    Index("ix_deliveries_provider_message_id", "channel", "provider_message_id"),
 )
 
 # Every status change and provider attempt, oldest first: the delivery's history.

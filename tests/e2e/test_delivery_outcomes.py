@@ -20,11 +20,20 @@ def provider_calls(sandbox: httpx.Client, channel: str, to: str) -> int:
         "/sandbox/api/requests", params={"channel": channel, "to": to, "limit": 10_000}
     ).json()["requests"]
     # SMTP logs a refusal at RCPT and an acceptance at DATA; each is one call.
-    return len(requests)
+    # A Slack attempt is conversations.open then chat.postMessage: a successful
+    # open is the lookup before the call, not an attempt of its own.
+    return sum(
+        1
+        for r in requests
+        if not (r["operation"] == "conversations.open" and r["outcome"] == "accepted")
+    )
+
+
+RECIPIENT_FIELD = {"sms": "phone", "voice": "phone", "email": "email", "slack": "slack_user_id"}
 
 
 def send(tenant: Tenant, channel: str, to: str) -> str:
-    field = "phone" if channel == "sms" else "email"
+    field = RECIPIENT_FIELD[channel]
     response = tenant.post(
         "/api/v1/notifications/send",
         {
@@ -58,6 +67,13 @@ CASES = [
     ("email", "reject@example.com", "failed", 1, "email address rejected by the receiving server"),
     ("email", "bounce@example.com", "failed", 1, "email bounced: the mailbox rejected it"),
     ("email", "tempfail2@example.com", "delivered", 3, ""),
+    ("voice", "+15005550304", "failed", 1, "line busy"),
+    ("voice", "+15005550301", "failed", 1, "no answer"),
+    ("voice", "+15005550202", "delivered", 3, ""),
+    ("voice", "+15005550001", "failed", 1, "invalid phone number"),
+    ("slack", "UNOTFOUND", "failed", 1, "Slack user not found"),
+    ("slack", "URATELIMIT", "delivered", 2, ""),
+    ("slack", "UERROR500", "delivered", 3, ""),
 ]
 
 

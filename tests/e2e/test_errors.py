@@ -116,19 +116,6 @@ def test_invalid_notification_is_400(
     assert_nothing_stored(tenant)
 
 
-def test_channel_not_yet_deliverable_is_refused(tenant: Tenant) -> None:
-    response = tenant.post(
-        SEND,
-        {
-            "recipient": {"slack_user_id": "U123456"},
-            "notification": {"channels": ["slack"], "body": "x"},
-        },
-    )
-    assert response.status_code == 400
-    assert reason(response) == "CHANNEL_UNAVAILABLE"
-    assert_nothing_stored(tenant)
-
-
 def test_malformed_json_gets_json_error(tenant: Tenant) -> None:
     response = tenant.api.post(
         SEND,

@@ -86,7 +86,12 @@ def test_raw_mode_needs_a_body() -> None:
 
 
 def test_channels_not_yet_deliverable_are_refused_not_accepted() -> None:
-    error = refusal(channels=["slack"], slack_user_id="U123456", body="hi")
+    with pytest.raises(ClarionError) as caught:
+        plan_send(
+            SendRequest(channels=["slack"], slack_user_id="U123456", body="hi"),
+            deliverable=frozenset({Channel.EMAIL}),
+        )
+    error = caught.value
     assert error.kind is ErrorKind.FAILED_PRECONDITION
     assert error.reason == "CHANNEL_UNAVAILABLE"
 
@@ -96,4 +101,4 @@ def test_policy_table_matches_guide() -> None:
     assert not POLICIES[Channel.WHATSAPP].raw_allowed
     for channel in (Channel.EMAIL, Channel.SMS, Channel.SLACK, Channel.VOICE):
         assert POLICIES[channel].raw_allowed and not POLICIES[channel].template_required
-    assert {Channel.EMAIL, Channel.SMS} <= DELIVERABLE_CHANNELS
+    assert {Channel.EMAIL, Channel.SMS, Channel.SLACK, Channel.VOICE} <= DELIVERABLE_CHANNELS

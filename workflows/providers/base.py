@@ -5,6 +5,15 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class WhatsAppTemplate:
+    """A provider-approved template and its positional parameter values."""
+
+    name: str
+    language: str
+    parameters: list[str]
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     delivery_id: str
     notification_id: str
@@ -14,7 +23,9 @@ class OutboundMessage:
     subject: str
     body: str
     # Where the provider should post status callbacks, for those that take one.
-    status_callback_url: str
+    status_callback_url: str = ""
+    # Set for WhatsApp, which only sends approved templates.
+    template: WhatsAppTemplate | None = None
 
     @property
     def idempotency_key(self) -> str:

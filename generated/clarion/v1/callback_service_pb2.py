@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!clarion/v1/callback_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"V\n\x1eReceiveProviderCallbackRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\"\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBody\"!\n\x1fReceiveProviderCallbackResponse2\xb3\x01\n\x17ProviderCallbackService\x12\x97\x01\n\x17ReceiveProviderCallback\x12*.clarion.v1.ReceiveProviderCallbackRequest\x1a+.clarion.v1.ReceiveProviderCallbackResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x15/callbacks/{provider}:\x04\x62odyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!clarion/v1/callback_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"V\n\x1eReceiveProviderCallbackRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\"\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBody\"!\n\x1fReceiveProviderCallbackResponse\"[\n\x1cVerifyProviderWebhookRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12)\n\x03hub\x18\x02 \x01(\x0b\x32\x1c.clarion.v1.WebhookChallenge\"I\n\x10WebhookChallenge\x12\x0c\n\x04mode\x18\x01 \x01(\t\x12\x14\n\x0cverify_token\x18\x02 \x01(\t\x12\x11\n\tchallenge\x18\x03 \x01(\t2\xab\x02\n\x17ProviderCallbackService\x12\x97\x01\n\x17ReceiveProviderCallback\x12*.clarion.v1.ReceiveProviderCallbackRequest\x1a+.clarion.v1.ReceiveProviderCallbackResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x15/callbacks/{provider}:\x04\x62ody\x12v\n\x15VerifyProviderWebhook\x12(.clarion.v1.VerifyProviderWebhookRequest\x1a\x14.google.api.HttpBody\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/callbacks/{provider}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,10 +35,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROVIDERCALLBACKSERVICE'].methods_by_name['ReceiveProviderCallback']._loaded_options = None
   _globals['_PROVIDERCALLBACKSERVICE'].methods_by_name['ReceiveProviderCallback']._serialized_options = b'\202\323\344\223\002\035\"\025/callbacks/{provider}:\004body'
+  _globals['_PROVIDERCALLBACKSERVICE'].methods_by_name['VerifyProviderWebhook']._loaded_options = None
+  _globals['_PROVIDERCALLBACKSERVICE'].methods_by_name['VerifyProviderWebhook']._serialized_options = b'\202\323\344\223\002\027\022\025/callbacks/{provider}'
   _globals['_RECEIVEPROVIDERCALLBACKREQUEST']._serialized_start=106
   _globals['_RECEIVEPROVIDERCALLBACKREQUEST']._serialized_end=192
   _globals['_RECEIVEPROVIDERCALLBACKRESPONSE']._serialized_start=194
   _globals['_RECEIVEPROVIDERCALLBACKRESPONSE']._serialized_end=227
-  _globals['_PROVIDERCALLBACKSERVICE']._serialized_start=230
-  _globals['_PROVIDERCALLBACKSERVICE']._serialized_end=409
+  _globals['_VERIFYPROVIDERWEBHOOKREQUEST']._serialized_start=229
+  _globals['_VERIFYPROVIDERWEBHOOKREQUEST']._serialized_end=320
+  _globals['_WEBHOOKCHALLENGE']._serialized_start=322
+  _globals['_WEBHOOKCHALLENGE']._serialized_end=395
+  _globals['_PROVIDERCALLBACKSERVICE']._serialized_start=398
+  _globals['_PROVIDERCALLBACKSERVICE']._serialized_end=697
 # @@protoc_insertion_point(module_scope)

@@ -18,3 +18,21 @@ class ReceiveProviderCallbackRequest(_message.Message):
 class ReceiveProviderCallbackResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class VerifyProviderWebhookRequest(_message.Message):
+    __slots__ = ("provider", "hub")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    HUB_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    hub: WebhookChallenge
+    def __init__(self, provider: _Optional[str] = ..., hub: _Optional[_Union[WebhookChallenge, _Mapping]] = ...) -> None: ...
+
+class WebhookChallenge(_message.Message):
+    __slots__ = ("mode", "verify_token", "challenge")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    verify_token: str
+    challenge: str
+    def __init__(self, mode: _Optional[str] = ..., verify_token: _Optional[str] = ..., challenge: _Optional[str] = ...) -> None: ...

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from clarion.v1 import callback_service_pb2 as clarion_dot_v1_dot_callback__service__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -42,6 +43,11 @@ class ProviderCallbackServiceStub:
                 request_serializer=clarion_dot_v1_dot_callback__service__pb2.ReceiveProviderCallbackRequest.SerializeToString,
                 response_deserializer=clarion_dot_v1_dot_callback__service__pb2.ReceiveProviderCallbackResponse.FromString,
                 _registered_method=True)
+        self.VerifyProviderWebhook = channel.unary_unary(
+                '/clarion.v1.ProviderCallbackService/VerifyProviderWebhook',
+                request_serializer=clarion_dot_v1_dot_callback__service__pb2.VerifyProviderWebhookRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
 
 
 class ProviderCallbackServiceServicer:
@@ -58,6 +64,16 @@ class ProviderCallbackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyProviderWebhook(self, request, context):
+        """Answers a provider's webhook subscription handshake (Meta's GET with
+        hub.mode, hub.verify_token and hub.challenge) with the challenge as plain text.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        (The provider expects a raw text body, which only HttpBody gives.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProviderCallbackServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -65,6 +81,11 @@ def add_ProviderCallbackServiceServicer_to_server(servicer, server):
                     servicer.ReceiveProviderCallback,
                     request_deserializer=clarion_dot_v1_dot_callback__service__pb2.ReceiveProviderCallbackRequest.FromString,
                     response_serializer=clarion_dot_v1_dot_callback__service__pb2.ReceiveProviderCallbackResponse.SerializeToString,
+            ),
+            'VerifyProviderWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyProviderWebhook,
+                    request_deserializer=clarion_dot_v1_dot_callback__service__pb2.VerifyProviderWebhookRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -97,6 +118,33 @@ class ProviderCallbackService:
             '/clarion.v1.ProviderCallbackService/ReceiveProviderCallback',
             clarion_dot_v1_dot_callback__service__pb2.ReceiveProviderCallbackRequest.SerializeToString,
             clarion_dot_v1_dot_callback__service__pb2.ReceiveProviderCallbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyProviderWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.ProviderCallbackService/VerifyProviderWebhook',
+            clarion_dot_v1_dot_callback__service__pb2.VerifyProviderWebhookRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,18 +61,32 @@ class GetNotificationRequest(_message.Message):
     def __init__(self, notification_id: _Optional[str] = ...) -> None: ...
 
 class Delivery(_message.Message):
-    __slots__ = ("channel", "status", "attempts", "reason", "updated_at")
+    __slots__ = ("channel", "status", "attempts", "reason", "updated_at", "history")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     channel: str
     status: str
     attempts: int
     reason: str
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, channel: _Optional[str] = ..., status: _Optional[str] = ..., attempts: _Optional[int] = ..., reason: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    history: _containers.RepeatedCompositeFieldContainer[DeliveryEvent]
+    def __init__(self, channel: _Optional[str] = ..., status: _Optional[str] = ..., attempts: _Optional[int] = ..., reason: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., history: _Optional[_Iterable[_Union[DeliveryEvent, _Mapping]]] = ...) -> None: ...
+
+class DeliveryEvent(_message.Message):
+    __slots__ = ("kind", "status", "detail", "occurred_at")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    status: str
+    detail: str
+    occurred_at: _timestamp_pb2.Timestamp
+    def __init__(self, kind: _Optional[str] = ..., status: _Optional[str] = ..., detail: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Notification(_message.Message):
     __slots__ = ("notification_id", "status", "channels", "deliveries", "recipient", "template_id", "idempotency_key", "created_at", "updated_at")

@@ -1,0 +1,85 @@
+"""WhatsApp over Meta's Cloud API: approved templates with positional parameters."""
+
+import httpx
+
+from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
+from workflows.providers.twilio import retry_after_seconds
+
+# Meta error codes, in tenant words. Codes not listed and not transient are permanent.
+_REASONS = {
+    131026: "recipient cannot receive WhatsApp messages",
+    131050: "recipient opted out of WhatsApp messages from this business",
+    132000: "template parameters do not match the approved template",
+    132001: "WhatsApp template is not approved or does not exist",
+    132015: "WhatsApp template is paused",
+    132016: "WhatsApp template is disabled",
+    131009: "invalid WhatsApp recipient or parameters",
+    100: "invalid WhatsApp recipient or parameters",
+    190: "WhatsApp rejected the platform's credentials",
+    10: "WhatsApp rejected the platform's credentials",
+}
+# Throttling and temporary errors, which Meta says to retry with backoff.
+_TRANSIENT = {1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056}
+
+
+class WhatsAppCloudProvider:
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        api_version: str,
+        phone_number_id: str,
+        access_token: str,
+        timeout: float = 15.0,
+    ) -> None:
+        self._url = f"{api_base.rstrip('/')}/{api_version}/{phone_number_id}/messages"
+        self._client = httpx.AsyncClient(
+            timeout=timeout, headers={"Authorization": f"Bearer {access_token}"}
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, message: OutboundMessage) -> ProviderAccepted:
+        template = message.template
+        if template is None:
+            raise ProviderError("WhatsApp needs an approved template", permanent=True)
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.address,
+            "type": "template",
+            "template": {
+                "name": template.name,
+                "language": {"code": template.language},
+                "components": [
+                    {
+                        "type": "body",
+                        "parameters": [{"type": "text", "text": p} for p in template.parameters],
+                    }
+                ],
+            },
+            # Echoed back in every status webhook, so receipts find the delivery.
+            "biz_opaque_callback_data": message.delivery_id,
+        }
+        try:
+            response = await self._client.post(self._url, json=payload)
+        except httpx.HTTPError as exc:
+            raise ProviderError("WhatsApp unreachable", permanent=False, detail=repr(exc)) from exc
+        if response.status_code == 200:
+            return ProviderAccepted(provider_message_id=str(response.json()["messages"][0]["id"]))
+        detail = f"HTTP {response.status_code}: {response.text[:500]}"
+        try:
+            code = int(response.json().get("error", {}).get("code") or 0)
+        except (ValueError, AttributeError):
+            code = 0
+        if response.status_code == 429 or code in _TRANSIENT or response.status_code >= 500:
+            raise ProviderError(
+                "WhatsApp temporarily unavailable",
+                permanent=False,
+                detail=detail,
+                retry_after=retry_after_seconds(response),
+            )
+        raise ProviderError(
+            _REASONS.get(code, "WhatsApp rejected the message"), permanent=True, detail=detail
+        )
