@@ -15,6 +15,7 @@ SERVICES = [
     "clarion.v1.ChannelService",
     "clarion.v1.TenantService",
     "clarion.v1.ProviderCallbackService",
+    "clarion.v1.TemplateService",
 ]
 # Headers the API server trusts and a client must never set.
 SPOOFABLE_HEADERS = ["x-tenant-id", "x-caller-id"]

@@ -12,6 +12,8 @@ from clarion.v1 import (
     channel_service_pb2_grpc,
     notification_service_pb2,
     notification_service_pb2_grpc,
+    template_service_pb2,
+    template_service_pb2_grpc,
     tenant_service_pb2,
     tenant_service_pb2_grpc,
 )
@@ -26,10 +28,12 @@ from server.api.servicers import (
     NotificationServicer,
     TenantServicer,
 )
+from server.api.template_servicer import TemplateServicer
 from server.services.accounts import Accounts
 from server.services.dispatch import Dispatcher
 from server.services.notifications import Notifications
 from server.services.receipts import ProviderSecrets, Receipts
+from server.services.templates import Templates
 from server.settings import Settings
 from server.store.db import Database, create_engine
 
@@ -40,6 +44,7 @@ SERVICE_NAMES = [
     channel_service_pb2.DESCRIPTOR.services_by_name["ChannelService"].full_name,
     tenant_service_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     callback_service_pb2.DESCRIPTOR.services_by_name["ProviderCallbackService"].full_name,
+    template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"].full_name,
 ]
 
 
@@ -60,15 +65,19 @@ async def create_server(
         interceptors=[ApiInterceptor(ApiKeyAuthenticator(db, settings.api_key_cache_seconds))],
         options=[("grpc.so_reuseport", 1)],
     )
+    templates = Templates(db, dispatcher, settings.rollout_policy())
     notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
-        NotificationServicer(Notifications(db, dispatcher)), server
+        NotificationServicer(Notifications(db, dispatcher, templates)), server
+    )
+    template_service_pb2_grpc.add_TemplateServiceServicer_to_server(
+        TemplateServicer(templates), server
     )
     channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(ChannelServicer(), server)
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
         TenantServicer(Accounts(db)), server
     )
     callback_service_pb2_grpc.add_ProviderCallbackServiceServicer_to_server(
-        CallbackServicer(Receipts(db, dispatcher, secrets)), server
+        CallbackServicer(Receipts(db, dispatcher, secrets, settings.rollout_policy())), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.domain.rollout import RolloutPolicy
 from workflows.contracts import DeliveryPolicy
 
 
@@ -79,8 +80,18 @@ class Settings(BaseSettings):
     # wait is recorded as over (the delivery then stays `sent`).
     receipt_timeout_seconds: float = 3600.0
 
+    # A template rollout stops by itself when the new version's failure rate
+    # exceeds the active one's by this margin, once it has this many outcomes.
+    rollout_failure_margin: float = 0.2
+    rollout_min_sends: int = 20
+
     # Revoked API keys stop working within this many seconds.
     api_key_cache_seconds: float = 2.0
+
+    def rollout_policy(self) -> RolloutPolicy:
+        return RolloutPolicy(
+            failure_margin=self.rollout_failure_margin, min_sends=self.rollout_min_sends
+        )
 
     def delivery_policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(

@@ -10,10 +10,20 @@ from urllib.parse import urlencode
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from server.domain.rollout import RolloutPolicy
 from server.domain.status import DeliveryStatus
+from server.services.deliveries import move_delivery
 from server.store import notifications as store
+from server.store import templates as template_store
 from server.store.db import Database
-from workflows.providers.base import OutboundMessage, Provider, ProviderError
+from workflows.contracts import TemplateApprovalInput
+from workflows.providers.base import (
+    OutboundMessage,
+    Provider,
+    ProviderError,
+    WhatsAppTemplate,
+)
+from workflows.providers.whatsapp import WhatsAppCloudProvider
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +66,17 @@ def backoff_with_jitter(attempt: int, initial: float, maximum: float) -> float:
 
 
 class DeliveryActivities:
-    def __init__(self, db: Database, providers: dict[str, Provider], public_base_url: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        providers: dict[str, Provider],
+        public_base_url: str,
+        rollout: RolloutPolicy,
+    ) -> None:
         self._db = db
         self._providers = providers
         self._callback_base = public_base_url.rstrip("/")
+        self._rollout = rollout
 
     @activity.defn(name="send_delivery")
     async def send_delivery(self, task: SendDeliveryInput) -> SendDeliveryResult:
@@ -71,22 +88,29 @@ class DeliveryActivities:
                     type=PERMANENT_FAILURE,
                     non_retryable=True,
                 )
-            notification = await store.get_notification(
-                session, tenant_id=delivery.tenant_id, notification_id=delivery.notification_id
-            )
-            assert notification is not None
         # Already handed over on an earlier attempt: never send twice.
         if delivery.provider_message_id or delivery.status is not DeliveryStatus.QUEUED:
             return SendDeliveryResult(delivery.status.value, final=delivery.status.is_final)
         provider = self._providers[delivery.channel]
+        content = delivery.content
         message = OutboundMessage(
             delivery_id=delivery.delivery_id,
             notification_id=delivery.notification_id,
             channel=delivery.channel,
             address=delivery.address,
-            subject=notification.subject,
-            body=notification.body,
+            subject=content.get("subject", ""),
+            body=content.get("body", ""),
+            html_body=content.get("html_body", ""),
             status_callback_url=self._status_callback_url(delivery.channel, delivery.delivery_id),
+            template=(
+                WhatsAppTemplate(
+                    name=content["whatsapp_name"],
+                    language=content["language"],
+                    parameters=list(content["parameters"]),
+                )
+                if "whatsapp_name" in content
+                else None
+            ),
         )
         attempt = activity.info().attempt
         try:
@@ -119,8 +143,13 @@ class DeliveryActivities:
                 delivery_id=delivery.delivery_id,
                 provider_message_id=accepted.provider_message_id,
             )
-            await store.advance_delivery(
-                session, delivery_id=delivery.delivery_id, status=status, reason="", now=now
+            await move_delivery(
+                session,
+                delivery_id=delivery.delivery_id,
+                status=status,
+                reason="",
+                now=now,
+                rollout=self._rollout,
             )
         return SendDeliveryResult(status.value, final=accepted.delivered)
 
@@ -131,12 +160,13 @@ class DeliveryActivities:
             if delivery is None:
                 return
             reason = task.reason or f"provider unavailable after {delivery.attempts} attempts"
-            await store.advance_delivery(
+            await move_delivery(
                 session,
                 delivery_id=task.delivery_id,
                 status=DeliveryStatus.FAILED,
                 reason=reason,
                 now=datetime.now(UTC),
+                rollout=self._rollout,
             )
 
     @activity.defn(name="record_missing_receipt")
@@ -168,3 +198,32 @@ class DeliveryActivities:
                 f"{self._callback_base}/callbacks/twilio?{urlencode({'delivery_id': delivery_id})}"
             )
         return ""
+
+
+class TemplateActivities:
+    """Submits WhatsApp template content to Meta for review."""
+
+    def __init__(self, db: Database, whatsapp: WhatsAppCloudProvider) -> None:
+        self._db = db
+        self._whatsapp = whatsapp
+
+    @activity.defn(name="submit_whatsapp_template")
+    async def submit_whatsapp_template(self, approval: TemplateApprovalInput) -> None:
+        try:
+            await self._whatsapp.submit_template(
+                name=approval.whatsapp_name,
+                language=approval.language,
+                body=approval.body,
+                examples=approval.examples,
+            )
+        except ProviderError as error:
+            if not error.permanent:
+                raise ApplicationError(error.reason, type=TRANSIENT_FAILURE) from None
+            # Refused outright: the tenant sees the rejection on the version.
+            async with self._db.transaction() as session:
+                await template_store.set_whatsapp_review(
+                    session,
+                    whatsapp_name=approval.whatsapp_name,
+                    status="rejected",
+                    reason=error.reason,
+                )

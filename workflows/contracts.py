@@ -4,6 +4,7 @@ signals. Plain dataclasses, so Temporal serialises them as JSON."""
 from dataclasses import dataclass, field
 
 NOTIFICATION_WORKFLOW = "NotificationWorkflow"
+TEMPLATE_APPROVAL_WORKFLOW = "TemplateApprovalWorkflow"
 RECEIPT_SIGNAL = "delivery_receipt"
 TENANT_SEARCH_ATTRIBUTE = "TenantId"
 
@@ -47,3 +48,19 @@ class DeliveryReceipt:
 
     delivery_id: str
     status: str  # "delivered" or "failed"
+
+
+def template_approval_workflow_id(whatsapp_name: str) -> str:
+    return f"template-approval-{whatsapp_name}"
+
+
+@dataclass
+class TemplateApprovalInput:
+    """WhatsApp content to submit to Meta for review."""
+
+    whatsapp_name: str
+    language: str
+    # Meta's text, with positional {{1}} placeholders.
+    body: str
+    # One sample value per placeholder, which Meta requires for review.
+    examples: list[str] = field(default_factory=list)

@@ -10,18 +10,30 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from server.settings import Settings
 from server.store.db import Database, create_engine
-from workflows.activities import DeliveryActivities
+from workflows.activities import DeliveryActivities, TemplateActivities
 from workflows.notification import NotificationWorkflow
 from workflows.providers.base import Provider
 from workflows.providers.slack import SlackProvider
 from workflows.providers.smtp import SmtpEmailProvider
 from workflows.providers.twilio import TwilioClient, TwilioSmsProvider, TwilioVoiceProvider
 from workflows.providers.whatsapp import WhatsAppCloudProvider
+from workflows.template_approval import TemplateApprovalWorkflow
 
 log = logging.getLogger("clarion.worker")
 
 
-def build_providers(settings: Settings) -> dict[str, Provider]:
+def build_whatsapp(settings: Settings) -> WhatsAppCloudProvider:
+    return WhatsAppCloudProvider(
+        api_base=settings.meta_api_base,
+        api_version=settings.meta_api_version,
+        phone_number_id=settings.whatsapp_phone_number_id,
+        business_account_id=settings.whatsapp_business_account_id,
+        access_token=settings.meta_access_token,
+        timeout=settings.provider_timeout_seconds,
+    )
+
+
+def build_providers(settings: Settings, whatsapp: WhatsAppCloudProvider) -> dict[str, Provider]:
     twilio = TwilioClient(
         api_base=settings.twilio_api_base,
         account_sid=settings.twilio_account_sid,
@@ -45,22 +57,20 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
             bot_token=settings.slack_bot_token,
             timeout=settings.provider_timeout_seconds,
         ),
-        "whatsapp": WhatsAppCloudProvider(
-            api_base=settings.meta_api_base,
-            api_version=settings.meta_api_version,
-            phone_number_id=settings.whatsapp_phone_number_id,
-            access_token=settings.meta_access_token,
-            timeout=settings.provider_timeout_seconds,
-        ),
+        "whatsapp": whatsapp,
     }
 
 
 def create_worker(settings: Settings, client: Client, db: Database) -> Worker:
-    activities = DeliveryActivities(db, build_providers(settings), settings.public_base_url)
+    whatsapp = build_whatsapp(settings)
+    activities = DeliveryActivities(
+        db, build_providers(settings, whatsapp), settings.public_base_url, settings.rollout_policy()
+    )
+    templates = TemplateActivities(db, whatsapp)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[NotificationWorkflow],
+        workflows=[NotificationWorkflow, TemplateApprovalWorkflow],
         # Re-importing modules into every workflow's sandbox cost a third of the
         # worker's CPU (py-spy); the sandbox's call restrictions still apply.
         workflow_runner=SandboxedWorkflowRunner(
@@ -70,6 +80,7 @@ def create_worker(settings: Settings, client: Client, db: Database) -> Worker:
             activities.send_delivery,
             activities.record_failure,
             activities.record_missing_receipt,
+            templates.submit_whatsapp_template,
         ],
         max_concurrent_activities=200,
     )

@@ -65,6 +65,7 @@ def notification_message(record: NotificationRecord) -> notification_service_pb2
         ],
         recipient=notification_service_pb2.Recipient(**record.recipient),
         template_id=record.template_id,
+        template_version=record.template_version or 0,
         idempotency_key=record.idempotency_key or "",
         created_at=_timestamp(record.created_at),
         updated_at=_timestamp(record.updated_at),
@@ -109,7 +110,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
     async def ListNotifications(
         self, request: notification_service_pb2.ListNotificationsRequest, context: Context
     ) -> notification_service_pb2.ListNotificationsResponse:
-        page = await self._notifications.list(
+        page = await self._notifications.list_notifications(
             tenant_id=current_caller().tenant_id,
             channel=request.channel,
             status=request.status,

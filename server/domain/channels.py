@@ -39,10 +39,8 @@ POLICIES: dict[Channel, ChannelPolicy] = {
     )
 }
 
-# Channels this build can deliver on; the others are refused with a clear error.
-DELIVERABLE_CHANNELS: frozenset[Channel] = frozenset(
-    {Channel.EMAIL, Channel.SMS, Channel.SLACK, Channel.VOICE}
-)
+# Channels this deployment delivers on; the others are refused with a clear error.
+DELIVERABLE_CHANNELS: frozenset[Channel] = frozenset(Channel)
 
 
 def parse_channels(names: list[str]) -> list[Channel]:

@@ -99,6 +99,38 @@ def whatsapp_statuses(payload: dict[str, object]) -> list[WhatsAppStatus]:
     return found
 
 
+@dataclass(frozen=True)
+class TemplateReview:
+    name: str
+    # "approved", "rejected" or "pending".
+    status: str
+    reason: str
+
+
+_REVIEW_EVENTS = {"APPROVED": "approved", "REJECTED": "rejected", "PENDING": "pending"}
+
+
+def whatsapp_template_reviews(payload: dict[str, object]) -> list[TemplateReview]:
+    """Meta's `message_template_status_update` webhooks in a payload."""
+    found: list[TemplateReview] = []
+    entries = payload.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
+        for change in entry.get("changes", []) if isinstance(entry, dict) else []:
+            if not isinstance(change, dict):
+                continue
+            if change.get("field") != "message_template_status_update":
+                continue
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            status = _REVIEW_EVENTS.get(str(value.get("event", "")))
+            name = value.get("message_template_name")
+            if status and isinstance(name, str):
+                reason = str(value.get("reason") or "")
+                found.append(TemplateReview(name, status, "" if reason == "NONE" else reason))
+    return found
+
+
 def _whatsapp_status(item: object) -> WhatsAppStatus | None:
     if not isinstance(item, dict):
         return None

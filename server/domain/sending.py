@@ -43,6 +43,17 @@ class SendPlan:
     data: dict[str, Any]
     idempotency_key: str
 
+    @property
+    def recipient_key(self) -> str:
+        """Identifies the recipient across sends, for sticky template rollouts."""
+        return "|".join(f"{k}={v}" for k, v in sorted(self.recipient.items()))
+
+    def raw_content(self, channel: Channel) -> dict[str, str]:
+        """What a raw-mode delivery on `channel` sends."""
+        if POLICIES[channel].supports_subject:
+            return {"subject": self.subject, "body": self.body}
+        return {"body": self.body}
+
 
 def plan_send(
     request: SendRequest, deliverable: frozenset[Channel] = DELIVERABLE_CHANNELS
@@ -78,15 +89,8 @@ def plan_send(
             "raw body is not allowed there. Create a template and pass its id "
             "with its variables in notification.data",
         )
-    if request.template_id:
-        # Templates arrive with TemplateService; until then no id can match.
-        raise invalid(
-            "TEMPLATE_NOT_FOUND",
-            "notification.template_id",
-            f"template {request.template_id!r} does not exist",
-        )
-
-    _check_raw_content(request, channels)
+    if not request.template_id:
+        _check_raw_content(request, channels)
     deliveries, recipient = _plan_recipients(request, channels)
 
     unavailable = [c.value for c in channels if c not in deliverable]

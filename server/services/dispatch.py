@@ -16,12 +16,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from workflows.contracts import (
     NOTIFICATION_WORKFLOW,
     RECEIPT_SIGNAL,
+    TEMPLATE_APPROVAL_WORKFLOW,
     TENANT_SEARCH_ATTRIBUTE,
     DeliveryPolicy,
     DeliveryReceipt,
     DeliveryRef,
     NotificationWorkflowInput,
+    TemplateApprovalInput,
     notification_workflow_id,
+    template_approval_workflow_id,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,19 @@ class Dispatcher:
                 search_attributes=TypedSearchAttributes(
                     [SearchAttributePair(_TENANT, workflow_input.tenant_id)]
                 ),
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+
+    async def start_template_approval(self, approval: TemplateApprovalInput) -> None:
+        """Submits WhatsApp content to Meta with durable retries."""
+        try:
+            await self._client.start_workflow(
+                TEMPLATE_APPROVAL_WORKFLOW,
+                approval,
+                id=template_approval_workflow_id(approval.whatsapp_name),
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         except WorkflowAlreadyStartedError:
             pass

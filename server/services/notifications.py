@@ -7,13 +7,17 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.channels import Channel
 from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
 from server.domain.ids import looks_like_id, new_id
-from server.domain.sending import SendRequest, plan_send
+from server.domain.sending import SendPlan, SendRequest, plan_send
 from server.domain.status import DeliveryStatus
 from server.services.dispatch import Dispatcher
+from server.services.templates import Templates
 from server.store import notifications as store
 from server.store.db import Database
 from server.store.notifications import NewDelivery, NotificationRecord
@@ -46,54 +50,48 @@ def request_hash(request: SendRequest) -> str:
 
 
 class Notifications:
-    def __init__(self, db: Database, dispatcher: Dispatcher) -> None:
+    def __init__(self, db: Database, dispatcher: Dispatcher, templates: Templates) -> None:
         self._db = db
         self._dispatcher = dispatcher
+        self._templates = templates
 
     async def send(self, *, tenant_id: str, request: SendRequest) -> Accepted:
         plan = plan_send(request)
         fingerprint = request_hash(request)
         key = plan.idempotency_key or None
-        notification_id = new_id("ntf")
-        new_deliveries = [
-            NewDelivery(new_id("dlv"), d.channel.value, d.address) for d in plan.deliveries
-        ]
-        refs = [DeliveryRef(d.delivery_id, d.channel) for d in new_deliveries]
         async with self._db.transaction() as session:
-            inserted = await store.insert_notification(
-                session,
-                tenant_id=tenant_id,
-                notification_id=notification_id,
-                channels=[c.value for c in plan.channels],
-                recipient=plan.recipient,
-                subject=plan.subject,
-                body=plan.body,
-                template_id=plan.template_id,
-                data=plan.data,
-                idempotency_key=key,
-                request_hash=fingerprint,
-                new_deliveries=new_deliveries,
-                now=datetime.now(UTC),
-            )
-            if not inserted:
-                assert key is not None
-                existing = await store.find_by_idempotency_key(
-                    session, tenant_id=tenant_id, idempotency_key=key
+            replay = await self._replay(session, tenant_id, key, fingerprint)
+            if replay is None:
+                notification_id = new_id("ntf")
+                version, contents = await self._contents(session, tenant_id, plan)
+                new_deliveries = [
+                    NewDelivery(new_id("dlv"), d.channel.value, d.address, contents[d.channel])
+                    for d in plan.deliveries
+                ]
+                refs = [DeliveryRef(d.delivery_id, d.channel) for d in new_deliveries]
+                inserted = await store.insert_notification(
+                    session,
+                    tenant_id=tenant_id,
+                    notification_id=notification_id,
+                    channels=[c.value for c in plan.channels],
+                    recipient=plan.recipient,
+                    subject=plan.subject,
+                    body=plan.body,
+                    template_id=plan.template_id,
+                    template_version=version,
+                    data=plan.data,
+                    idempotency_key=key,
+                    request_hash=fingerprint,
+                    new_deliveries=new_deliveries,
+                    now=datetime.now(UTC),
                 )
-                assert existing is not None
-                if existing.request_hash != fingerprint:
-                    raise invalid(
-                        "IDEMPOTENCY_KEY_REUSED",
-                        "idempotency_key",
-                        "idempotency_key was already used with a different payload; "
-                        "use a new key for a new notification",
-                    )
-                notification_id = existing.notification_id
-                record = await store.get_notification(
-                    session, tenant_id=tenant_id, notification_id=notification_id
-                )
-                assert record is not None
-                refs = [DeliveryRef(d.delivery_id, d.channel) for d in record.deliveries]
+                if not inserted:
+                    # A concurrent request with the key committed first.
+                    replay = await self._replay(session, tenant_id, key, fingerprint)
+                    assert replay is not None
+            if replay is not None:
+                notification_id = replay.notification_id
+                refs = [DeliveryRef(d.delivery_id, d.channel) for d in replay.deliveries]
         # A replay starts the workflow too, in case the first request died
         # between commit and start; the derived workflow id makes that safe.
         try:
@@ -110,6 +108,46 @@ class Notifications:
             ) from exc
         return Accepted(notification_id, DeliveryStatus.QUEUED)
 
+    async def _replay(
+        self, session: AsyncSession, tenant_id: str, key: str | None, fingerprint: str
+    ) -> NotificationRecord | None:
+        """The notification an earlier request with this key created, if any."""
+        if key is None:
+            return None
+        existing = await store.find_by_idempotency_key(
+            session, tenant_id=tenant_id, idempotency_key=key
+        )
+        if existing is None:
+            return None
+        if existing.request_hash != fingerprint:
+            raise invalid(
+                "IDEMPOTENCY_KEY_REUSED",
+                "idempotency_key",
+                "idempotency_key was already used with a different payload; "
+                "use a new key for a new notification",
+            )
+        record = await store.get_notification(
+            session, tenant_id=tenant_id, notification_id=existing.notification_id
+        )
+        assert record is not None
+        return record
+
+    async def _contents(
+        self, session: AsyncSession, tenant_id: str, plan: SendPlan
+    ) -> tuple[int | None, dict[Channel, dict[str, Any]]]:
+        """(template version or None, what each channel's delivery sends)."""
+        if not plan.template_id:
+            return None, {c: plan.raw_content(c) for c in plan.channels}
+        resolved = await self._templates.resolve_for_send(
+            session,
+            tenant_id=tenant_id,
+            template_id=plan.template_id,
+            channels=[c.value for c in plan.channels],
+            data=plan.data,
+            recipient_key=plan.recipient_key,
+        )
+        return resolved.version, {Channel(c): v for c, v in resolved.content.items()}
+
     async def get(self, *, tenant_id: str, notification_id: str) -> NotificationRecord:
         if not looks_like_id("ntf", notification_id):
             raise not_found("notification")
@@ -121,7 +159,7 @@ class Notifications:
             raise not_found("notification")
         return record
 
-    async def list(
+    async def list_notifications(
         self,
         *,
         tenant_id: str,

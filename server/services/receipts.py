@@ -14,14 +14,18 @@ from server.domain.receipts import (
     twilio_call_receipt,
     twilio_message_receipt,
     whatsapp_statuses,
+    whatsapp_template_reviews,
 )
+from server.domain.rollout import RolloutPolicy
 from server.domain.signatures import (
     mailgun_signature_valid,
     meta_signature_valid,
     twilio_signature_valid,
 )
+from server.services.deliveries import move_delivery
 from server.services.dispatch import Dispatcher
 from server.store import notifications as store
+from server.store import templates as template_store
 from server.store.db import Database
 from workflows.contracts import DeliveryReceipt
 
@@ -52,10 +56,17 @@ class ProviderSecrets:
 
 
 class Receipts:
-    def __init__(self, db: Database, dispatcher: Dispatcher, secrets: ProviderSecrets) -> None:
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        secrets: ProviderSecrets,
+        rollout: RolloutPolicy,
+    ) -> None:
         self._db = db
         self._dispatcher = dispatcher
         self._secrets = secrets
+        self._rollout = rollout
 
     async def handle(self, callback: Callback) -> None:
         if callback.provider == "twilio":
@@ -123,8 +134,14 @@ class Receipts:
             payload = json.loads(callback.body)
         except ValueError:
             raise invalid("INVALID_ARGUMENT", "body", "webhook body is not JSON") from None
+        payload = payload if isinstance(payload, dict) else {}
+        async with self._db.transaction() as session:
+            for review in whatsapp_template_reviews(payload):
+                await template_store.set_whatsapp_review(
+                    session, whatsapp_name=review.name, status=review.status, reason=review.reason
+                )
         receipts: list[Receipt | None] = []
-        for status in whatsapp_statuses(payload if isinstance(payload, dict) else {}):
+        for status in whatsapp_statuses(payload):
             delivery_id = status.delivery_id
             if not delivery_id.startswith("dlv_"):
                 async with self._db.transaction() as session:
@@ -143,12 +160,13 @@ class Receipts:
                 # Acknowledged anyway: a provider retrying forever helps no one.
                 log.warning("receipt for unknown delivery %s", receipt.delivery_id)
                 return
-            moved = await store.advance_delivery(
+            moved = await move_delivery(
                 session,
                 delivery_id=receipt.delivery_id,
                 status=receipt.status,
                 reason=receipt.reason,
                 now=datetime.now(UTC),
+                rollout=self._rollout,
             )
         if moved and receipt.status.is_final:
             await self._dispatcher.signal_receipt(

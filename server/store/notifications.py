@@ -33,6 +33,8 @@ class DeliveryRecord:
     reason: str
     provider_message_id: str | None
     updated_at: datetime
+    # What to send: rendered fields, or the WhatsApp template and parameters.
+    content: dict[str, Any] = field(default_factory=dict)
     history: list[DeliveryEventRecord] = field(default_factory=list)
 
 
@@ -46,6 +48,7 @@ class NotificationRecord:
     subject: str
     body: str
     template_id: str
+    template_version: int | None
     data: dict[str, Any]
     idempotency_key: str | None
     request_hash: str
@@ -59,6 +62,7 @@ class NewDelivery:
     delivery_id: str
     channel: str
     address: str
+    content: dict[str, Any] = field(default_factory=dict)
 
 
 def _delivery(row: Row[Any]) -> DeliveryRecord:
@@ -73,6 +77,7 @@ def _delivery(row: Row[Any]) -> DeliveryRecord:
         reason=row.reason,
         provider_message_id=row.provider_message_id,
         updated_at=row.updated_at,
+        content=dict(row.content),
     )
 
 
@@ -86,6 +91,7 @@ def _notification(row: Row[Any]) -> NotificationRecord:
         subject=row.subject,
         body=row.body,
         template_id=row.template_id,
+        template_version=row.template_version,
         data=dict(row.data),
         idempotency_key=row.idempotency_key,
         request_hash=row.request_hash,
@@ -104,6 +110,7 @@ async def insert_notification(
     subject: str,
     body: str,
     template_id: str,
+    template_version: int | None,
     data: dict[str, Any],
     idempotency_key: str | None,
     request_hash: str,
@@ -123,6 +130,7 @@ async def insert_notification(
             subject=subject,
             body=body,
             template_id=template_id,
+            template_version=template_version,
             data=data,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
@@ -144,6 +152,7 @@ async def insert_notification(
                 "channel": d.channel,
                 "position": position,
                 "address": d.address,
+                "content": d.content,
                 "status": DeliveryStatus.QUEUED,
                 "created_at": now,
                 "updated_at": now,
@@ -270,6 +279,20 @@ async def get_delivery(session: AsyncSession, *, delivery_id: str) -> DeliveryRe
     act for the platform rather than for a tenant."""
     row = (await session.execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
     return _delivery(row) if row else None
+
+
+async def template_of_delivery(
+    session: AsyncSession, *, delivery_id: str
+) -> tuple[str, str] | None:
+    """(tenant_id, template_id) of the delivery's notification, if templated."""
+    row = (
+        await session.execute(
+            select(notifications.c.tenant_id, notifications.c.template_id)
+            .join(deliveries, deliveries.c.notification_id == notifications.c.id)
+            .where(deliveries.c.id == delivery_id, notifications.c.template_id != "")
+        )
+    ).first()
+    return (row.tenant_id, row.template_id) if row else None
 
 
 async def find_delivery_by_provider_message_id(

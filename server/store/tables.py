@@ -53,6 +53,7 @@ notifications = Table(
     Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("template_id", Text, nullable=False),
+    Column("template_version", Integer),
     Column("data", JSONB, nullable=False),
     Column("idempotency_key", Text),
     # SHA-256 of the canonical request, to tell a replay from a reused key.
@@ -77,6 +78,8 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("reason", Text, nullable=False, server_default=""),
     Column("provider_message_id", Text),
+    # What to send: rendered subject/body/html_body, or WhatsApp template parameters.
+    Column("content", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("notification_id", "channel", name="uq_deliveries_channel"),
@@ -95,4 +98,39 @@ delivery_events = Table(
     Column("status", Text, nullable=False),
     Column("detail", Text, nullable=False, server_default=""),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("tenant_id", Text, ForeignKey("tenants.id"), primary_key=True),
+    Column("template_id", Text, primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("active_version", Integer, nullable=False),
+    Column("latest_version", Integer, nullable=False),
+    Column("rollout_version", Integer),
+    Column("rollout_percent", Integer, nullable=False, server_default="0"),
+    # "none", "running" or "stopped" (by the failure guard).
+    Column("rollout_state", Text, nullable=False, server_default="none"),
+    Column("rollout_stopped_reason", Text, nullable=False, server_default=""),
+    Column("rollout_started_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("archived_at", DateTime(timezone=True)),
+)
+
+template_versions = Table(
+    "template_versions",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("template_id", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    # {"sms": {"body": ...}, "email": {"subject": ..., ...}, ...}
+    Column("channels", JSONB, nullable=False),
+    Column("variables", ARRAY(Text), nullable=False),
+    # The name the WhatsApp content was submitted to Meta under, and Meta's verdict.
+    Column("whatsapp_name", Text, unique=True),
+    Column("whatsapp_status", Text),
+    Column("whatsapp_reason", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -41,6 +41,7 @@ async def new_notification(db: Database, channels: list[str]) -> tuple[str, str]
             subject="",
             body="b",
             template_id="",
+            template_version=None,
             data={},
             idempotency_key=None,
             request_hash="h",

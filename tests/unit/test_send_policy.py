@@ -43,11 +43,6 @@ def test_whatsapp_rule_applies_when_mixed_with_other_channels() -> None:
     assert error.reason == "TEMPLATE_REQUIRED"
 
 
-def test_unknown_template_is_not_found() -> None:
-    error = refusal(channels=["sms"], phone="+14155550123", template_id="nope")
-    assert error.reason == "TEMPLATE_NOT_FOUND"
-
-
 @pytest.mark.parametrize(
     ("channels", "fields", "field"),
     [

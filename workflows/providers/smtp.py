@@ -39,6 +39,8 @@ class SmtpEmailProvider:
         message_id = email_message_id(message.delivery_id, self._domain)
         email["Message-ID"] = message_id
         email.set_content(message.body)
+        if message.html_body:
+            email.add_alternative(message.html_body, subtype="html")
         try:
             await aiosmtplib.send(
                 email,

@@ -1,5 +1,7 @@
 """WhatsApp over Meta's Cloud API: approved templates with positional parameters."""
 
+from typing import Any
+
 import httpx
 
 from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
@@ -29,10 +31,13 @@ class WhatsAppCloudProvider:
         api_base: str,
         api_version: str,
         phone_number_id: str,
+        business_account_id: str,
         access_token: str,
         timeout: float = 15.0,
     ) -> None:
-        self._url = f"{api_base.rstrip('/')}/{api_version}/{phone_number_id}/messages"
+        graph = f"{api_base.rstrip('/')}/{api_version}"
+        self._url = f"{graph}/{phone_number_id}/messages"
+        self._templates_url = f"{graph}/{business_account_id}/message_templates"
         self._client = httpx.AsyncClient(
             timeout=timeout, headers={"Authorization": f"Bearer {access_token}"}
         )
@@ -51,7 +56,7 @@ class WhatsAppCloudProvider:
             "type": "template",
             "template": {
                 "name": template.name,
-                "language": {"code": template.language},
+                "language": {"code": template.language, "policy": "deterministic"},
                 "components": [
                     {
                         "type": "body",
@@ -62,12 +67,32 @@ class WhatsAppCloudProvider:
             # Echoed back in every status webhook, so receipts find the delivery.
             "biz_opaque_callback_data": message.delivery_id,
         }
+        response = await self._post(self._url, payload)
+        return ProviderAccepted(provider_message_id=str(response.json()["messages"][0]["id"]))
+
+    async def submit_template(
+        self, *, name: str, language: str, body: str, examples: list[str]
+    ) -> str:
+        """Submits template text for Meta's review; returns Meta's template id."""
+        component: dict[str, Any] = {"type": "BODY", "text": body}
+        if examples:
+            component["example"] = {"body_text": [examples]}
+        payload = {
+            "name": name,
+            "language": language,
+            "category": "UTILITY",
+            "components": [component],
+        }
+        response = await self._post(self._templates_url, payload)
+        return str(response.json()["id"])
+
+    async def _post(self, url: str, payload: dict[str, Any]) -> httpx.Response:
         try:
-            response = await self._client.post(self._url, json=payload)
+            response = await self._client.post(url, json=payload)
         except httpx.HTTPError as exc:
             raise ProviderError("WhatsApp unreachable", permanent=False, detail=repr(exc)) from exc
         if response.status_code == 200:
-            return ProviderAccepted(provider_message_id=str(response.json()["messages"][0]["id"]))
+            return response
         detail = f"HTTP {response.status_code}: {response.text[:500]}"
         try:
             code = int(response.json().get("error", {}).get("code") or 0)

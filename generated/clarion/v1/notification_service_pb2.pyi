@@ -89,7 +89,7 @@ class DeliveryEvent(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., status: _Optional[str] = ..., detail: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("notification_id", "status", "channels", "deliveries", "recipient", "template_id", "idempotency_key", "created_at", "updated_at")
+    __slots__ = ("notification_id", "status", "channels", "deliveries", "recipient", "template_id", "idempotency_key", "created_at", "updated_at", "template_version")
     NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class Notification(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     notification_id: str
     status: str
     channels: _containers.RepeatedScalarFieldContainer[str]
@@ -108,7 +109,8 @@ class Notification(_message.Message):
     idempotency_key: str
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, notification_id: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., recipient: _Optional[_Union[Recipient, _Mapping]] = ..., template_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    template_version: int
+    def __init__(self, notification_id: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., recipient: _Optional[_Union[Recipient, _Mapping]] = ..., template_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., template_version: _Optional[int] = ...) -> None: ...
 
 class ListNotificationsRequest(_message.Message):
     __slots__ = ("channel", "status", "recipient", "page_size", "page_token")

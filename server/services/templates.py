@@ -1,0 +1,350 @@
+"""Templates: create, version, roll out, archive, preview, and resolve the
+content a templated send delivers."""
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.domain.channels import Channel
+from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
+from server.domain.rollout import RolloutPolicy, choose_version
+from server.domain.templates import (
+    render_channel,
+    to_whatsapp_positional,
+    validate_template,
+    whatsapp_parameters,
+)
+from server.services.dispatch import Dispatcher
+from server.store import templates as store
+from server.store.db import Database
+from server.store.templates import TemplateRecord, VersionRecord
+from workflows.contracts import TemplateApprovalInput
+
+TEMPLATE_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    template: TemplateRecord
+    active: VersionRecord
+
+
+@dataclass(frozen=True)
+class ResolvedContent:
+    version: int
+    # Per channel: rendered fields, or for WhatsApp the Meta template to send.
+    content: dict[str, dict[str, Any]]
+
+
+def _not_found_for_send(template_id: str) -> ClarionError:
+    return invalid(
+        "TEMPLATE_NOT_FOUND",
+        "notification.template_id",
+        f"template {template_id!r} does not exist; create it with POST /api/v1/templates",
+    )
+
+
+def whatsapp_name(tenant_id: str, template_id: str, version: int) -> str:
+    """The name a version is submitted to Meta under: unique across tenants
+    sharing one WhatsApp Business Account, in Meta's alphabet."""
+    tenant = hashlib.sha256(tenant_id.encode()).hexdigest()[:10]
+    return f"c{tenant}_{template_id.replace('-', '_')}_v{version}"
+
+
+class Templates:
+    def __init__(self, db: Database, dispatcher: Dispatcher, policy: RolloutPolicy) -> None:
+        self._db = db
+        self._dispatcher = dispatcher
+        self._policy = policy
+
+    async def create(
+        self, *, tenant_id: str, template_id: str, description: str, channels: dict[str, Any]
+    ) -> TemplateView:
+        if not TEMPLATE_ID.match(template_id):
+            raise invalid(
+                "INVALID_ARGUMENT",
+                "template_id",
+                "template_id must be 1 to 64 characters of a-z, 0-9, _ and -",
+            )
+        variables = validate_template(channels)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            if await store.exists(session, tenant_id=tenant_id, template_id=template_id):
+                raise ClarionError(
+                    ErrorKind.ALREADY_EXISTS,
+                    "TEMPLATE_EXISTS",
+                    f"template {template_id!r} already exists; "
+                    f"add a version with POST /api/v1/templates/{template_id}/versions",
+                )
+            await store.insert_template(
+                session,
+                tenant_id=tenant_id,
+                template_id=template_id,
+                description=description,
+                now=now,
+            )
+            version = await self._add_version(
+                session, tenant_id, template_id, 1, channels, variables, now
+            )
+            template = await store.get_template(
+                session, tenant_id=tenant_id, template_id=template_id
+            )
+        assert template is not None
+        return TemplateView(template, version)
+
+    async def create_version(
+        self, *, tenant_id: str, template_id: str, channels: dict[str, Any]
+    ) -> VersionRecord:
+        variables = validate_template(channels)
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            template = await self._live(session, tenant_id, template_id, for_update=True)
+            number = template.latest_version + 1
+            version = await self._add_version(
+                session, tenant_id, template_id, number, channels, variables, now
+            )
+            await store.update_template(
+                session, tenant_id=tenant_id, template_id=template_id, now=now,
+                latest_version=number,
+            )  # fmt: skip
+        return version
+
+    async def _add_version(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        template_id: str,
+        number: int,
+        channels: dict[str, Any],
+        variables: list[str],
+        now: datetime,
+    ) -> VersionRecord:
+        whatsapp = channels.get(Channel.WHATSAPP.value)
+        name = whatsapp_name(tenant_id, template_id, number) if whatsapp else None
+        version = await store.insert_version(
+            session,
+            tenant_id=tenant_id,
+            template_id=template_id,
+            version=number,
+            channels=channels,
+            variables=variables,
+            whatsapp_name=name,
+            now=now,
+        )
+        if whatsapp and name:
+            body, names = to_whatsapp_positional(whatsapp["body"])
+            # Started before commit: if Temporal is unreachable nothing is stored.
+            await self._dispatcher.start_template_approval(
+                TemplateApprovalInput(
+                    whatsapp_name=name,
+                    language=whatsapp["language"],
+                    body=body,
+                    examples=[f"<{n}>" for n in names],
+                )
+            )
+        return version
+
+    async def get(self, *, tenant_id: str, template_id: str) -> TemplateView:
+        async with self._db.transaction() as session:
+            template = await self._live(session, tenant_id, template_id)
+            active = await self._version(session, tenant_id, template_id, template.active_version)
+        return TemplateView(template, active)
+
+    async def list_templates(
+        self, *, tenant_id: str, page_size: int, page_token: str
+    ) -> tuple[list[TemplateView], str]:
+        if not 0 <= page_size <= MAX_PAGE_SIZE:
+            raise invalid(
+                "INVALID_ARGUMENT", "page_size", f"page_size must be 1 to {MAX_PAGE_SIZE}"
+            )
+        limit = page_size or DEFAULT_PAGE_SIZE
+        after = _decode_token(page_token)
+        async with self._db.transaction() as session:
+            records = await store.list_templates(
+                session, tenant_id=tenant_id, after=after, limit=limit + 1
+            )
+            views = [
+                TemplateView(
+                    t, await self._version(session, tenant_id, t.template_id, t.active_version)
+                )
+                for t in records[:limit]
+            ]
+        token = _encode_token(records[limit - 1].template_id) if len(records) > limit else ""
+        return views, token
+
+    async def get_version(self, *, tenant_id: str, template_id: str, version: int) -> VersionRecord:
+        async with self._db.transaction() as session:
+            await self._live(session, tenant_id, template_id)
+            return await self._version(session, tenant_id, template_id, version)
+
+    async def rollout(
+        self, *, tenant_id: str, template_id: str, version: int, percent: int
+    ) -> TemplateView:
+        if not 0 <= percent <= 100:
+            raise invalid("INVALID_ARGUMENT", "percent", "percent must be 0 to 100")
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            template = await self._live(session, tenant_id, template_id, for_update=True)
+            target = await self._version(session, tenant_id, template_id, version)
+            changes: dict[str, Any]
+            if percent == 100:
+                # Promotion (or rollback to an older version): it becomes the active one.
+                changes = {
+                    "active_version": target.version,
+                    "rollout_version": None,
+                    "rollout_percent": 0,
+                    "rollout_state": "none",
+                    "rollout_stopped_reason": "",
+                }
+            elif percent == 0 or version == template.active_version:
+                changes = {"rollout_version": None, "rollout_percent": 0, "rollout_state": "none"}
+            else:
+                restarted = (
+                    template.rollout_version != version or template.rollout_state != "running"
+                )
+                changes = {
+                    "rollout_version": version,
+                    "rollout_percent": percent,
+                    "rollout_state": "running",
+                    "rollout_stopped_reason": "",
+                }
+                if restarted:
+                    changes["rollout_started_at"] = now
+            await store.update_template(
+                session, tenant_id=tenant_id, template_id=template_id, now=now, **changes
+            )
+            updated = await self._live(session, tenant_id, template_id)
+            active = await self._version(session, tenant_id, template_id, updated.active_version)
+        return TemplateView(updated, active)
+
+    async def delete(self, *, tenant_id: str, template_id: str) -> TemplateView:
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            template = await self._live(session, tenant_id, template_id, for_update=True)
+            active = await self._version(session, tenant_id, template_id, template.active_version)
+            await store.update_template(
+                session, tenant_id=tenant_id, template_id=template_id, now=now, archived_at=now
+            )
+        return TemplateView(template, active)
+
+    async def preview(
+        self, *, tenant_id: str, template_id: str, data: dict[str, Any], channels: list[str]
+    ) -> tuple[int, dict[str, dict[str, str]]]:
+        view = await self.get(tenant_id=tenant_id, template_id=template_id)
+        wanted = channels or list(view.active.channels)
+        rendered = {}
+        for channel in wanted:
+            fields = view.active.channels.get(channel)
+            if fields is None:
+                raise _missing_channel(template_id, channel, view.active, "channels")
+            rendered[channel] = render_channel(channel, fields, data, data_path="data")
+        return view.active.version, rendered
+
+    async def resolve_for_send(
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: str,
+        template_id: str,
+        channels: list[str],
+        data: dict[str, Any],
+        recipient_key: str,
+    ) -> ResolvedContent:
+        """Picks the version for this recipient (sticky under a rollout) and
+        renders each channel, or refuses exactly as the tenant needs to hear."""
+        template = await store.get_template(session, tenant_id=tenant_id, template_id=template_id)
+        if template is None:
+            raise _not_found_for_send(template_id)
+        number = choose_version(
+            template_id=template_id,
+            recipient_key=recipient_key,
+            active_version=template.active_version,
+            rollout_version=template.rollout_version
+            if template.rollout_state == "running"
+            else None,
+            rollout_percent=template.rollout_percent,
+        )
+        version = await self._version(session, tenant_id, template_id, number)
+        content: dict[str, dict[str, Any]] = {}
+        for channel in channels:
+            fields = version.channels.get(channel)
+            if fields is None:
+                raise _missing_channel(template_id, channel, version, "notification.channels")
+            rendered: dict[str, Any] = render_channel(channel, fields, data)
+            if channel == Channel.WHATSAPP.value:
+                if version.whatsapp_status != "approved":
+                    raise ClarionError(
+                        ErrorKind.FAILED_PRECONDITION,
+                        "TEMPLATE_NOT_APPROVED",
+                        f"WhatsApp content of template {template_id!r} version {number} is "
+                        f"{version.whatsapp_status or 'not submitted'}"
+                        + (f" ({version.whatsapp_reason})" if version.whatsapp_reason else "")
+                        + "; it can be sent once Meta approves it",
+                    )
+                _, names = to_whatsapp_positional(fields["body"])
+                rendered = {
+                    "body": rendered["body"],
+                    "whatsapp_name": version.whatsapp_name,
+                    "language": fields["language"],
+                    "parameters": whatsapp_parameters(names, data),
+                }
+            content[channel] = rendered
+        return ResolvedContent(number, content)
+
+    async def _live(
+        self, session: AsyncSession, tenant_id: str, template_id: str, for_update: bool = False
+    ) -> TemplateRecord:
+        template = await store.get_template(
+            session, tenant_id=tenant_id, template_id=template_id, for_update=for_update
+        )
+        if template is None:
+            raise not_found("template")
+        return template
+
+    async def _version(
+        self, session: AsyncSession, tenant_id: str, template_id: str, version: int
+    ) -> VersionRecord:
+        record = await store.get_version(
+            session, tenant_id=tenant_id, template_id=template_id, version=version
+        )
+        if record is None:
+            raise not_found("template version")
+        return record
+
+
+def _missing_channel(
+    template_id: str, channel: str, version: VersionRecord, field: str
+) -> ClarionError:
+    has = ", ".join(sorted(version.channels)) or "none"
+    return invalid(
+        "TEMPLATE_CHANNEL_MISSING",
+        field,
+        f"template {template_id!r} version {version.version} has no content for channel "
+        f"{channel}; it has: {has}",
+    )
+
+
+def _encode_token(template_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([template_id]).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        [template_id] = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return str(template_id)
+    except (ValueError, TypeError):
+        raise invalid(
+            "INVALID_ARGUMENT",
+            "page_token",
+            "page_token is not one this API returned; pass next_page_token unchanged",
+        ) from None
