@@ -92,7 +92,7 @@ def slack_trigger(user_id: str) -> Trigger:
 
 
 def template_rejected(name: str) -> bool:
-    return name.startswith("reject_")
+    return name.startswith("reject_") or "_reject_" in name
 
 
 class FailureCounter:
