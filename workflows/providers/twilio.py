@@ -3,6 +3,7 @@
 httpx rather than the twilio package: its client cannot be pointed at another
 base URL cleanly, and the sandbox must be a configuration change away."""
 
+from typing import Any
 from xml.sax.saxutils import escape
 
 import httpx
@@ -28,11 +29,17 @@ class TwilioClient:
     """Creates Twilio resources (Messages, Calls) with one pooled HTTP client."""
 
     def __init__(
-        self, *, api_base: str, account_sid: str, auth_token: str, timeout: float = 15.0
+        self,
+        *,
+        api_base: str,
+        account_sid: str,
+        auth_token: str,
+        timeout: float = 15.0,
+        event_hooks: dict[str, list[Any]] | None = None,
     ) -> None:
         self._base = f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}"
         self._auth = (account_sid, auth_token)
-        self._client = httpx.AsyncClient(timeout=timeout)
+        self._client = httpx.AsyncClient(timeout=timeout, event_hooks=event_hooks)
 
     async def aclose(self) -> None:
         await self._client.aclose()

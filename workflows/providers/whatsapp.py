@@ -34,12 +34,15 @@ class WhatsAppCloudProvider:
         business_account_id: str,
         access_token: str,
         timeout: float = 15.0,
+        event_hooks: dict[str, list[Any]] | None = None,
     ) -> None:
         graph = f"{api_base.rstrip('/')}/{api_version}"
         self._url = f"{graph}/{phone_number_id}/messages"
         self._templates_url = f"{graph}/{business_account_id}/message_templates"
         self._client = httpx.AsyncClient(
-            timeout=timeout, headers={"Authorization": f"Bearer {access_token}"}
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {access_token}"},
+            event_hooks=event_hooks,
         )
 
     async def aclose(self) -> None:
