@@ -52,3 +52,4 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench.send_latency $(BENCH_ARGS)
+	$(PY) -m bench.channel_latency
