@@ -31,6 +31,7 @@ from server.api.servicers import (
 from server.api.template_servicer import TemplateServicer
 from server.services.accounts import Accounts
 from server.services.dispatch import Dispatcher
+from server.services.idempotency import Idempotency
 from server.services.notifications import Notifications
 from server.services.receipts import ProviderSecrets, Receipts
 from server.services.templates import Templates
@@ -66,8 +67,9 @@ async def create_server(
         options=[("grpc.so_reuseport", 1)],
     )
     templates = Templates(db, dispatcher, settings.rollout_policy())
+    idempotency = Idempotency(db, settings.idempotency_policy())
     notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
-        NotificationServicer(Notifications(db, dispatcher, templates)), server
+        NotificationServicer(Notifications(db, dispatcher, templates, idempotency)), server
     )
     template_service_pb2_grpc.add_TemplateServiceServicer_to_server(
         TemplateServicer(templates), server

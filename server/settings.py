@@ -1,11 +1,13 @@
 """All configuration, read from environment variables in one place."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from server.domain.rollout import RolloutPolicy
+from server.services.idempotency import IdempotencyPolicy
 from workflows.contracts import DeliveryPolicy
 
 
@@ -85,8 +87,14 @@ class Settings(BaseSettings):
     rollout_failure_margin: float = 0.2
     rollout_min_sends: int = 20
 
+    # Idempotency keys are remembered this long (at least 24 hours is the promise).
+    idempotency_retention_hours: float = 24.0
+
     # Revoked API keys stop working within this many seconds.
     api_key_cache_seconds: float = 2.0
+
+    def idempotency_policy(self) -> IdempotencyPolicy:
+        return IdempotencyPolicy(retention=timedelta(hours=self.idempotency_retention_hours))
 
     def rollout_policy(self) -> RolloutPolicy:
         return RolloutPolicy(

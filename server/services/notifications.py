@@ -17,6 +17,7 @@ from server.domain.ids import looks_like_id, new_id
 from server.domain.sending import SendPlan, SendRequest, plan_send
 from server.domain.status import DeliveryStatus
 from server.services.dispatch import Dispatcher
+from server.services.idempotency import Idempotency
 from server.services.templates import Templates
 from server.store import notifications as store
 from server.store.db import Database
@@ -50,48 +51,37 @@ def request_hash(request: SendRequest) -> str:
 
 
 class Notifications:
-    def __init__(self, db: Database, dispatcher: Dispatcher, templates: Templates) -> None:
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        templates: Templates,
+        idempotency: Idempotency,
+    ) -> None:
         self._db = db
         self._dispatcher = dispatcher
         self._templates = templates
+        self._idempotency = idempotency
 
     async def send(self, *, tenant_id: str, request: SendRequest) -> Accepted:
         plan = plan_send(request)
-        fingerprint = request_hash(request)
-        key = plan.idempotency_key or None
-        async with self._db.transaction() as session:
-            replay = await self._replay(session, tenant_id, key, fingerprint)
-            if replay is None:
-                notification_id = new_id("ntf")
-                version, contents = await self._contents(session, tenant_id, plan)
-                new_deliveries = [
-                    NewDelivery(new_id("dlv"), d.channel.value, d.address, contents[d.channel])
-                    for d in plan.deliveries
-                ]
-                refs = [DeliveryRef(d.delivery_id, d.channel) for d in new_deliveries]
-                inserted = await store.insert_notification(
-                    session,
-                    tenant_id=tenant_id,
-                    notification_id=notification_id,
-                    channels=[c.value for c in plan.channels],
-                    recipient=plan.recipient,
-                    subject=plan.subject,
-                    body=plan.body,
-                    template_id=plan.template_id,
-                    template_version=version,
-                    data=plan.data,
-                    idempotency_key=key,
-                    request_hash=fingerprint,
-                    new_deliveries=new_deliveries,
-                    now=datetime.now(UTC),
-                )
-                if not inserted:
-                    # A concurrent request with the key committed first.
-                    replay = await self._replay(session, tenant_id, key, fingerprint)
-                    assert replay is not None
-            if replay is not None:
-                notification_id = replay.notification_id
-                refs = [DeliveryRef(d.delivery_id, d.channel) for d in replay.deliveries]
+        async with self._idempotency.claim(
+            tenant_id=tenant_id,
+            operation="send",
+            key=plan.idempotency_key or None,
+            request_hash=request_hash(request),
+        ) as claim:
+            async with self._db.transaction() as session:
+                if claim.replay_id:
+                    record = await store.get_notification(
+                        session, tenant_id=tenant_id, notification_id=claim.replay_id
+                    )
+                    assert record is not None
+                    notification_id = record.notification_id
+                    refs = [DeliveryRef(d.delivery_id, d.channel) for d in record.deliveries]
+                else:
+                    notification_id, refs = await self._insert(session, tenant_id, plan)
+                    await claim.completed(session, notification_id)
         # A replay starts the workflow too, in case the first request died
         # between commit and start; the derived workflow id makes that safe.
         try:
@@ -108,29 +98,31 @@ class Notifications:
             ) from exc
         return Accepted(notification_id, DeliveryStatus.QUEUED)
 
-    async def _replay(
-        self, session: AsyncSession, tenant_id: str, key: str | None, fingerprint: str
-    ) -> NotificationRecord | None:
-        """The notification an earlier request with this key created, if any."""
-        if key is None:
-            return None
-        existing = await store.find_by_idempotency_key(
-            session, tenant_id=tenant_id, idempotency_key=key
+    async def _insert(
+        self, session: AsyncSession, tenant_id: str, plan: SendPlan
+    ) -> tuple[str, list[DeliveryRef]]:
+        notification_id = new_id("ntf")
+        version, contents = await self._contents(session, tenant_id, plan)
+        new_deliveries = [
+            NewDelivery(new_id("dlv"), d.channel.value, d.address, contents[d.channel])
+            for d in plan.deliveries
+        ]
+        await store.insert_notification(
+            session,
+            tenant_id=tenant_id,
+            notification_id=notification_id,
+            channels=[c.value for c in plan.channels],
+            recipient=plan.recipient,
+            subject=plan.subject,
+            body=plan.body,
+            template_id=plan.template_id,
+            template_version=version,
+            data=plan.data,
+            idempotency_key=plan.idempotency_key or None,
+            new_deliveries=new_deliveries,
+            now=datetime.now(UTC),
         )
-        if existing is None:
-            return None
-        if existing.request_hash != fingerprint:
-            raise invalid(
-                "IDEMPOTENCY_KEY_REUSED",
-                "idempotency_key",
-                "idempotency_key was already used with a different payload; "
-                "use a new key for a new notification",
-            )
-        record = await store.get_notification(
-            session, tenant_id=tenant_id, notification_id=existing.notification_id
-        )
-        assert record is not None
-        return record
+        return notification_id, [DeliveryRef(d.delivery_id, d.channel) for d in new_deliveries]
 
     async def _contents(
         self, session: AsyncSession, tenant_id: str, plan: SendPlan

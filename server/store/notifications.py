@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, exists, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.status import DeliveryStatus, can_move, roll_up
@@ -51,7 +50,6 @@ class NotificationRecord:
     template_version: int | None
     data: dict[str, Any]
     idempotency_key: str | None
-    request_hash: str
     created_at: datetime
     updated_at: datetime
     deliveries: list[DeliveryRecord] = field(default_factory=list)
@@ -94,7 +92,6 @@ def _notification(row: Row[Any]) -> NotificationRecord:
         template_version=row.template_version,
         data=dict(row.data),
         idempotency_key=row.idempotency_key,
-        request_hash=row.request_hash,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -113,15 +110,12 @@ async def insert_notification(
     template_version: int | None,
     data: dict[str, Any],
     idempotency_key: str | None,
-    request_hash: str,
     new_deliveries: list[NewDelivery],
     now: datetime,
-) -> bool:
-    """Inserts the notification and its queued deliveries. Returns False, and
-    inserts nothing, when the tenant already used `idempotency_key`."""
-    result = await session.execute(
-        pg_insert(notifications)
-        .values(
+) -> None:
+    """Inserts the notification and its queued deliveries."""
+    await session.execute(
+        insert(notifications).values(
             id=notification_id,
             tenant_id=tenant_id,
             status=DeliveryStatus.QUEUED,
@@ -133,15 +127,10 @@ async def insert_notification(
             template_version=template_version,
             data=data,
             idempotency_key=idempotency_key,
-            request_hash=request_hash,
             created_at=now,
             updated_at=now,
         )
-        .on_conflict_do_nothing(constraint="uq_notifications_idempotency")
-        .returning(notifications.c.id)
     )
-    if result.first() is None:
-        return False
     await session.execute(
         insert(deliveries),
         [
@@ -173,21 +162,6 @@ async def insert_notification(
             for d in new_deliveries
         ],
     )
-    return True
-
-
-async def find_by_idempotency_key(
-    session: AsyncSession, *, tenant_id: str, idempotency_key: str
-) -> NotificationRecord | None:
-    row = (
-        await session.execute(
-            select(notifications).where(
-                notifications.c.tenant_id == tenant_id,
-                notifications.c.idempotency_key == idempotency_key,
-            )
-        )
-    ).first()
-    return _notification(row) if row else None
 
 
 async def get_notification(

@@ -55,12 +55,13 @@ notifications = Table(
     Column("template_id", Text, nullable=False),
     Column("template_version", Integer),
     Column("data", JSONB, nullable=False),
+    # As the tenant gave it; idempotency itself lives in idempotency_keys.
     Column("idempotency_key", Text),
-    # SHA-256 of the canonical request, to tell a replay from a reused key.
-    Column("request_hash", Text, nullable=False),
+    Column("bulk_id", Text),
+    # 0-based position in the bulk request or upload.
+    Column("row_index", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("tenant_id", "idempotency_key", name="uq_notifications_idempotency"),
     Index("ix_notifications_tenant_created", "tenant_id", "created_at", "id"),
 )
 
@@ -133,4 +134,43 @@ template_versions = Table(
     Column("whatsapp_status", Text),
     Column("whatsapp_reason", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per (tenant, operation, key): the first request's fingerprint, and
+# what it created once answered.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("operation", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("request_hash", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("resource_id", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+bulks = Table(
+    "bulks",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, ForeignKey("tenants.id"), nullable=False),
+    Column("channels", ARRAY(Text), nullable=False),
+    Column("template_id", Text, nullable=False),
+    # "json" or "csv".
+    Column("source", Text, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+bulk_errors = Table(
+    "bulk_errors",
+    metadata,
+    Column("bulk_id", Text, ForeignKey("bulks.id"), primary_key=True),
+    Column("row_index", Integer, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("message", Text, nullable=False),
 )
