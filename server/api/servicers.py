@@ -66,6 +66,7 @@ def notification_message(record: NotificationRecord) -> notification_service_pb2
         recipient=notification_service_pb2.Recipient(**record.recipient),
         template_id=record.template_id,
         template_version=record.template_version or 0,
+        bulk_id=record.bulk_id or "",
         idempotency_key=record.idempotency_key or "",
         created_at=_timestamp(record.created_at),
         updated_at=_timestamp(record.updated_at),

@@ -1,5 +1,5 @@
 """Send policy: turns a tenant's send request into deliveries, or refuses it
-with the error the tenant needs to fix it."""
+with the error the tenant needs to fix it. Single and bulk sends share it."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,28 +25,14 @@ class SendRequest:
     idempotency_key: str = ""
 
 
-@dataclass
-class PlannedDelivery:
-    channel: Channel
-    # The address on this channel: an email address, E.164 number or Slack id.
-    address: str
+@dataclass(frozen=True)
+class ContentPlan:
+    """What every recipient of a send gets: the channels and the template or raw content."""
 
-
-@dataclass
-class SendPlan:
     channels: list[Channel]
-    deliveries: list[PlannedDelivery]
-    recipient: dict[str, str]
     subject: str
     body: str
     template_id: str
-    data: dict[str, Any]
-    idempotency_key: str
-
-    @property
-    def recipient_key(self) -> str:
-        """Identifies the recipient across sends, for sticky template rollouts."""
-        return "|".join(f"{k}={v}" for k, v in sorted(self.recipient.items()))
 
     def raw_content(self, channel: Channel) -> dict[str, str]:
         """What a raw-mode delivery on `channel` sends."""
@@ -55,115 +41,160 @@ class SendPlan:
         return {"body": self.body}
 
 
+@dataclass
+class PlannedDelivery:
+    channel: Channel
+    # The address on this channel: an email address, E.164 number or Slack id.
+    address: str
+
+
+@dataclass(frozen=True)
+class RecipientPlan:
+    deliveries: list[PlannedDelivery]
+    # The fields as given, with the ones in use normalized.
+    fields: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """Identifies the recipient across sends, for sticky template rollouts."""
+        return "|".join(f"{k}={v}" for k, v in sorted(self.fields.items()))
+
+
+@dataclass
+class SendPlan:
+    content: ContentPlan
+    recipient: RecipientPlan
+    data: dict[str, Any]
+    idempotency_key: str
+
+
 def plan_send(
     request: SendRequest, deliverable: frozenset[Channel] = DELIVERABLE_CHANNELS
 ) -> SendPlan:
-    """Checks the request against channel policy, in the order a tenant fixes
-    things: channels, template policy, content, recipients, availability."""
-    if not request.channels:
-        raise invalid(
-            "INVALID_CHANNEL",
-            "notification.channels",
-            "notification.channels is empty; give at least one of: "
-            + ", ".join(c.value for c in Channel),
-        )
-    try:
-        channels = parse_channels(request.channels)
-    except ValueError as exc:
-        raise invalid("INVALID_CHANNEL", "notification.channels", str(exc)) from None
+    """Checks a single send, in the order a tenant fixes things: channels,
+    template policy, content, availability, then the recipient."""
+    check_idempotency_key(request.idempotency_key)
+    content = plan_content(
+        channels=request.channels,
+        subject=request.subject,
+        body=request.body,
+        template_id=request.template_id,
+        deliverable=deliverable,
+        path="notification.",
+    )
+    recipient = plan_recipient(
+        content.channels,
+        email=request.email,
+        phone=request.phone,
+        slack_user_id=request.slack_user_id,
+        path="recipient.",
+    )
+    return SendPlan(content, recipient, request.data, request.idempotency_key)
 
-    if len(request.idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+
+def check_idempotency_key(key: str) -> None:
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise invalid(
             "INVALID_ARGUMENT",
             "idempotency_key",
             f"idempotency_key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
         )
 
-    template_channels = [c for c in channels if POLICIES[c].template_required]
-    if template_channels and not request.template_id:
+
+def plan_content(
+    *,
+    channels: list[str],
+    subject: str,
+    body: str,
+    template_id: str,
+    deliverable: frozenset[Channel] = DELIVERABLE_CHANNELS,
+    path: str = "",
+) -> ContentPlan:
+    """The request-level checks; `path` prefixes field names in errors."""
+    if not channels:
+        raise invalid(
+            "INVALID_CHANNEL",
+            f"{path}channels",
+            f"{path}channels is empty; give at least one of: "
+            + ", ".join(c.value for c in Channel),
+        )
+    try:
+        parsed = parse_channels(channels)
+    except ValueError as exc:
+        raise invalid("INVALID_CHANNEL", f"{path}channels", str(exc)) from None
+
+    template_channels = [c for c in parsed if POLICIES[c].template_required]
+    if template_channels and not template_id:
         names = ", ".join(c.value for c in template_channels)
         raise invalid(
             "TEMPLATE_REQUIRED",
-            "notification.template_id",
-            f"notification.template_id is required when channels include {names}; "
+            f"{path}template_id",
+            f"{path}template_id is required when channels include {names}; "
             "raw body is not allowed there. Create a template and pass its id "
-            "with its variables in notification.data",
+            f"with its variables in {path}data",
         )
-    if not request.template_id:
-        _check_raw_content(request, channels)
-    deliveries, recipient = _plan_recipients(request, channels)
+    if not template_id:
+        _check_raw_content(parsed, subject, body, path)
 
-    unavailable = [c.value for c in channels if c not in deliverable]
+    unavailable = [c.value for c in parsed if c not in deliverable]
     if unavailable:
         raise ClarionError(
             ErrorKind.FAILED_PRECONDITION,
             "CHANNEL_UNAVAILABLE",
-            f"channel(s) {', '.join(unavailable)} cannot be delivered by this deployment yet; "
+            f"channel(s) {', '.join(unavailable)} cannot be delivered by this deployment; "
             "see `available` in GET /api/v1/channels/capabilities",
         )
-    return SendPlan(
-        channels=channels,
-        deliveries=deliveries,
-        recipient=recipient,
-        subject=request.subject,
-        body=request.body,
-        template_id=request.template_id,
-        data=request.data,
-        idempotency_key=request.idempotency_key,
-    )
+    return ContentPlan(parsed, subject, body, template_id)
 
 
-def _check_raw_content(request: SendRequest, channels: list[Channel]) -> None:
-    if not request.body.strip():
+def _check_raw_content(channels: list[Channel], subject: str, body: str, path: str) -> None:
+    if not body.strip():
         raise invalid(
             "BODY_REQUIRED",
-            "notification.body",
-            "notification.body is empty; give the message text, or a template_id",
+            f"{path}body",
+            f"{path}body is empty; give the message text, or a template_id",
         )
-    if len(request.subject) > MAX_SUBJECT_LENGTH:
+    if len(subject) > MAX_SUBJECT_LENGTH:
         raise invalid(
             "SUBJECT_TOO_LONG",
-            "notification.subject",
-            f"notification.subject is longer than {MAX_SUBJECT_LENGTH} characters",
+            f"{path}subject",
+            f"{path}subject is longer than {MAX_SUBJECT_LENGTH} characters",
         )
     for channel in channels:
         limit = POLICIES[channel].max_body_length
-        if len(request.body) > limit:
+        if len(body) > limit:
             raise invalid(
                 "BODY_TOO_LONG",
-                "notification.body",
-                f"notification.body has {len(request.body)} characters; "
-                f"{channel.value} allows at most {limit}",
+                f"{path}body",
+                f"{path}body has {len(body)} characters; {channel.value} allows at most {limit}",
             )
 
 
-def _plan_recipients(
-    request: SendRequest, channels: list[Channel]
-) -> tuple[list[PlannedDelivery], dict[str, str]]:
-    given = {
-        "email": request.email.strip(),
-        "phone": request.phone.strip(),
-        "slack_user_id": request.slack_user_id.strip(),
-    }
+def plan_recipient(
+    channels: list[Channel],
+    *,
+    email: str = "",
+    phone: str = "",
+    slack_user_id: str = "",
+    path: str = "recipient.",
+) -> RecipientPlan:
+    """One delivery per channel, to the normalized address the channel needs."""
+    given = {"email": email.strip(), "phone": phone.strip(), "slack_user_id": slack_user_id.strip()}
     normalized: dict[str, str] = {}
     deliveries = []
     for channel in channels:
         name = POLICIES[channel].recipient_field
         if name not in normalized:
-            normalized[name] = _normalize_recipient_field(name, given[name], channel)
+            normalized[name] = _normalize(name, given[name], channel, f"{path}{name}")
         deliveries.append(PlannedDelivery(channel, normalized[name]))
     # Keep fields the tenant gave for other channels, as given.
-    recipient = {k: v for k, v in given.items() if v} | normalized
-    return deliveries, recipient
+    return RecipientPlan(deliveries, {k: v for k, v in given.items() if v} | normalized)
 
 
-def _normalize_recipient_field(name: str, value: str, channel: Channel) -> str:
-    path = f"recipient.{name}"
+def _normalize(name: str, value: str, channel: Channel, path: str) -> str:
     if not value:
         raise invalid(
-            "RECIPIENT_FIELD_MISSING",
-            path,
-            f"{path} is required for channel {channel.value}",
+            "RECIPIENT_FIELD_MISSING", path, f"{path} is required for channel {channel.value}"
         )
     try:
         if name == "email":

@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.domain.channels import Channel
 from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
 from server.domain.ids import looks_like_id, new_id
-from server.domain.sending import SendPlan, SendRequest, plan_send
+from server.domain.sending import ContentPlan, RecipientPlan, SendPlan, SendRequest, plan_send
 from server.domain.status import DeliveryStatus
 from server.services.dispatch import Dispatcher
 from server.services.idempotency import Idempotency
-from server.services.templates import Templates
+from server.services.templates import LoadedTemplate, Templates
 from server.store import notifications as store
 from server.store.db import Database
-from server.store.notifications import NewDelivery, NotificationRecord
+from server.store.notifications import NewDelivery, NewNotification, NotificationRecord
 from workflows.contracts import DeliveryRef
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,47 @@ class NotificationPage:
     next_page_token: str
 
 
-def request_hash(request: SendRequest) -> str:
+def build_notification(
+    *,
+    tenant_id: str,
+    content: ContentPlan,
+    recipient: RecipientPlan,
+    data: dict[str, Any],
+    template: LoadedTemplate | None,
+    idempotency_key: str | None = None,
+    bulk_id: str | None = None,
+    row_index: int | None = None,
+) -> NewNotification:
+    """One notification, with what each channel's delivery will send. Raises
+    a TemplateError when the data does not fit the template."""
+    channels = [c.value for c in content.channels]
+    version = None
+    if template is not None:
+        resolved = template.render(channels, data, recipient.key)
+        version, contents = resolved.version, resolved.content
+    else:
+        contents = {c.value: content.raw_content(c) for c in content.channels}
+    return NewNotification(
+        notification_id=new_id("ntf"),
+        tenant_id=tenant_id,
+        channels=channels,
+        recipient=recipient.fields,
+        subject=content.subject,
+        body=content.body,
+        template_id=content.template_id,
+        template_version=version,
+        data=data,
+        idempotency_key=idempotency_key,
+        bulk_id=bulk_id,
+        row_index=row_index,
+        deliveries=[
+            NewDelivery(new_id("dlv"), d.channel.value, d.address, contents[d.channel.value])
+            for d in recipient.deliveries
+        ],
+    )
+
+
+def request_hash(request: Any) -> str:
     """Fingerprint of what was asked, to tell a replay from a reused key."""
     fields = asdict(request)
     fields.pop("idempotency_key")
@@ -68,7 +108,7 @@ class Notifications:
         async with self._idempotency.claim(
             tenant_id=tenant_id,
             operation="send",
-            key=plan.idempotency_key or None,
+            key=request.idempotency_key or None,
             request_hash=request_hash(request),
         ) as claim:
             async with self._db.transaction() as session:
@@ -101,44 +141,25 @@ class Notifications:
     async def _insert(
         self, session: AsyncSession, tenant_id: str, plan: SendPlan
     ) -> tuple[str, list[DeliveryRef]]:
-        notification_id = new_id("ntf")
-        version, contents = await self._contents(session, tenant_id, plan)
-        new_deliveries = [
-            NewDelivery(new_id("dlv"), d.channel.value, d.address, contents[d.channel])
-            for d in plan.deliveries
-        ]
-        await store.insert_notification(
-            session,
+        content = plan.content
+        template = None
+        if content.template_id:
+            template = await self._templates.load_for_send(
+                session,
+                tenant_id=tenant_id,
+                template_id=content.template_id,
+                channels=[c.value for c in content.channels],
+            )
+        row = build_notification(
             tenant_id=tenant_id,
-            notification_id=notification_id,
-            channels=[c.value for c in plan.channels],
+            content=content,
             recipient=plan.recipient,
-            subject=plan.subject,
-            body=plan.body,
-            template_id=plan.template_id,
-            template_version=version,
             data=plan.data,
+            template=template,
             idempotency_key=plan.idempotency_key or None,
-            new_deliveries=new_deliveries,
-            now=datetime.now(UTC),
         )
-        return notification_id, [DeliveryRef(d.delivery_id, d.channel) for d in new_deliveries]
-
-    async def _contents(
-        self, session: AsyncSession, tenant_id: str, plan: SendPlan
-    ) -> tuple[int | None, dict[Channel, dict[str, Any]]]:
-        """(template version or None, what each channel's delivery sends)."""
-        if not plan.template_id:
-            return None, {c: plan.raw_content(c) for c in plan.channels}
-        resolved = await self._templates.resolve_for_send(
-            session,
-            tenant_id=tenant_id,
-            template_id=plan.template_id,
-            channels=[c.value for c in plan.channels],
-            data=plan.data,
-            recipient_key=plan.recipient_key,
-        )
-        return resolved.version, {Channel(c): v for c, v in resolved.content.items()}
+        await store.insert_notifications(session, [row], now=datetime.now(UTC))
+        return row.notification_id, [DeliveryRef(d.delivery_id, d.channel) for d in row.deliveries]
 
     async def get(self, *, tenant_id: str, notification_id: str) -> NotificationRecord:
         if not looks_like_id("ntf", notification_id):

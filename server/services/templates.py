@@ -44,14 +44,6 @@ class ResolvedContent:
     content: dict[str, dict[str, Any]]
 
 
-def _not_found_for_send(template_id: str) -> ClarionError:
-    return invalid(
-        "TEMPLATE_NOT_FOUND",
-        "notification.template_id",
-        f"template {template_id!r} does not exist; create it with POST /api/v1/templates",
-    )
-
-
 def whatsapp_name(tenant_id: str, template_id: str, version: int) -> str:
     """The name a version is submitted to Meta under: unique across tenants
     sharing one WhatsApp Business Account, in Meta's alphabet."""
@@ -248,56 +240,38 @@ class Templates:
             rendered[channel] = render_channel(channel, fields, data, data_path="data")
         return view.active.version, rendered
 
-    async def resolve_for_send(
+    async def load_for_send(
         self,
         session: AsyncSession,
         *,
         tenant_id: str,
         template_id: str,
         channels: list[str],
-        data: dict[str, Any],
-        recipient_key: str,
-    ) -> ResolvedContent:
-        """Picks the version for this recipient (sticky under a rollout) and
-        renders each channel, or refuses exactly as the tenant needs to hear."""
+        path: str = "notification.",
+    ) -> "LoadedTemplate":
+        """The template's live versions, checked once for a send or a whole
+        bulk: it exists, has content for every channel, and WhatsApp content is
+        approved. Rendering per recipient then needs no database."""
         template = await store.get_template(session, tenant_id=tenant_id, template_id=template_id)
         if template is None:
-            raise _not_found_for_send(template_id)
-        number = choose_version(
-            template_id=template_id,
-            recipient_key=recipient_key,
-            active_version=template.active_version,
-            rollout_version=template.rollout_version
-            if template.rollout_state == "running"
-            else None,
-            rollout_percent=template.rollout_percent,
-        )
-        version = await self._version(session, tenant_id, template_id, number)
-        content: dict[str, dict[str, Any]] = {}
-        for channel in channels:
-            fields = version.channels.get(channel)
-            if fields is None:
-                raise _missing_channel(template_id, channel, version, "notification.channels")
-            rendered: dict[str, Any] = render_channel(channel, fields, data)
-            if channel == Channel.WHATSAPP.value:
-                if version.whatsapp_status != "approved":
-                    raise ClarionError(
-                        ErrorKind.FAILED_PRECONDITION,
-                        "TEMPLATE_NOT_APPROVED",
-                        f"WhatsApp content of template {template_id!r} version {number} is "
-                        f"{version.whatsapp_status or 'not submitted'}"
-                        + (f" ({version.whatsapp_reason})" if version.whatsapp_reason else "")
-                        + "; it can be sent once Meta approves it",
-                    )
-                _, names = to_whatsapp_positional(fields["body"])
-                rendered = {
-                    "body": rendered["body"],
-                    "whatsapp_name": version.whatsapp_name,
-                    "language": fields["language"],
-                    "parameters": whatsapp_parameters(names, data),
-                }
-            content[channel] = rendered
-        return ResolvedContent(number, content)
+            raise invalid(
+                "TEMPLATE_NOT_FOUND",
+                f"{path}template_id",
+                f"template {template_id!r} does not exist; create it with POST /api/v1/templates",
+            )
+        active = await self._version(session, tenant_id, template_id, template.active_version)
+        _check_sendable(template_id, active, channels, path)
+        candidate = None
+        if template.rollout_state == "running" and template.rollout_version is not None:
+            candidate = await self._version(
+                session, tenant_id, template_id, template.rollout_version
+            )
+            try:
+                _check_sendable(template_id, candidate, channels, path)
+            except ClarionError:
+                # The new version cannot serve these channels yet: everyone gets the active one.
+                candidate = None
+        return LoadedTemplate(template, active, candidate)
 
     async def _live(
         self, session: AsyncSession, tenant_id: str, template_id: str, for_update: bool = False
@@ -318,6 +292,62 @@ class Templates:
         if record is None:
             raise not_found("template version")
         return record
+
+
+@dataclass(frozen=True)
+class LoadedTemplate:
+    template: TemplateRecord
+    active: VersionRecord
+    # The version under rollout, when it can serve the send's channels.
+    candidate: VersionRecord | None
+
+    def render(
+        self, channels: list[str], data: dict[str, Any], recipient_key: str
+    ) -> ResolvedContent:
+        """Renders each channel for one recipient, with the version the
+        recipient's sticky bucket picks."""
+        t = self.template
+        number = choose_version(
+            template_id=t.template_id,
+            recipient_key=recipient_key,
+            active_version=t.active_version,
+            rollout_version=self.candidate.version if self.candidate else None,
+            rollout_percent=t.rollout_percent,
+        )
+        version = (
+            self.candidate if self.candidate and number == self.candidate.version else self.active
+        )
+        content: dict[str, dict[str, Any]] = {}
+        for channel in channels:
+            fields = version.channels[channel]
+            rendered: dict[str, Any] = render_channel(channel, fields, data)
+            if channel == Channel.WHATSAPP.value:
+                _, names = to_whatsapp_positional(fields["body"])
+                rendered = {
+                    "body": rendered["body"],
+                    "whatsapp_name": version.whatsapp_name,
+                    "language": fields["language"],
+                    "parameters": whatsapp_parameters(names, data),
+                }
+            content[channel] = rendered
+        return ResolvedContent(version.version, content)
+
+
+def _check_sendable(
+    template_id: str, version: VersionRecord, channels: list[str], path: str
+) -> None:
+    for channel in channels:
+        if channel not in version.channels:
+            raise _missing_channel(template_id, channel, version, f"{path}channels")
+    if Channel.WHATSAPP.value in channels and version.whatsapp_status != "approved":
+        raise ClarionError(
+            ErrorKind.FAILED_PRECONDITION,
+            "TEMPLATE_NOT_APPROVED",
+            f"WhatsApp content of template {template_id!r} version {version.version} is "
+            f"{version.whatsapp_status or 'not submitted'}"
+            + (f" ({version.whatsapp_reason})" if version.whatsapp_reason else "")
+            + "; it can be sent once Meta approves it",
+        )
 
 
 def _missing_channel(

@@ -50,6 +50,7 @@ class NotificationRecord:
     template_version: int | None
     data: dict[str, Any]
     idempotency_key: str | None
+    bulk_id: str | None
     created_at: datetime
     updated_at: datetime
     deliveries: list[DeliveryRecord] = field(default_factory=list)
@@ -61,6 +62,23 @@ class NewDelivery:
     channel: str
     address: str
     content: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NewNotification:
+    notification_id: str
+    tenant_id: str
+    channels: list[str]
+    recipient: dict[str, str]
+    subject: str
+    body: str
+    template_id: str
+    template_version: int | None
+    data: dict[str, Any]
+    idempotency_key: str | None
+    deliveries: list[NewDelivery]
+    bulk_id: str | None = None
+    row_index: int | None = None
 
 
 def _delivery(row: Row[Any]) -> DeliveryRecord:
@@ -92,52 +110,49 @@ def _notification(row: Row[Any]) -> NotificationRecord:
         template_version=row.template_version,
         data=dict(row.data),
         idempotency_key=row.idempotency_key,
+        bulk_id=row.bulk_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
 
 
-async def insert_notification(
-    session: AsyncSession,
-    *,
-    tenant_id: str,
-    notification_id: str,
-    channels: list[str],
-    recipient: dict[str, str],
-    subject: str,
-    body: str,
-    template_id: str,
-    template_version: int | None,
-    data: dict[str, Any],
-    idempotency_key: str | None,
-    new_deliveries: list[NewDelivery],
-    now: datetime,
+async def insert_notifications(
+    session: AsyncSession, rows: list["NewNotification"], *, now: datetime
 ) -> None:
-    """Inserts the notification and its queued deliveries."""
+    """Inserts notifications with their queued deliveries and the first history
+    entry of each, in three multi-row statements whatever the count."""
+    if not rows:
+        return
     await session.execute(
-        insert(notifications).values(
-            id=notification_id,
-            tenant_id=tenant_id,
-            status=DeliveryStatus.QUEUED,
-            channels=channels,
-            recipient=recipient,
-            subject=subject,
-            body=body,
-            template_id=template_id,
-            template_version=template_version,
-            data=data,
-            idempotency_key=idempotency_key,
-            created_at=now,
-            updated_at=now,
-        )
+        insert(notifications),
+        [
+            {
+                "id": n.notification_id,
+                "tenant_id": n.tenant_id,
+                "status": DeliveryStatus.QUEUED,
+                "channels": n.channels,
+                "recipient": n.recipient,
+                "subject": n.subject,
+                "body": n.body,
+                "template_id": n.template_id,
+                "template_version": n.template_version,
+                "data": n.data,
+                "idempotency_key": n.idempotency_key,
+                "bulk_id": n.bulk_id,
+                "row_index": n.row_index,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for n in rows
+        ],
     )
     await session.execute(
         insert(deliveries),
         [
             {
                 "id": d.delivery_id,
-                "notification_id": notification_id,
-                "tenant_id": tenant_id,
+                "notification_id": n.notification_id,
+                "tenant_id": n.tenant_id,
                 "channel": d.channel,
                 "position": position,
                 "address": d.address,
@@ -146,7 +161,8 @@ async def insert_notification(
                 "created_at": now,
                 "updated_at": now,
             }
-            for position, d in enumerate(new_deliveries)
+            for n in rows
+            for position, d in enumerate(n.deliveries)
         ],
     )
     await session.execute(
@@ -159,7 +175,8 @@ async def insert_notification(
                 "detail": "accepted",
                 "occurred_at": now,
             }
-            for d in new_deliveries
+            for n in rows
+            for d in n.deliveries
         ],
     )
 

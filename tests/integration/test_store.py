@@ -32,19 +32,23 @@ async def new_notification(db: Database, channels: list[str]) -> tuple[str, str]
             password_hash="h", now=now,
         )  # fmt: skip
         notification_id = new_id("ntf")
-        await store.insert_notification(
+        await store.insert_notifications(
             session,
-            tenant_id=tenant_id,
-            notification_id=notification_id,
-            channels=channels,
-            recipient={},
-            subject="",
-            body="b",
-            template_id="",
-            template_version=None,
-            data={},
-            idempotency_key=None,
-            new_deliveries=[store.NewDelivery(new_id("dlv"), c, "a") for c in channels],
+            [
+                store.NewNotification(
+                    notification_id=notification_id,
+                    tenant_id=tenant_id,
+                    channels=channels,
+                    recipient={},
+                    subject="",
+                    body="b",
+                    template_id="",
+                    template_version=None,
+                    data={},
+                    idempotency_key=None,
+                    deliveries=[store.NewDelivery(new_id("dlv"), c, "a") for c in channels],
+                )
+            ],
             now=now,
         )
     return tenant_id, notification_id

@@ -15,7 +15,9 @@ def refusal(**fields: object) -> ClarionError:
 
 def test_guide_sms_raw_payload_is_planned_with_normalized_phone() -> None:
     plan = plan_send(SendRequest(channels=["sms"], phone="+14155550123", body="Your OTP is 549921"))
-    assert [(d.channel, d.address) for d in plan.deliveries] == [(Channel.SMS, "+14155550123")]
+    assert [(d.channel, d.address) for d in plan.recipient.deliveries] == [
+        (Channel.SMS, "+14155550123")
+    ]
 
 
 def test_email_and_sms_make_one_delivery_each_in_request_order() -> None:
@@ -27,8 +29,8 @@ def test_email_and_sms_make_one_delivery_each_in_request_order() -> None:
             body="hi",
         )
     )
-    assert [d.channel for d in plan.deliveries] == [Channel.SMS, Channel.EMAIL]
-    assert plan.deliveries[1].address == "User@example.com"
+    assert [d.channel for d in plan.recipient.deliveries] == [Channel.SMS, Channel.EMAIL]
+    assert plan.recipient.deliveries[1].address == "User@example.com"
 
 
 def test_whatsapp_without_template_is_rejected_naming_template_id() -> None:

@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%clarion/v1/notification_service.proto\x12\nclarion.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n\tRecipient\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x15\n\rslack_user_id\x18\x03 \x01(\t\"\x88\x01\n\x13NotificationContent\x12\x16\n\x08\x63hannels\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x13\n\x0btemplate_id\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x9f\x01\n\x17SendNotificationRequest\x12.\n\trecipient\x18\x01 \x01(\x0b\x32\x15.clarion.v1.RecipientB\x04\xe2\x41\x01\x02\x12;\n\x0cnotification\x18\x02 \x01(\x0b\x32\x1f.clarion.v1.NotificationContentB\x04\xe2\x41\x01\x02\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"C\n\x18SendNotificationResponse\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\"7\n\x16GetNotificationRequest\x12\x1d\n\x0fnotification_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xa9\x01\n\x08\x44\x65livery\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x07history\x18\x06 \x03(\x0b\x32\x19.clarion.v1.DeliveryEvent\"n\n\rDeliveryEvent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc5\x02\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x63hannels\x18\x03 \x03(\t\x12(\n\ndeliveries\x18\x04 \x03(\x0b\x32\x14.clarion.v1.Delivery\x12(\n\trecipient\x18\x05 \x01(\x0b\x32\x15.clarion.v1.Recipient\x12\x13\n\x0btemplate_id\x18\x06 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10template_version\x18\n \x01(\x05\"u\n\x18ListNotificationsRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x11\n\trecipient\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"e\n\x19ListNotificationsResponse\x12/\n\rnotifications\x18\x01 \x03(\x0b\x32\x18.clarion.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xa0\x03\n\x13NotificationService\x12\x84\x01\n\x10SendNotification\x12#.clarion.v1.SendNotificationRequest\x1a$.clarion.v1.SendNotificationResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/v1/notifications/send:\x01*\x12\x80\x01\n\x0fGetNotification\x12\".clarion.v1.GetNotificationRequest\x1a\x18.clarion.v1.Notification\"/\x82\xd3\xe4\x93\x02)\x12\'/api/v1/notifications/{notification_id}\x12\x7f\n\x11ListNotifications\x12$.clarion.v1.ListNotificationsRequest\x1a%.clarion.v1.ListNotificationsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/notificationsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%clarion/v1/notification_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n\tRecipient\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x15\n\rslack_user_id\x18\x03 \x01(\t\"\x88\x01\n\x13NotificationContent\x12\x16\n\x08\x63hannels\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x13\n\x0btemplate_id\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x9f\x01\n\x17SendNotificationRequest\x12.\n\trecipient\x18\x01 \x01(\x0b\x32\x15.clarion.v1.RecipientB\x04\xe2\x41\x01\x02\x12;\n\x0cnotification\x18\x02 \x01(\x0b\x32\x1f.clarion.v1.NotificationContentB\x04\xe2\x41\x01\x02\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"C\n\x18SendNotificationResponse\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\"7\n\x16GetNotificationRequest\x12\x1d\n\x0fnotification_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xa9\x01\n\x08\x44\x65livery\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x07history\x18\x06 \x03(\x0b\x32\x19.clarion.v1.DeliveryEvent\"n\n\rDeliveryEvent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd6\x02\n\x0cNotification\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x63hannels\x18\x03 \x03(\t\x12(\n\ndeliveries\x18\x04 \x03(\x0b\x32\x14.clarion.v1.Delivery\x12(\n\trecipient\x18\x05 \x01(\x0b\x32\x15.clarion.v1.Recipient\x12\x13\n\x0btemplate_id\x18\x06 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10template_version\x18\n \x01(\x05\x12\x0f\n\x07\x62ulk_id\x18\x0b \x01(\t\"u\n\x18ListNotificationsRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x11\n\trecipient\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"e\n\x19ListNotificationsResponse\x12/\n\rnotifications\x18\x01 \x03(\x0b\x32\x18.clarion.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"k\n\rBulkRecipient\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x15\n\rslack_user_id\x18\x03 \x01(\t\x12%\n\x04\x64\x61ta\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xd2\x01\n\x0fSendBulkRequest\x12\x16\n\x08\x63hannels\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x33\n\nrecipients\x18\x05 \x03(\x0b\x32\x19.clarion.v1.BulkRecipientB\x04\xe2\x41\x01\x02\x12%\n\x04\x64\x61ta\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\"1\n\x07\x42ulkRow\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x17\n\x0fnotification_id\x18\x02 \x01(\t\">\n\x0c\x42ulkRowError\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x8b\x01\n\x10SendBulkResponse\x12\x0f\n\x07\x62ulk_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12*\n\rnotifications\x18\x03 \x03(\x0b\x32\x13.clarion.v1.BulkRow\x12(\n\x06\x65rrors\x18\x04 \x03(\x0b\x32\x18.clarion.v1.BulkRowError\"\x95\x01\n\x11UploadBulkRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\"\n\x04\x62ody\x18\x06 \x01(\x0b\x32\x14.google.api.HttpBody\"X\n\x12UploadBulkResponse\x12\x0f\n\x07\x62ulk_id\x18\x01 \x01(\t\x12\r\n\x05total\x18\x02 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x05\x12\x10\n\x08rejected\x18\x04 \x01(\x05\"\'\n\x0eGetBulkRequest\x12\x15\n\x07\x62ulk_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"M\n\nBulkCounts\x12\x0e\n\x06queued\x18\x01 \x01(\x05\x12\x0c\n\x04sent\x18\x02 \x01(\x05\x12\x11\n\tdelivered\x18\x03 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x05\"\xe8\x01\n\x04\x42ulk\x12\x0f\n\x07\x62ulk_id\x18\x01 \x01(\t\x12\r\n\x05total\x18\x02 \x01(\x05\x12&\n\x06\x63ounts\x18\x03 \x01(\x0b\x32\x16.clarion.v1.BulkCounts\x12\x10\n\x08rejected\x18\x04 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x05 \x03(\t\x12\x13\n\x0btemplate_id\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x15ListBulkErrorsRequest\x12\x15\n\x07\x62ulk_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x16ListBulkErrorsResponse\x12(\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x18.clarion.v1.BulkRowError\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x84\x07\n\x13NotificationService\x12\x84\x01\n\x10SendNotification\x12#.clarion.v1.SendNotificationRequest\x1a$.clarion.v1.SendNotificationResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/v1/notifications/send:\x01*\x12\x80\x01\n\x0fGetNotification\x12\".clarion.v1.GetNotificationRequest\x1a\x18.clarion.v1.Notification\"/\x82\xd3\xe4\x93\x02)\x12\'/api/v1/notifications/{notification_id}\x12\x7f\n\x11ListNotifications\x12$.clarion.v1.ListNotificationsRequest\x1a%.clarion.v1.ListNotificationsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/notifications\x12l\n\x08SendBulk\x12\x1b.clarion.v1.SendBulkRequest\x1a\x1c.clarion.v1.SendBulkResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/v1/notifications/bulk:\x01*\x12~\n\nUploadBulk\x12\x1d.clarion.v1.UploadBulkRequest\x1a\x1e.clarion.v1.UploadBulkResponse\"/\x82\xd3\xe4\x93\x02)\"!/api/v1/notifications/bulk:upload:\x04\x62ody(\x01\x12\x65\n\x07GetBulk\x12\x1a.clarion.v1.GetBulkRequest\x1a\x10.clarion.v1.Bulk\",\x82\xd3\xe4\x93\x02&\x12$/api/v1/notifications/bulk/{bulk_id}\x12\x8c\x01\n\x0eListBulkErrors\x12!.clarion.v1.ListBulkErrorsRequest\x1a\".clarion.v1.ListBulkErrorsResponse\"3\x82\xd3\xe4\x93\x02-\x12+/api/v1/notifications/bulk/{bulk_id}/errorsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,32 +44,72 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDNOTIFICATIONREQUEST'].fields_by_name['notification']._serialized_options = b'\342A\001\002'
   _globals['_GETNOTIFICATIONREQUEST'].fields_by_name['notification_id']._loaded_options = None
   _globals['_GETNOTIFICATIONREQUEST'].fields_by_name['notification_id']._serialized_options = b'\342A\001\002'
+  _globals['_SENDBULKREQUEST'].fields_by_name['channels']._loaded_options = None
+  _globals['_SENDBULKREQUEST'].fields_by_name['channels']._serialized_options = b'\342A\001\002'
+  _globals['_SENDBULKREQUEST'].fields_by_name['recipients']._loaded_options = None
+  _globals['_SENDBULKREQUEST'].fields_by_name['recipients']._serialized_options = b'\342A\001\002'
+  _globals['_GETBULKREQUEST'].fields_by_name['bulk_id']._loaded_options = None
+  _globals['_GETBULKREQUEST'].fields_by_name['bulk_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTBULKERRORSREQUEST'].fields_by_name['bulk_id']._loaded_options = None
+  _globals['_LISTBULKERRORSREQUEST'].fields_by_name['bulk_id']._serialized_options = b'\342A\001\002'
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['SendNotification']._loaded_options = None
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['SendNotification']._serialized_options = b'\202\323\344\223\002\037\"\032/api/v1/notifications/send:\001*'
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['GetNotification']._loaded_options = None
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['GetNotification']._serialized_options = b'\202\323\344\223\002)\022\'/api/v1/notifications/{notification_id}'
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['ListNotifications']._loaded_options = None
   _globals['_NOTIFICATIONSERVICE'].methods_by_name['ListNotifications']._serialized_options = b'\202\323\344\223\002\027\022\025/api/v1/notifications'
-  _globals['_RECIPIENT']._serialized_start=179
-  _globals['_RECIPIENT']._serialized_end=243
-  _globals['_NOTIFICATIONCONTENT']._serialized_start=246
-  _globals['_NOTIFICATIONCONTENT']._serialized_end=382
-  _globals['_SENDNOTIFICATIONREQUEST']._serialized_start=385
-  _globals['_SENDNOTIFICATIONREQUEST']._serialized_end=544
-  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_start=546
-  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_end=613
-  _globals['_GETNOTIFICATIONREQUEST']._serialized_start=615
-  _globals['_GETNOTIFICATIONREQUEST']._serialized_end=670
-  _globals['_DELIVERY']._serialized_start=673
-  _globals['_DELIVERY']._serialized_end=842
-  _globals['_DELIVERYEVENT']._serialized_start=844
-  _globals['_DELIVERYEVENT']._serialized_end=954
-  _globals['_NOTIFICATION']._serialized_start=957
-  _globals['_NOTIFICATION']._serialized_end=1282
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=1284
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=1401
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=1403
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=1504
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=1507
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=1923
+  _globals['_NOTIFICATIONSERVICE'].methods_by_name['SendBulk']._loaded_options = None
+  _globals['_NOTIFICATIONSERVICE'].methods_by_name['SendBulk']._serialized_options = b'\202\323\344\223\002\037\"\032/api/v1/notifications/bulk:\001*'
+  _globals['_NOTIFICATIONSERVICE'].methods_by_name['UploadBulk']._loaded_options = None
+  _globals['_NOTIFICATIONSERVICE'].methods_by_name['UploadBulk']._serialized_options = b'\202\323\344\223\002)\"!/api/v1/notifications/bulk:upload:\004body'
+  _globals['_NOTIFICATIONSERVICE'].methods_by_name['GetBulk']._loaded_options = None
+  _globals['_NOTIFICATIONSERVICE'].methods_by_name['GetBulk']._serialized_options = b'\202\323\344\223\002&\022$/api/v1/notifications/bulk/{bulk_id}'
+  _globals['_NOTIFICATIONSERVICE'].methods_by_name['ListBulkErrors']._loaded_options = None
+  _globals['_NOTIFICATIONSERVICE'].methods_by_name['ListBulkErrors']._serialized_options = b'\202\323\344\223\002-\022+/api/v1/notifications/bulk/{bulk_id}/errors'
+  _globals['_RECIPIENT']._serialized_start=206
+  _globals['_RECIPIENT']._serialized_end=270
+  _globals['_NOTIFICATIONCONTENT']._serialized_start=273
+  _globals['_NOTIFICATIONCONTENT']._serialized_end=409
+  _globals['_SENDNOTIFICATIONREQUEST']._serialized_start=412
+  _globals['_SENDNOTIFICATIONREQUEST']._serialized_end=571
+  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_start=573
+  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_end=640
+  _globals['_GETNOTIFICATIONREQUEST']._serialized_start=642
+  _globals['_GETNOTIFICATIONREQUEST']._serialized_end=697
+  _globals['_DELIVERY']._serialized_start=700
+  _globals['_DELIVERY']._serialized_end=869
+  _globals['_DELIVERYEVENT']._serialized_start=871
+  _globals['_DELIVERYEVENT']._serialized_end=981
+  _globals['_NOTIFICATION']._serialized_start=984
+  _globals['_NOTIFICATION']._serialized_end=1326
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=1328
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=1445
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=1447
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=1548
+  _globals['_BULKRECIPIENT']._serialized_start=1550
+  _globals['_BULKRECIPIENT']._serialized_end=1657
+  _globals['_SENDBULKREQUEST']._serialized_start=1660
+  _globals['_SENDBULKREQUEST']._serialized_end=1870
+  _globals['_BULKROW']._serialized_start=1872
+  _globals['_BULKROW']._serialized_end=1921
+  _globals['_BULKROWERROR']._serialized_start=1923
+  _globals['_BULKROWERROR']._serialized_end=1985
+  _globals['_SENDBULKRESPONSE']._serialized_start=1988
+  _globals['_SENDBULKRESPONSE']._serialized_end=2127
+  _globals['_UPLOADBULKREQUEST']._serialized_start=2130
+  _globals['_UPLOADBULKREQUEST']._serialized_end=2279
+  _globals['_UPLOADBULKRESPONSE']._serialized_start=2281
+  _globals['_UPLOADBULKRESPONSE']._serialized_end=2369
+  _globals['_GETBULKREQUEST']._serialized_start=2371
+  _globals['_GETBULKREQUEST']._serialized_end=2410
+  _globals['_BULKCOUNTS']._serialized_start=2412
+  _globals['_BULKCOUNTS']._serialized_end=2489
+  _globals['_BULK']._serialized_start=2492
+  _globals['_BULK']._serialized_end=2724
+  _globals['_LISTBULKERRORSREQUEST']._serialized_start=2726
+  _globals['_LISTBULKERRORSREQUEST']._serialized_end=2811
+  _globals['_LISTBULKERRORSRESPONSE']._serialized_start=2813
+  _globals['_LISTBULKERRORSRESPONSE']._serialized_end=2904
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=2907
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=3807
 # @@protoc_insertion_point(module_scope)

@@ -1,7 +1,8 @@
 import datetime
 
-from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -89,7 +90,7 @@ class DeliveryEvent(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., status: _Optional[str] = ..., detail: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("notification_id", "status", "channels", "deliveries", "recipient", "template_id", "idempotency_key", "created_at", "updated_at", "template_version")
+    __slots__ = ("notification_id", "status", "channels", "deliveries", "recipient", "template_id", "idempotency_key", "created_at", "updated_at", "template_version", "bulk_id")
     NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +101,7 @@ class Notification(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BULK_ID_FIELD_NUMBER: _ClassVar[int]
     notification_id: str
     status: str
     channels: _containers.RepeatedScalarFieldContainer[str]
@@ -110,7 +112,8 @@ class Notification(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     template_version: int
-    def __init__(self, notification_id: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., recipient: _Optional[_Union[Recipient, _Mapping]] = ..., template_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., template_version: _Optional[int] = ...) -> None: ...
+    bulk_id: str
+    def __init__(self, notification_id: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., recipient: _Optional[_Union[Recipient, _Mapping]] = ..., template_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., template_version: _Optional[int] = ..., bulk_id: _Optional[str] = ...) -> None: ...
 
 class ListNotificationsRequest(_message.Message):
     __slots__ = ("channel", "status", "recipient", "page_size", "page_token")
@@ -133,3 +136,147 @@ class ListNotificationsResponse(_message.Message):
     notifications: _containers.RepeatedCompositeFieldContainer[Notification]
     next_page_token: str
     def __init__(self, notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class BulkRecipient(_message.Message):
+    __slots__ = ("email", "phone", "slack_user_id", "data")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    SLACK_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    phone: str
+    slack_user_id: str
+    data: _struct_pb2.Struct
+    def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., slack_user_id: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class SendBulkRequest(_message.Message):
+    __slots__ = ("channels", "template_id", "subject", "body", "recipients", "data", "idempotency_key")
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    template_id: str
+    subject: str
+    body: str
+    recipients: _containers.RepeatedCompositeFieldContainer[BulkRecipient]
+    data: _struct_pb2.Struct
+    idempotency_key: str
+    def __init__(self, channels: _Optional[_Iterable[str]] = ..., template_id: _Optional[str] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[BulkRecipient, _Mapping]]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class BulkRow(_message.Message):
+    __slots__ = ("index", "notification_id")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    notification_id: str
+    def __init__(self, index: _Optional[int] = ..., notification_id: _Optional[str] = ...) -> None: ...
+
+class BulkRowError(_message.Message):
+    __slots__ = ("index", "reason", "message")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    reason: str
+    message: str
+    def __init__(self, index: _Optional[int] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SendBulkResponse(_message.Message):
+    __slots__ = ("bulk_id", "accepted", "notifications", "errors")
+    BULK_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    bulk_id: str
+    accepted: int
+    notifications: _containers.RepeatedCompositeFieldContainer[BulkRow]
+    errors: _containers.RepeatedCompositeFieldContainer[BulkRowError]
+    def __init__(self, bulk_id: _Optional[str] = ..., accepted: _Optional[int] = ..., notifications: _Optional[_Iterable[_Union[BulkRow, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[BulkRowError, _Mapping]]] = ...) -> None: ...
+
+class UploadBulkRequest(_message.Message):
+    __slots__ = ("channel", "template_id", "subject", "text", "idempotency_key", "body")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    template_id: str
+    subject: str
+    text: str
+    idempotency_key: str
+    body: _httpbody_pb2.HttpBody
+    def __init__(self, channel: _Optional[str] = ..., template_id: _Optional[str] = ..., subject: _Optional[str] = ..., text: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class UploadBulkResponse(_message.Message):
+    __slots__ = ("bulk_id", "total", "accepted", "rejected")
+    BULK_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    bulk_id: str
+    total: int
+    accepted: int
+    rejected: int
+    def __init__(self, bulk_id: _Optional[str] = ..., total: _Optional[int] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ...) -> None: ...
+
+class GetBulkRequest(_message.Message):
+    __slots__ = ("bulk_id",)
+    BULK_ID_FIELD_NUMBER: _ClassVar[int]
+    bulk_id: str
+    def __init__(self, bulk_id: _Optional[str] = ...) -> None: ...
+
+class BulkCounts(_message.Message):
+    __slots__ = ("queued", "sent", "delivered", "failed")
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    queued: int
+    sent: int
+    delivered: int
+    failed: int
+    def __init__(self, queued: _Optional[int] = ..., sent: _Optional[int] = ..., delivered: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class Bulk(_message.Message):
+    __slots__ = ("bulk_id", "total", "counts", "rejected", "channels", "template_id", "created_at", "finished_at")
+    BULK_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    bulk_id: str
+    total: int
+    counts: BulkCounts
+    rejected: int
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    template_id: str
+    created_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    def __init__(self, bulk_id: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[BulkCounts, _Mapping]] = ..., rejected: _Optional[int] = ..., channels: _Optional[_Iterable[str]] = ..., template_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListBulkErrorsRequest(_message.Message):
+    __slots__ = ("bulk_id", "page_size", "page_token")
+    BULK_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    bulk_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, bulk_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListBulkErrorsResponse(_message.Message):
+    __slots__ = ("errors", "next_page_token")
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    errors: _containers.RepeatedCompositeFieldContainer[BulkRowError]
+    next_page_token: str
+    def __init__(self, errors: _Optional[_Iterable[_Union[BulkRowError, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -52,6 +52,26 @@ class NotificationServiceStub:
                 request_serializer=clarion_dot_v1_dot_notification__service__pb2.ListNotificationsRequest.SerializeToString,
                 response_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListNotificationsResponse.FromString,
                 _registered_method=True)
+        self.SendBulk = channel.unary_unary(
+                '/clarion.v1.NotificationService/SendBulk',
+                request_serializer=clarion_dot_v1_dot_notification__service__pb2.SendBulkRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_notification__service__pb2.SendBulkResponse.FromString,
+                _registered_method=True)
+        self.UploadBulk = channel.stream_unary(
+                '/clarion.v1.NotificationService/UploadBulk',
+                request_serializer=clarion_dot_v1_dot_notification__service__pb2.UploadBulkRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_notification__service__pb2.UploadBulkResponse.FromString,
+                _registered_method=True)
+        self.GetBulk = channel.unary_unary(
+                '/clarion.v1.NotificationService/GetBulk',
+                request_serializer=clarion_dot_v1_dot_notification__service__pb2.GetBulkRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_notification__service__pb2.Bulk.FromString,
+                _registered_method=True)
+        self.ListBulkErrors = channel.unary_unary(
+                '/clarion.v1.NotificationService/ListBulkErrors',
+                request_serializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationServiceServicer:
@@ -85,6 +105,43 @@ class NotificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendBulk(self, request, context):
+        """Sends one notification per recipient, up to 10,000 in one call, with the
+        same policy as a single send. Request-level errors (e.g. WhatsApp without
+        template_id, an unknown template) refuse the whole request; a row-level
+        error (e.g. a missing recipient field) refuses only that row.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadBulk(self, request_iterator, context):
+        """Streams a CSV of recipients (up to 1,000,000 rows) with `Content-Type:
+        text/csv`. Columns: email, phone, slack_user_id, and data.<key> for
+        variables. Channel, template or raw content are query parameters (first
+        message only). Rows are validated as they arrive; errors are listed by
+        ListBulkErrors.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBulk(self, request, context):
+        """Progress of a bulk: counts of its notifications by status.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        (AIP-131: Get returns the resource.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBulkErrors(self, request, context):
+        """The rows a bulk refused, by index.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -102,6 +159,26 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.ListNotifications,
                     request_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListNotificationsRequest.FromString,
                     response_serializer=clarion_dot_v1_dot_notification__service__pb2.ListNotificationsResponse.SerializeToString,
+            ),
+            'SendBulk': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendBulk,
+                    request_deserializer=clarion_dot_v1_dot_notification__service__pb2.SendBulkRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_notification__service__pb2.SendBulkResponse.SerializeToString,
+            ),
+            'UploadBulk': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadBulk,
+                    request_deserializer=clarion_dot_v1_dot_notification__service__pb2.UploadBulkRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_notification__service__pb2.UploadBulkResponse.SerializeToString,
+            ),
+            'GetBulk': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBulk,
+                    request_deserializer=clarion_dot_v1_dot_notification__service__pb2.GetBulkRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_notification__service__pb2.Bulk.SerializeToString,
+            ),
+            'ListBulkErrors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBulkErrors,
+                    request_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -188,6 +265,114 @@ class NotificationService:
             '/clarion.v1.NotificationService/ListNotifications',
             clarion_dot_v1_dot_notification__service__pb2.ListNotificationsRequest.SerializeToString,
             clarion_dot_v1_dot_notification__service__pb2.ListNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendBulk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.NotificationService/SendBulk',
+            clarion_dot_v1_dot_notification__service__pb2.SendBulkRequest.SerializeToString,
+            clarion_dot_v1_dot_notification__service__pb2.SendBulkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadBulk(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/clarion.v1.NotificationService/UploadBulk',
+            clarion_dot_v1_dot_notification__service__pb2.UploadBulkRequest.SerializeToString,
+            clarion_dot_v1_dot_notification__service__pb2.UploadBulkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBulk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.NotificationService/GetBulk',
+            clarion_dot_v1_dot_notification__service__pb2.GetBulkRequest.SerializeToString,
+            clarion_dot_v1_dot_notification__service__pb2.Bulk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBulkErrors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.NotificationService/ListBulkErrors',
+            clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsRequest.SerializeToString,
+            clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsResponse.FromString,
             options,
             channel_credentials,
             insecure,
