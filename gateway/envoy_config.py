@@ -20,6 +20,8 @@ SERVICES = [
 # Headers the API server trusts and a client must never set.
 SPOOFABLE_HEADERS = ["x-tenant-id", "x-caller-id"]
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# A million CSV rows of recipients and a few variables fit well within this.
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 # Envoy's own replies, in the API's JSON error shape: HTTP status → gRPC code.
 LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 3, 429: 8, 503: 14, 504: 4}
@@ -118,6 +120,23 @@ def envoy_config(
     *, listen_port: int, admin_port: int, grpc_port: int, descriptor: Path
 ) -> dict[str, Any]:
     routes = [
+        # Uploads stream to the server; the transcoder's body limit does not
+        # apply to streams, so a declared size over the cap is refused here.
+        {
+            "match": {
+                "path": "/api/v1/notifications/bulk:upload",
+                "headers": [
+                    {
+                        "name": "content-length",
+                        "range_match": {"start": MAX_UPLOAD_BYTES + 1, "end": 2**62},
+                    }
+                ],
+            },
+            "direct_response": {
+                "status": 413,
+                "body": {"inline_string": f"uploads are limited to {MAX_UPLOAD_BYTES} bytes"},
+            },
+        },
         _route("/api/v1/"),
         _route("/portal/signup"),
         # Callback URLs carry our own query parameters (delivery_id), which the

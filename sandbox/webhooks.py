@@ -26,6 +26,9 @@ class CallbackSender:
         self._backoff = max(0.0, backoff)
         self._client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
         self._tasks: set[asyncio.Task[None]] = set()
+        # httpcore's pool scans its whole queue per request, so thousands of
+        # queued callbacks (a bulk send) made it quadratic; wait here instead.
+        self._in_flight = asyncio.Semaphore(32)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a callback sequence in the background; keep a reference so it isn't GC'd."""
@@ -67,9 +70,10 @@ class CallbackSender:
                 delay *= 2
             callback.attempts = attempt + 1
             try:
-                response = await self._client.request(
-                    method, url, content=content, headers=all_headers
-                )
+                async with self._in_flight:
+                    response = await self._client.request(
+                        method, url, content=content, headers=all_headers
+                    )
             except httpx.HTTPError as exc:
                 callback.error = f"{type(exc).__name__}: {exc}"
                 callback.attempt_statuses.append("error")

@@ -30,6 +30,7 @@ from server.api.servicers import (
 )
 from server.api.template_servicer import TemplateServicer
 from server.services.accounts import Accounts
+from server.services.bulk import BulkSends
 from server.services.dispatch import Dispatcher
 from server.services.idempotency import Idempotency
 from server.services.notifications import Notifications
@@ -69,7 +70,11 @@ async def create_server(
     templates = Templates(db, dispatcher, settings.rollout_policy())
     idempotency = Idempotency(db, settings.idempotency_policy())
     notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
-        NotificationServicer(Notifications(db, dispatcher, templates, idempotency)), server
+        NotificationServicer(
+            Notifications(db, dispatcher, templates, idempotency),
+            BulkSends(db, dispatcher, templates, idempotency),
+        ),
+        server,
     )
     template_service_pb2_grpc.add_TemplateServiceServicer_to_server(
         TemplateServicer(templates), server

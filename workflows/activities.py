@@ -16,6 +16,7 @@ from server.services.deliveries import move_delivery
 from server.store import notifications as store
 from server.store import templates as template_store
 from server.store.db import Database
+from server.store.notifications import DeliveryRecord
 from workflows.contracts import TemplateApprovalInput
 from workflows.providers.base import (
     OutboundMessage,
@@ -65,6 +66,35 @@ def backoff_with_jitter(attempt: int, initial: float, maximum: float) -> float:
     return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
+def outbound_message(delivery: DeliveryRecord, callback_base: str) -> OutboundMessage:
+    """What the provider adapter sends for a stored delivery."""
+    content = delivery.content
+    callback = ""
+    if delivery.channel in ("sms", "voice"):
+        # Twilio posts status callbacks to the URL given with each message.
+        callback = (
+            f"{callback_base}/callbacks/twilio?{urlencode({'delivery_id': delivery.delivery_id})}"
+        )
+    template = None
+    if "whatsapp_name" in content:
+        template = WhatsAppTemplate(
+            name=content["whatsapp_name"],
+            language=content["language"],
+            parameters=list(content["parameters"]),
+        )
+    return OutboundMessage(
+        delivery_id=delivery.delivery_id,
+        notification_id=delivery.notification_id,
+        channel=delivery.channel,
+        address=delivery.address,
+        subject=content.get("subject", ""),
+        body=content.get("body", ""),
+        html_body=content.get("html_body", ""),
+        status_callback_url=callback,
+        template=template,
+    )
+
+
 class DeliveryActivities:
     def __init__(
         self,
@@ -74,7 +104,7 @@ class DeliveryActivities:
         rollout: RolloutPolicy,
     ) -> None:
         self._db = db
-        self._providers = providers
+        self.providers = providers
         self._callback_base = public_base_url.rstrip("/")
         self._rollout = rollout
 
@@ -91,27 +121,8 @@ class DeliveryActivities:
         # Already handed over on an earlier attempt: never send twice.
         if delivery.provider_message_id or delivery.status is not DeliveryStatus.QUEUED:
             return SendDeliveryResult(delivery.status.value, final=delivery.status.is_final)
-        provider = self._providers[delivery.channel]
-        content = delivery.content
-        message = OutboundMessage(
-            delivery_id=delivery.delivery_id,
-            notification_id=delivery.notification_id,
-            channel=delivery.channel,
-            address=delivery.address,
-            subject=content.get("subject", ""),
-            body=content.get("body", ""),
-            html_body=content.get("html_body", ""),
-            status_callback_url=self._status_callback_url(delivery.channel, delivery.delivery_id),
-            template=(
-                WhatsAppTemplate(
-                    name=content["whatsapp_name"],
-                    language=content["language"],
-                    parameters=list(content["parameters"]),
-                )
-                if "whatsapp_name" in content
-                else None
-            ),
-        )
+        provider = self.providers[delivery.channel]
+        message = outbound_message(delivery, self._callback_base)
         attempt = activity.info().attempt
         try:
             accepted = await provider.send(message)
@@ -191,13 +202,6 @@ class DeliveryActivities:
                 retrying=retrying,
                 now=datetime.now(UTC),
             )
-
-    def _status_callback_url(self, channel: str, delivery_id: str) -> str:
-        if channel in ("sms", "voice"):
-            return (
-                f"{self._callback_base}/callbacks/twilio?{urlencode({'delivery_id': delivery_id})}"
-            )
-        return ""
 
 
 class TemplateActivities:

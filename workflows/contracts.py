@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 NOTIFICATION_WORKFLOW = "NotificationWorkflow"
 TEMPLATE_APPROVAL_WORKFLOW = "TemplateApprovalWorkflow"
+BULK_WORKFLOW = "BulkSendWorkflow"
 RECEIPT_SIGNAL = "delivery_receipt"
 TENANT_SEARCH_ATTRIBUTE = "TenantId"
 
@@ -64,3 +65,19 @@ class TemplateApprovalInput:
     body: str
     # One sample value per placeholder, which Meta requires for review.
     examples: list[str] = field(default_factory=list)
+
+
+def bulk_workflow_id(bulk_id: str) -> str:
+    return f"bulk-{bulk_id}"
+
+
+@dataclass
+class BulkSendInput:
+    bulk_id: str
+    tenant_id: str
+    # Rows are 0..rows-1; refused rows simply have no notification.
+    rows: int
+    page_size: int = 500
+    # Pages handed to providers at the same time.
+    parallel_pages: int = 4
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)

@@ -11,6 +11,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from server.settings import Settings
 from server.store.db import Database, create_engine
 from workflows.activities import DeliveryActivities, TemplateActivities
+from workflows.bulk import BulkSendWorkflow
+from workflows.bulk_activities import BulkActivities
 from workflows.notification import NotificationWorkflow
 from workflows.providers.base import Provider
 from workflows.providers.slack import SlackProvider
@@ -67,10 +69,11 @@ def create_worker(settings: Settings, client: Client, db: Database) -> Worker:
         db, build_providers(settings, whatsapp), settings.public_base_url, settings.rollout_policy()
     )
     templates = TemplateActivities(db, whatsapp)
+    bulk = BulkActivities(db, activities.providers, settings.public_base_url)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[NotificationWorkflow, TemplateApprovalWorkflow],
+        workflows=[NotificationWorkflow, TemplateApprovalWorkflow, BulkSendWorkflow],
         # Re-importing modules into every workflow's sandbox cost a third of the
         # worker's CPU (py-spy); the sandbox's call restrictions still apply.
         workflow_runner=SandboxedWorkflowRunner(
@@ -81,6 +84,9 @@ def create_worker(settings: Settings, client: Client, db: Database) -> Worker:
             activities.record_failure,
             activities.record_missing_receipt,
             templates.submit_whatsapp_template,
+            bulk.send_bulk_page,
+            bulk.send_bulk_retries,
+            bulk.finish_bulk,
         ],
         max_concurrent_activities=200,
     )
@@ -104,6 +110,8 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # One line per provider request drowns the log during bulk sends.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(run(Settings()))
 
 

@@ -101,12 +101,16 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or not method.startswith(_OWN_SERVICES) or handler.unary_unary is None:
+        if handler is None or not method.startswith(_OWN_SERVICES):
             return handler
         needs_key = method not in PUBLIC_METHODS
         metadata = dict(handler_call_details.invocation_metadata or ())
         api_key = metadata.get("x-api-key", "")
-        inner: Handler = handler.unary_unary
+        # Unary calls and client-streaming uploads; both take (request(s), context).
+        streaming = handler.stream_unary is not None
+        inner: Handler = handler.stream_unary if streaming else handler.unary_unary
+        if inner is None:
+            return handler
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = None
@@ -135,7 +139,12 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if token is not None:
                     _caller.reset(token)
 
-        return grpc.unary_unary_rpc_method_handler(
+        wrap = (
+            grpc.stream_unary_rpc_method_handler
+            if streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        return wrap(
             guarded,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,

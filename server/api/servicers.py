@@ -1,6 +1,7 @@
 """gRPC servicers: proto ⇄ domain mapping only. Authentication and error
 mapping happen in server.api.auth.ApiInterceptor."""
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TypeAlias
 
@@ -20,10 +21,14 @@ from google.protobuf import json_format, timestamp_pb2
 
 from server.api.auth import current_caller
 from server.domain.channels import DELIVERABLE_CHANNELS, POLICIES
+from server.domain.errors import invalid
 from server.domain.sending import SendRequest
 from server.services.accounts import Accounts
+from server.services.bulk import BulkRow, BulkSends, BulkSpec
+from server.services.bulk_csv import csv_rows
 from server.services.notifications import Notifications
 from server.services.receipts import Callback, Receipts
+from server.store.bulks import BulkRecord, RowError
 from server.store.notifications import NotificationRecord
 from server.store.tenants import ApiKeyRecord
 
@@ -74,8 +79,9 @@ def notification_message(record: NotificationRecord) -> notification_service_pb2
 
 
 class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServicer):
-    def __init__(self, notifications: Notifications) -> None:
+    def __init__(self, notifications: Notifications, bulk: BulkSends) -> None:
         self._notifications = notifications
+        self._bulk = bulk
 
     async def SendNotification(
         self, request: notification_service_pb2.SendNotificationRequest, context: Context
@@ -123,6 +129,111 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
             notifications=[notification_message(r) for r in page.notifications],
             next_page_token=page.next_page_token,
         )
+
+    async def SendBulk(
+        self, request: notification_service_pb2.SendBulkRequest, context: Context
+    ) -> notification_service_pb2.SendBulkResponse:
+        metadata = dict(context.invocation_metadata() or ())
+        accepted = await self._bulk.send(
+            tenant_id=current_caller().tenant_id,
+            spec=BulkSpec(
+                channels=list(request.channels),
+                template_id=request.template_id,
+                subject=request.subject,
+                body=request.body,
+                data=json_format.MessageToDict(request.data),
+                idempotency_key=request.idempotency_key or metadata.get("idempotency-key", ""),
+            ),
+            rows=[
+                BulkRow(
+                    index=i,
+                    email=r.email,
+                    phone=r.phone,
+                    slack_user_id=r.slack_user_id,
+                    data=json_format.MessageToDict(r.data),
+                )
+                for i, r in enumerate(request.recipients)
+            ],
+        )
+        return notification_service_pb2.SendBulkResponse(
+            bulk_id=accepted.bulk_id,
+            accepted=len(accepted.rows),
+            notifications=[
+                notification_service_pb2.BulkRow(index=i, notification_id=n)
+                for i, n in accepted.rows
+            ],
+            errors=_row_errors(accepted.errors),
+        )
+
+    async def UploadBulk(
+        self,
+        request_iterator: AsyncIterator[notification_service_pb2.UploadBulkRequest],
+        context: Context,
+    ) -> notification_service_pb2.UploadBulkResponse:
+        messages = aiter(request_iterator)
+        first = await anext(messages, None)
+        if first is None:
+            raise invalid("INVALID_ARGUMENT", "body", "the upload is empty; send a CSV body")
+        if not first.body.content_type.startswith("text/csv"):
+            raise invalid("INVALID_ARGUMENT", "body", "send the upload with Content-Type: text/csv")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield first.body.data
+            async for message in messages:
+                yield message.body.data
+
+        bulk_id, total, accepted, rejected = await self._bulk.upload(
+            tenant_id=current_caller().tenant_id,
+            spec=BulkSpec(
+                channels=[first.channel] if first.channel else [],
+                template_id=first.template_id,
+                subject=first.subject,
+                body=first.text,
+            ),
+            rows=csv_rows(chunks()),
+        )
+        return notification_service_pb2.UploadBulkResponse(
+            bulk_id=bulk_id, total=total, accepted=accepted, rejected=rejected
+        )
+
+    async def GetBulk(
+        self, request: notification_service_pb2.GetBulkRequest, context: Context
+    ) -> notification_service_pb2.Bulk:
+        record = await self._bulk.get(tenant_id=current_caller().tenant_id, bulk_id=request.bulk_id)
+        return _bulk_message(record)
+
+    async def ListBulkErrors(
+        self, request: notification_service_pb2.ListBulkErrorsRequest, context: Context
+    ) -> notification_service_pb2.ListBulkErrorsResponse:
+        errors, token = await self._bulk.errors(
+            tenant_id=current_caller().tenant_id,
+            bulk_id=request.bulk_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return notification_service_pb2.ListBulkErrorsResponse(
+            errors=_row_errors(errors), next_page_token=token
+        )
+
+
+def _bulk_message(record: BulkRecord) -> notification_service_pb2.Bulk:
+    return notification_service_pb2.Bulk(
+        bulk_id=record.bulk_id,
+        total=record.accepted,
+        counts=notification_service_pb2.BulkCounts(**record.counts),
+        rejected=record.total - record.accepted,
+        channels=record.channels,
+        template_id=record.template_id,
+        created_at=_timestamp(record.created_at),
+        finished_at=_timestamp(record.finished_at),
+    )
+
+
+def _row_errors(errors: list[RowError]) -> list[notification_service_pb2.BulkRowError]:
+    return [
+        notification_service_pb2.BulkRowError(index=e.index, reason=e.reason, message=e.message)
+        for e in errors
+    ]
 
 
 class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):

@@ -14,15 +14,18 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.contracts import (
+    BULK_WORKFLOW,
     NOTIFICATION_WORKFLOW,
     RECEIPT_SIGNAL,
     TEMPLATE_APPROVAL_WORKFLOW,
     TENANT_SEARCH_ATTRIBUTE,
+    BulkSendInput,
     DeliveryPolicy,
     DeliveryReceipt,
     DeliveryRef,
     NotificationWorkflowInput,
     TemplateApprovalInput,
+    bulk_workflow_id,
     notification_workflow_id,
     template_approval_workflow_id,
 )
@@ -58,6 +61,20 @@ class Dispatcher:
                 search_attributes=TypedSearchAttributes(
                     [SearchAttributePair(_TENANT, workflow_input.tenant_id)]
                 ),
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+
+    async def start_bulk(self, *, bulk_id: str, tenant_id: str, rows: int) -> None:
+        """One workflow per bulk, however many recipients: it pages through them."""
+        try:
+            await self._client.start_workflow(
+                BULK_WORKFLOW,
+                BulkSendInput(bulk_id=bulk_id, tenant_id=tenant_id, rows=rows, policy=self._policy),
+                id=bulk_workflow_id(bulk_id),
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(_TENANT, tenant_id)]),
             )
         except WorkflowAlreadyStartedError:
             pass

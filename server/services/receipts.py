@@ -168,7 +168,8 @@ class Receipts:
                 now=datetime.now(UTC),
                 rollout=self._rollout,
             )
-        if moved and receipt.status.is_final:
+        # Bulk deliveries have no per-notification workflow waiting.
+        if moved and receipt.status.is_final and delivery.bulk_id is None:
             await self._dispatcher.signal_receipt(
                 delivery.notification_id,
                 DeliveryReceipt(delivery_id=receipt.delivery_id, status=receipt.status.value),

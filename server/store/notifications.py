@@ -34,6 +34,8 @@ class DeliveryRecord:
     updated_at: datetime
     # What to send: rendered fields, or the WhatsApp template and parameters.
     content: dict[str, Any] = field(default_factory=dict)
+    # Set when the notification belongs to a bulk send.
+    bulk_id: str | None = None
     history: list[DeliveryEventRecord] = field(default_factory=list)
 
 
@@ -81,7 +83,7 @@ class NewNotification:
     row_index: int | None = None
 
 
-def _delivery(row: Row[Any]) -> DeliveryRecord:
+def delivery_record(row: Row[Any]) -> DeliveryRecord:
     return DeliveryRecord(
         delivery_id=row.id,
         notification_id=row.notification_id,
@@ -94,6 +96,7 @@ def _delivery(row: Row[Any]) -> DeliveryRecord:
         provider_message_id=row.provider_message_id,
         updated_at=row.updated_at,
         content=dict(row.content),
+        bulk_id=row._mapping.get("bulk_id"),
     )
 
 
@@ -249,7 +252,7 @@ async def _attach_deliveries(session: AsyncSession, records: list[NotificationRe
         .order_by(deliveries.c.notification_id, deliveries.c.position)
     )
     for row in rows:
-        by_id[row.notification_id].deliveries.append(_delivery(row))
+        by_id[row.notification_id].deliveries.append(delivery_record(row))
 
 
 async def _attach_history(session: AsyncSession, records: list[DeliveryRecord]) -> None:
@@ -268,8 +271,14 @@ async def _attach_history(session: AsyncSession, records: list[DeliveryRecord]) 
 async def get_delivery(session: AsyncSession, *, delivery_id: str) -> DeliveryRecord | None:
     """A delivery by id, for the worker and signed provider callbacks, which
     act for the platform rather than for a tenant."""
-    row = (await session.execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
-    return _delivery(row) if row else None
+    row = (
+        await session.execute(
+            select(deliveries, notifications.c.bulk_id)
+            .join(notifications, notifications.c.id == deliveries.c.notification_id)
+            .where(deliveries.c.id == delivery_id)
+        )
+    ).first()
+    return delivery_record(row) if row else None
 
 
 async def template_of_delivery(
@@ -297,7 +306,7 @@ async def find_delivery_by_provider_message_id(
             )
         )
     ).first()
-    return _delivery(row) if row else None
+    return delivery_record(row) if row else None
 
 
 async def record_attempt(

@@ -1,0 +1,277 @@
+"""Bulk sends: one notification per recipient row, validated with the same
+policy as a single send, stored in batches, and delivered by one workflow."""
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
+from server.domain.ids import looks_like_id, new_id
+from server.domain.sending import ContentPlan, check_idempotency_key, plan_content, plan_recipient
+from server.services.dispatch import Dispatcher
+from server.services.idempotency import Idempotency
+from server.services.notifications import build_notification, request_hash
+from server.services.templates import LoadedTemplate, Templates
+from server.store import bulks as store
+from server.store import notifications as notification_store
+from server.store.bulks import BulkRecord, RowError
+from server.store.db import Database
+
+log = logging.getLogger(__name__)
+
+MAX_JSON_RECIPIENTS = 10_000
+MAX_UPLOAD_ROWS = 1_000_000
+# Rows validated and stored per transaction during an upload.
+UPLOAD_BATCH = 2_000
+
+
+@dataclass
+class BulkRow:
+    index: int
+    email: str = ""
+    phone: str = ""
+    slack_user_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BulkSpec:
+    channels: list[str]
+    template_id: str = ""
+    subject: str = ""
+    body: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str = ""
+
+
+@dataclass
+class BulkAccepted:
+    bulk_id: str
+    total: int
+    rows: list[tuple[int, str]]
+    errors: list[RowError]
+
+
+class BulkSends:
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        templates: Templates,
+        idempotency: Idempotency,
+    ) -> None:
+        self._db = db
+        self._dispatcher = dispatcher
+        self._templates = templates
+        self._idempotency = idempotency
+
+    async def send(self, *, tenant_id: str, spec: BulkSpec, rows: list[BulkRow]) -> BulkAccepted:
+        """A JSON bulk: everything in one transaction, then one workflow."""
+        content = self._check(spec)
+        if not rows or len(rows) > MAX_JSON_RECIPIENTS:
+            raise invalid(
+                "INVALID_ARGUMENT",
+                "recipients",
+                f"recipients must hold 1 to {MAX_JSON_RECIPIENTS} entries; "
+                "use POST /api/v1/notifications/bulk:upload for more",
+            )
+        async with self._idempotency.claim(
+            tenant_id=tenant_id,
+            operation="bulk",
+            key=spec.idempotency_key or None,
+            request_hash=request_hash(BulkFingerprint(spec, rows)),
+        ) as claim:
+            async with self._db.transaction() as session:
+                if claim.replay_id:
+                    return await self._replay(session, tenant_id, claim.replay_id)
+                template = await self._load_template(session, tenant_id, content)
+                bulk_id = new_id("blk")
+                await store.insert_bulk(
+                    session,
+                    bulk_id=bulk_id,
+                    tenant_id=tenant_id,
+                    channels=[c.value for c in content.channels],
+                    template_id=content.template_id,
+                    source="json",
+                    now=datetime.now(UTC),
+                )
+                accepted, errors = await self._store_rows(
+                    session, tenant_id, bulk_id, content, template, spec.data, rows
+                )
+                await claim.completed(session, bulk_id)
+        await self._start(bulk_id, tenant_id, len(rows), accepted)
+        return BulkAccepted(bulk_id, len(rows), accepted, errors)
+
+    async def upload(
+        self, *, tenant_id: str, spec: BulkSpec, rows: AsyncIterator[BulkRow]
+    ) -> tuple[str, int, int, int]:
+        """A streamed CSV: rows are validated and stored in batches as they
+        arrive, so memory stays flat; the workflow starts once the upload ends.
+        Returns (bulk_id, total, accepted, rejected)."""
+        content = self._check(spec)
+        bulk_id = new_id("blk")
+        async with self._db.transaction() as session:
+            template = await self._load_template(session, tenant_id, content)
+            await store.insert_bulk(
+                session,
+                bulk_id=bulk_id,
+                tenant_id=tenant_id,
+                channels=[c.value for c in content.channels],
+                template_id=content.template_id,
+                source="csv",
+                now=datetime.now(UTC),
+            )
+        total = accepted = 0
+        batch: list[BulkRow] = []
+
+        async def flush() -> None:
+            nonlocal accepted
+            async with self._db.transaction() as session:
+                stored, _ = await self._store_rows(
+                    session, tenant_id, bulk_id, content, template, spec.data, batch
+                )
+            accepted += len(stored)
+            batch.clear()
+
+        async for row in rows:
+            if total >= MAX_UPLOAD_ROWS:
+                raise invalid(
+                    "INVALID_ARGUMENT", "body", f"uploads hold at most {MAX_UPLOAD_ROWS} rows"
+                )
+            total += 1
+            batch.append(row)
+            if len(batch) >= UPLOAD_BATCH:
+                await flush()
+        if batch:
+            await flush()
+        await self._start(bulk_id, tenant_id, total, [(0, "")] * accepted)
+        return bulk_id, total, accepted, total - accepted
+
+    async def get(self, *, tenant_id: str, bulk_id: str) -> BulkRecord:
+        if not looks_like_id("blk", bulk_id):
+            raise not_found("bulk")
+        async with self._db.transaction() as session:
+            record = await store.get_bulk(session, tenant_id=tenant_id, bulk_id=bulk_id)
+        if record is None:
+            raise not_found("bulk")
+        return record
+
+    async def errors(
+        self, *, tenant_id: str, bulk_id: str, page_size: int, page_token: str
+    ) -> tuple[list[RowError], str]:
+        await self.get(tenant_id=tenant_id, bulk_id=bulk_id)
+        if not 0 <= page_size <= 1000:
+            raise invalid("INVALID_ARGUMENT", "page_size", "page_size must be 1 to 1000")
+        limit = page_size or 100
+        try:
+            after = int(page_token) if page_token else -1
+        except ValueError:
+            raise invalid(
+                "INVALID_ARGUMENT", "page_token", "page_token is not one this API returned"
+            ) from None
+        async with self._db.transaction() as session:
+            found = await store.list_errors(session, bulk_id=bulk_id, after=after, limit=limit + 1)
+        token = str(found[limit - 1].index) if len(found) > limit else ""
+        return found[:limit], token
+
+    def _check(self, spec: BulkSpec) -> ContentPlan:
+        check_idempotency_key(spec.idempotency_key)
+        return plan_content(
+            channels=spec.channels,
+            subject=spec.subject,
+            body=spec.body,
+            template_id=spec.template_id,
+        )
+
+    async def _load_template(
+        self, session: AsyncSession, tenant_id: str, content: ContentPlan
+    ) -> LoadedTemplate | None:
+        if not content.template_id:
+            return None
+        return await self._templates.load_for_send(
+            session,
+            tenant_id=tenant_id,
+            template_id=content.template_id,
+            channels=[c.value for c in content.channels],
+            path="",
+        )
+
+    async def _store_rows(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        bulk_id: str,
+        content: ContentPlan,
+        template: LoadedTemplate | None,
+        shared_data: dict[str, Any],
+        rows: Iterable[BulkRow],
+    ) -> tuple[list[tuple[int, str]], list[RowError]]:
+        """Validates each row; stores the good ones and the refusals."""
+        notifications = []
+        errors = []
+        for row in rows:
+            try:
+                recipient = plan_recipient(
+                    content.channels,
+                    email=row.email,
+                    phone=row.phone,
+                    slack_user_id=row.slack_user_id,
+                    path=f"recipients[{row.index}].",
+                )
+                notifications.append(
+                    build_notification(
+                        tenant_id=tenant_id,
+                        content=content,
+                        recipient=recipient,
+                        data={**shared_data, **row.data},
+                        template=template,
+                        bulk_id=bulk_id,
+                        row_index=row.index,
+                    )
+                )
+            except ClarionError as error:
+                errors.append(RowError(row.index, error.reason, error.message))
+        now = datetime.now(UTC)
+        await notification_store.insert_notifications(session, notifications, now=now)
+        await store.insert_errors(session, bulk_id=bulk_id, errors=errors)
+        await store.add_counts(
+            session, bulk_id=bulk_id, total=len(notifications) + len(errors),
+            accepted=len(notifications),
+        )  # fmt: skip
+        return [(n.row_index or 0, n.notification_id) for n in notifications], errors
+
+    async def _replay(self, session: AsyncSession, tenant_id: str, bulk_id: str) -> BulkAccepted:
+        record = await store.get_bulk(session, tenant_id=tenant_id, bulk_id=bulk_id)
+        assert record is not None
+        rows = await store.row_notifications(session, bulk_id=bulk_id)
+        errors = await store.list_errors(session, bulk_id=bulk_id, after=-1, limit=record.total)
+        return BulkAccepted(bulk_id, record.total, rows, errors)
+
+    async def _start(
+        self, bulk_id: str, tenant_id: str, rows: int, accepted: list[tuple[int, str]]
+    ) -> None:
+        if not accepted:
+            return
+        try:
+            await self._dispatcher.start_bulk(bulk_id=bulk_id, tenant_id=tenant_id, rows=rows)
+        except Exception as exc:
+            log.exception("could not start bulk workflow %s", bulk_id)
+            raise ClarionError(
+                ErrorKind.UNAVAILABLE,
+                "DISPATCH_UNAVAILABLE",
+                "the bulk was stored but could not be queued for delivery; "
+                "retry with the same idempotency_key",
+            ) from exc
+
+
+@dataclass
+class BulkFingerprint:
+    """What identifies a bulk request for idempotency."""
+
+    spec: BulkSpec
+    rows: list[BulkRow]
+    idempotency_key: str = ""

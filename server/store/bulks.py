@@ -1,0 +1,247 @@
+"""Bulk sends: the bulk row, refused rows, progress, and batched delivery
+outcomes. Functions never commit: the caller owns the transaction."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, and_, bindparam, case, column, func, insert, select, update, values
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.domain.status import DeliveryStatus, roll_up
+from server.store.notifications import DeliveryRecord, delivery_record
+from server.store.tables import bulk_errors, bulks, deliveries, delivery_events, notifications
+
+
+@dataclass(frozen=True)
+class BulkRecord:
+    bulk_id: str
+    tenant_id: str
+    channels: list[str]
+    template_id: str
+    total: int
+    accepted: int
+    created_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RowError:
+    index: int
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """One provider call of a bulk delivery and where it leaves the delivery."""
+
+    delivery_id: str
+    notification_id: str
+    # The attempt's outcome, for the history.
+    detail: str
+    # The status to move to ("" = stay queued, e.g. a retry is coming).
+    status: str
+    reason: str
+    provider_message_id: str | None
+
+
+async def insert_bulk(
+    session: AsyncSession,
+    *,
+    bulk_id: str,
+    tenant_id: str,
+    channels: list[str],
+    template_id: str,
+    source: str,
+    now: datetime,
+) -> None:
+    await session.execute(
+        insert(bulks).values(
+            id=bulk_id,
+            tenant_id=tenant_id,
+            channels=channels,
+            template_id=template_id,
+            source=source,
+            total=0,
+            accepted=0,
+            created_at=now,
+        )
+    )
+
+
+async def add_counts(session: AsyncSession, *, bulk_id: str, total: int, accepted: int) -> None:
+    await session.execute(
+        update(bulks)
+        .where(bulks.c.id == bulk_id)
+        .values(total=bulks.c.total + total, accepted=bulks.c.accepted + accepted)
+    )
+
+
+async def insert_errors(session: AsyncSession, *, bulk_id: str, errors: list[RowError]) -> None:
+    if errors:
+        await session.execute(
+            insert(bulk_errors),
+            [
+                {"bulk_id": bulk_id, "row_index": e.index, "reason": e.reason, "message": e.message}
+                for e in errors
+            ],
+        )
+
+
+async def get_bulk(session: AsyncSession, *, tenant_id: str, bulk_id: str) -> BulkRecord | None:
+    row = (
+        await session.execute(
+            select(bulks).where(bulks.c.tenant_id == tenant_id, bulks.c.id == bulk_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    counts = {s.value: 0 for s in DeliveryStatus}
+    by_status = await session.execute(
+        select(notifications.c.status, func.count())
+        .where(notifications.c.bulk_id == bulk_id, notifications.c.tenant_id == tenant_id)
+        .group_by(notifications.c.status)
+    )
+    for status, count in by_status:
+        counts[status] = count
+    return BulkRecord(
+        bulk_id=row.id,
+        tenant_id=row.tenant_id,
+        channels=list(row.channels),
+        template_id=row.template_id,
+        total=row.total,
+        accepted=row.accepted,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        counts=counts,
+    )
+
+
+async def list_errors(
+    session: AsyncSession, *, bulk_id: str, after: int, limit: int
+) -> list[RowError]:
+    rows = await session.execute(
+        select(bulk_errors)
+        .where(bulk_errors.c.bulk_id == bulk_id, bulk_errors.c.row_index > after)
+        .order_by(bulk_errors.c.row_index)
+        .limit(limit)
+    )
+    return [RowError(r.row_index, r.reason, r.message) for r in rows]
+
+
+async def row_notifications(session: AsyncSession, *, bulk_id: str) -> list[tuple[int, str]]:
+    rows = await session.execute(
+        select(notifications.c.row_index, notifications.c.id)
+        .where(notifications.c.bulk_id == bulk_id)
+        .order_by(notifications.c.row_index)
+    )
+    return [(index, notification_id) for index, notification_id in rows]
+
+
+async def mark_finished(session: AsyncSession, *, bulk_id: str, now: datetime) -> None:
+    await session.execute(
+        update(bulks)
+        .where(bulks.c.id == bulk_id, bulks.c.finished_at.is_(None))
+        .values(finished_at=now)
+    )
+
+
+async def queued_deliveries(
+    session: AsyncSession,
+    *,
+    bulk_id: str,
+    first_row: int | None = None,
+    last_row: int | None = None,
+    delivery_ids: list[str] | None = None,
+) -> list[DeliveryRecord]:
+    """Deliveries of a bulk still waiting to be handed over, by row range or id."""
+    query = (
+        select(deliveries, notifications.c.bulk_id)
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(
+            notifications.c.bulk_id == bulk_id,
+            deliveries.c.status == DeliveryStatus.QUEUED,
+            deliveries.c.provider_message_id.is_(None),
+        )
+    )
+    if first_row is not None and last_row is not None:
+        query = query.where(
+            and_(notifications.c.row_index >= first_row, notifications.c.row_index < last_row)
+        )
+    if delivery_ids is not None:
+        query = query.where(deliveries.c.id.in_(delivery_ids))
+    return [delivery_record(row) for row in await session.execute(query)]
+
+
+async def record_outcomes(
+    session: AsyncSession, outcomes: list[DeliveryOutcome], *, now: datetime
+) -> None:
+    """Applies a page of outcomes in a handful of statements: counts the
+    attempts, moves queued deliveries forward (a receipt that arrived first
+    wins), records history, and rolls up each notification's status."""
+    if not outcomes:
+        return
+    notification_ids = sorted({o.notification_id for o in outcomes})
+    # Same lock order as advance_delivery: the notification rows first, by id.
+    await session.execute(
+        select(notifications.c.id)
+        .where(notifications.c.id.in_(notification_ids))
+        .order_by(notifications.c.id)
+        .with_for_update()
+    )
+    v = values(
+        column("id", Text),
+        column("pmid", Text),
+        column("status", Text),
+        column("reason", Text),
+        name="v",
+    ).data([(o.delivery_id, o.provider_message_id, o.status, o.reason) for o in outcomes])
+    queued = deliveries.c.status == DeliveryStatus.QUEUED
+    moves = queued & (v.c.status != "")
+    moved = await session.execute(
+        update(deliveries)
+        .where(deliveries.c.id == v.c.id)
+        .values(
+            attempts=deliveries.c.attempts + 1,
+            provider_message_id=func.coalesce(v.c.pmid, deliveries.c.provider_message_id),
+            status=_case(moves, v.c.status, deliveries.c.status),
+            reason=_case(queued, v.c.reason, deliveries.c.reason),
+            updated_at=now,
+        )
+        .returning(deliveries.c.id, deliveries.c.status)
+    )
+    final_status: dict[str, str] = {row.id: row.status for row in moved}
+    events: list[dict[str, Any]] = []
+    for o in outcomes:
+        status = final_status.get(o.delivery_id, "")
+        events.append(
+            {"delivery_id": o.delivery_id, "kind": "attempt", "status": status or "queued",
+             "detail": o.detail, "occurred_at": now}
+        )  # fmt: skip
+        if o.status and status == o.status:
+            events.append(
+                {"delivery_id": o.delivery_id, "kind": "status", "status": status,
+                 "detail": o.reason, "occurred_at": now}
+            )  # fmt: skip
+    await session.execute(insert(delivery_events), events)
+    siblings = await session.execute(
+        select(deliveries.c.notification_id, deliveries.c.status).where(
+            deliveries.c.notification_id.in_(notification_ids)
+        )
+    )
+    statuses: dict[str, list[DeliveryStatus]] = defaultdict(list)
+    for notification_id, status in siblings:
+        statuses[notification_id].append(DeliveryStatus(status))
+    await session.execute(
+        update(notifications)
+        .where(notifications.c.id == bindparam("nid"))
+        .values(status=bindparam("rolled"), updated_at=now),
+        [{"nid": nid, "rolled": roll_up(s).value} for nid, s in statuses.items()],
+    )
+
+
+def _case(condition: Any, then: Any, otherwise: Any) -> Any:
+    return case((condition, then), else_=otherwise)

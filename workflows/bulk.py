@@ -1,0 +1,100 @@
+"""BulkSendWorkflow: one per bulk. Works through pages of recipients with
+batched activities, then retries the recipients that failed transiently,
+with backoff, without holding up the other pages."""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.bulk_activities import (
+        BulkActivities,
+        BulkPageInput,
+        BulkPageResult,
+        BulkRetryInput,
+        FinishBulkInput,
+    )
+    from workflows.contracts import BULK_WORKFLOW, BulkSendInput
+
+# Infrastructure failures of the activity itself (worker lost, database
+# blip) are retried by Temporal; provider failures are handled per recipient.
+_ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+
+
+@workflow.defn(name=BULK_WORKFLOW)
+class BulkSendWorkflow:
+    def __init__(self) -> None:
+        self._pages = 0
+        self._pages_done = 0
+        self._handed_over = 0
+        self._failed = 0
+        self._retrying = 0
+
+    @workflow.query(name="progress")
+    def progress(self) -> dict[str, int]:
+        """What the Temporal UI's query tab shows for this bulk."""
+        return {
+            "pages": self._pages,
+            "pages_done": self._pages_done,
+            "handed_over": self._handed_over,
+            "failed": self._failed,
+            "retrying": self._retrying,
+        }
+
+    @workflow.run
+    async def run(self, task: BulkSendInput) -> dict[str, int]:
+        starts = list(range(0, task.rows, task.page_size))
+        self._pages = len(starts)
+        for wave in range(0, len(starts), task.parallel_pages):
+            await asyncio.gather(
+                *(
+                    self._page(task, first, min(first + task.page_size, task.rows))
+                    for first in starts[wave : wave + task.parallel_pages]
+                )
+            )
+        await workflow.execute_activity_method(
+            BulkActivities.finish_bulk,
+            FinishBulkInput(task.bulk_id),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_ACTIVITY_RETRY,
+        )
+        return self.progress()
+
+    async def _page(self, task: BulkSendInput, first: int, last: int) -> None:
+        policy = task.policy
+        timeout = timedelta(seconds=policy.provider_timeout_seconds * 4 + 60)
+        attempt = 1
+        result = await workflow.execute_activity_method(
+            BulkActivities.send_bulk_page,
+            BulkPageInput(task.bulk_id, first, last, attempt, final=policy.max_attempts <= 1),
+            start_to_close_timeout=timeout,
+            retry_policy=_ACTIVITY_RETRY,
+        )
+        self._count(result)
+        while result.retry_ids:
+            self._retrying += len(result.retry_ids)
+            ceiling = min(
+                policy.retry_max_seconds, policy.retry_initial_seconds * 2 ** (attempt - 1)
+            )
+            # Equal jitter, drawn from the workflow's deterministic random source.
+            delay = max(result.retry_after, ceiling / 2 + workflow.random().uniform(0, ceiling / 2))
+            await workflow.sleep(timedelta(seconds=delay))
+            attempt += 1
+            retry_ids = result.retry_ids
+            result = await workflow.execute_activity_method(
+                BulkActivities.send_bulk_retries,
+                BulkRetryInput(
+                    task.bulk_id, retry_ids, attempt, final=attempt >= policy.max_attempts
+                ),
+                start_to_close_timeout=timeout,
+                retry_policy=_ACTIVITY_RETRY,
+            )
+            self._retrying -= len(retry_ids)
+            self._count(result)
+        self._pages_done += 1
+
+    def _count(self, result: BulkPageResult) -> None:
+        self._handed_over += result.handed_over
+        self._failed += result.failed
