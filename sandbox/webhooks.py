@@ -7,6 +7,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+import aiohttp
 import httpx
 
 from .store import Callback, Message, Store
@@ -26,9 +27,10 @@ class CallbackSender:
         self._backoff = max(0.0, backoff)
         self._client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
         self._tasks: set[asyncio.Task[None]] = set()
-        # httpcore's pool scans its whole queue per request, so thousands of
-        # queued callbacks (a bulk send) made it quadratic; wait here instead.
-        self._in_flight = asyncio.Semaphore(32)
+        # Callbacks go through aiohttp: under bulk load httpx's per-request
+        # overhead (py-spy: async-library detection, pool scans) was the
+        # sandbox's main cost. The connector caps connections in flight.
+        self._session: aiohttp.ClientSession | None = None
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a callback sequence in the background; keep a reference so it isn't GC'd."""
@@ -70,25 +72,34 @@ class CallbackSender:
                 delay *= 2
             callback.attempts = attempt + 1
             try:
-                async with self._in_flight:
-                    response = await self._client.request(
-                        method, url, content=content, headers=all_headers
-                    )
-            except httpx.HTTPError as exc:
+                async with self._callbacks().request(
+                    method, url, data=content, headers=all_headers, allow_redirects=False
+                ) as response:
+                    status = response.status
+                    text = await response.text(errors="replace")
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 callback.error = f"{type(exc).__name__}: {exc}"
                 callback.attempt_statuses.append("error")
                 continue
-            callback.response_status = response.status_code
-            callback.attempt_statuses.append(response.status_code)
-            callback.response_body = response.text[:_KEEP_BODY]
-            if response.is_success:
+            callback.response_status = status
+            callback.attempt_statuses.append(status)
+            callback.response_body = text[:_KEEP_BODY]
+            if 200 <= status < 300:
                 callback.error = None
                 return callback
-            callback.error = f"HTTP {response.status_code}"
-            if response.status_code < 500 and response.status_code not in _RETRY_STATUSES:
+            callback.error = f"HTTP {status}"
+            if status < 500 and status not in _RETRY_STATUSES:
                 return callback
         log.warning("giving up on %s callback to %s: %s", event, url, callback.error)
         return callback
+
+    def _callbacks(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10),
+                connector=aiohttp.TCPConnector(limit=32),
+            )
+        return self._session
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """A plain request (TwiML fetch, webhook verification): no retries, no record."""
@@ -100,3 +111,5 @@ class CallbackSender:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()

@@ -47,13 +47,15 @@ class BulkSendWorkflow:
     async def run(self, task: BulkSendInput) -> dict[str, int]:
         starts = list(range(0, task.rows, task.page_size))
         self._pages = len(starts)
-        for wave in range(0, len(starts), task.parallel_pages):
-            await asyncio.gather(
-                *(
-                    self._page(task, first, min(first + task.page_size, task.rows))
-                    for first in starts[wave : wave + task.parallel_pages]
-                )
-            )
+        # A sliding window of pages: a slow page (retries, slow provider)
+        # does not hold the others back.
+        window = asyncio.Semaphore(task.parallel_pages)
+
+        async def page(first: int) -> None:
+            async with window:
+                await self._page(task, first, min(first + task.page_size, task.rows))
+
+        await asyncio.gather(*(page(first) for first in starts))
         await workflow.execute_activity_method(
             BulkActivities.finish_bulk,
             FinishBulkInput(task.bulk_id),

@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 
-from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
+from workflows.providers.base import HTTP_POOL, OutboundMessage, ProviderAccepted, ProviderError
 from workflows.providers.twilio import retry_after_seconds
 
 # Slack `error` values that no retry can fix, in tenant words.
@@ -28,7 +28,7 @@ class SlackProvider:
     def __init__(self, *, api_base: str, bot_token: str, timeout: float = 15.0) -> None:
         self._base = api_base.rstrip("/")
         self._client = httpx.AsyncClient(
-            timeout=timeout, headers={"Authorization": f"Bearer {bot_token}"}
+            timeout=timeout, headers={"Authorization": f"Bearer {bot_token}"}, limits=HTTP_POOL
         )
 
     async def aclose(self) -> None:

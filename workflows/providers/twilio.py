@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 
-from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
+from workflows.providers.base import HTTP_POOL, OutboundMessage, ProviderAccepted, ProviderError
 
 # Twilio error codes that no retry can fix, in tenant words.
 _PERMANENT = {
@@ -39,7 +39,7 @@ class TwilioClient:
     ) -> None:
         self._base = f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}"
         self._auth = (account_sid, auth_token)
-        self._client = httpx.AsyncClient(timeout=timeout, event_hooks=event_hooks)
+        self._client = httpx.AsyncClient(timeout=timeout, event_hooks=event_hooks, limits=HTTP_POOL)
 
     async def aclose(self) -> None:
         await self._client.aclose()

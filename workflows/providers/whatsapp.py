@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
+from workflows.providers.base import HTTP_POOL, OutboundMessage, ProviderAccepted, ProviderError
 from workflows.providers.twilio import retry_after_seconds
 
 # Meta error codes, in tenant words. Codes not listed and not transient are permanent.
@@ -43,6 +43,7 @@ class WhatsAppCloudProvider:
             timeout=timeout,
             headers={"Authorization": f"Bearer {access_token}"},
             event_hooks=event_hooks,
+            limits=HTTP_POOL,
         )
 
     async def aclose(self) -> None:

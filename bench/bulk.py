@@ -1,0 +1,209 @@
+"""Bulk sends at scale, on a fresh platform on free ports, against the sandbox.
+
+    .venv/bin/python -m bench.bulk [--rows 100000] [--json-rows 10000] [--channel sms]
+
+Prints, each beside a ceiling measured in the same run:
+- the per-workflow ceiling: single sends (one workflow + one activity each),
+  delivered per second;
+- a 10,000-recipient JSON bulk: time to accept;
+- a CSV upload of --rows recipients: upload time, then handed-over and
+  delivered rates, and their ratio to the per-workflow ceiling;
+- meanwhile, single sends from another tenant: accept p50/p99;
+- the API server's peak resident memory.
+"""
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from bench.send_latency import percentile, wait_delivered
+from runner.stack import Ports, Stack
+
+RECIPIENT = {"sms": "phone", "email": "email", "slack": "slack_user_id", "voice": "phone"}
+
+
+def address(channel: str, i: int) -> str:
+    if RECIPIENT[channel] == "phone":
+        return f"+1212{2000000 + i % 8000000:07d}"
+    if channel == "email":
+        return f"user{i}@example.com"
+    return f"U{i:08d}"
+
+
+def signup(api: httpx.Client, name: str) -> dict[str, str]:
+    key = api.post(
+        "/portal/signup",
+        json={"name": name, "email": f"{name}@bench.example", "password": "benchmark pass"},
+    ).json()["api_key"]
+    return {"X-API-Key": key}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--json-rows", type=int, default=10_000)
+    parser.add_argument("--channel", default="sms", choices=sorted(RECIPIENT))
+    parser.add_argument("--ceiling-sends", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(data_dir=Path(tmp), ports=Ports.free(), headless=True)
+        stack.start()
+        try:
+            run(stack, args)
+        finally:
+            stack.stop()
+
+
+def run(stack: Stack, args: argparse.Namespace) -> None:
+    channel = args.channel
+    field = RECIPIENT[channel]
+    api_pid = next(c for c in stack.children if c.name == "api").process.pid
+    with httpx.Client(base_url=stack.api_url, timeout=120) as api:
+        bulk_tenant = signup(api, "bulk")
+        other = signup(api, "other")
+
+        # 1. The per-workflow ceiling: single sends, all started, then delivered.
+        started = time.monotonic()
+        ids = []
+        for i in range(args.ceiling_sends):
+            response = api.post(
+                "/api/v1/notifications/send",
+                headers=other,
+                json={
+                    "recipient": {field: address(channel, i)},
+                    "notification": {"channels": [channel], "subject": "s", "body": f"ceiling {i}"},
+                },
+            )
+            ids.append(response.json()["notification_id"])
+        wait_delivered(api, other, ids)
+        ceiling = args.ceiling_sends / (time.monotonic() - started)
+        print(
+            f"per-workflow ceiling: {args.ceiling_sends} single sends delivered at {ceiling:.0f}/s"
+        )
+
+        # 2. A JSON bulk of --json-rows recipients: time to accept.
+        recipients = [{field: address(channel, i)} for i in range(args.json_rows)]
+        started = time.monotonic()
+        response = api.post(
+            "/api/v1/notifications/bulk",
+            headers=bulk_tenant,
+            json={
+                "channels": [channel],
+                "subject": "s",
+                "body": "json bulk",
+                "recipients": recipients,
+            },
+        )
+        accept_s = time.monotonic() - started
+        assert response.status_code == 200, response.text[:500]
+        json_bulk = response.json()["bulk_id"]
+        print(f"JSON bulk of {args.json_rows}: accepted in {accept_s:.2f} s (target 3 s)")
+        wait_bulk(api, bulk_tenant, json_bulk, args.json_rows, quiet=True)
+
+        # 3. A CSV upload, with another tenant's single sends and memory watched meanwhile.
+        peak = [rss_mb(api_pid)]
+        latencies: list[float] = []
+        stop = threading.Event()
+
+        def watch() -> None:
+            with httpx.Client(base_url=stack.api_url, timeout=30) as side:
+                i = 0
+                while not stop.is_set():
+                    peak.append(rss_mb(api_pid))
+                    t0 = time.perf_counter()
+                    side.post(
+                        "/api/v1/notifications/send",
+                        headers=other,
+                        json={
+                            "recipient": {"phone": "+14155550123"},
+                            "notification": {"channels": ["sms"], "body": f"side {i}"},
+                        },
+                    )
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                    i += 1
+                    time.sleep(0.1)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+
+        def csv_chunks() -> Iterator[bytes]:
+            yield f"{field}\n".encode()
+            batch = []
+            for i in range(args.rows):
+                batch.append(address(channel, i))
+                if len(batch) == 5000:
+                    yield ("\n".join(batch) + "\n").encode()
+                    batch = []
+            if batch:
+                yield ("\n".join(batch) + "\n").encode()
+
+        started = time.monotonic()
+        response = api.post(
+            "/api/v1/notifications/bulk:upload",
+            params={"channel": channel, "subject": "s", "text": "csv bulk"},
+            headers={**bulk_tenant, "Content-Type": "text/csv"},
+            content=csv_chunks(),
+        )
+        upload_s = time.monotonic() - started
+        assert response.status_code == 200, response.text[:500]
+        upload = response.json()
+        print(
+            f"CSV upload of {args.rows}: stored in {upload_s:.1f} s, accepted {upload['accepted']}"
+        )
+        handed_s, delivered_s = wait_bulk(api, bulk_tenant, upload["bulk_id"], args.rows)
+        stop.set()
+        watcher.join()
+        total_s = upload_s + delivered_s
+        print(
+            f"handed to the provider: {args.rows / (upload_s + handed_s):.0f}/s; "
+            f"delivered (receipt recorded): {args.rows} in {total_s:.0f} s = "
+            f"{args.rows / total_s:.0f}/s (target 330/s, 300 s)"
+        )
+        print(f"bulk delivered rate / per-workflow ceiling: {args.rows / total_s / ceiling:.1f}x")
+        if latencies:
+            p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+            print(
+                f"other tenant's single sends during the bulk: n={len(latencies)} "
+                f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (target p99 < 100 ms), "
+                f"mean {statistics.fmean(latencies):.0f} ms"
+            )
+        print(f"API server peak RSS: {max(peak):.0f} MB (target < 400 MB)")
+
+
+def wait_bulk(
+    api: httpx.Client, headers: dict[str, str], bulk_id: str, rows: int, quiet: bool = False
+) -> tuple[float, float]:
+    """Seconds until every row was handed over, and until every row was final."""
+    started = time.monotonic()
+    handed = 0.0
+    last_print = 0.0
+    while time.monotonic() - started < 1800:
+        body = api.get(f"/api/v1/notifications/bulk/{bulk_id}", headers=headers).json()
+        counts = body["counts"]
+        elapsed = time.monotonic() - started
+        if not handed and counts["queued"] == 0:
+            handed = elapsed
+        if counts["delivered"] + counts["failed"] >= body["total"]:
+            return handed or elapsed, elapsed
+        if not quiet and elapsed - last_print >= 15:
+            print(f"  {elapsed:5.0f} s {counts}")
+            last_print = elapsed
+        time.sleep(1)
+    raise SystemExit(f"bulk {bulk_id} not done after 30 minutes")
+
+
+if __name__ == "__main__":
+    main()
