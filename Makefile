@@ -5,7 +5,7 @@ SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["pure
 PROTOS  := $(wildcard proto/clarion/v1/*.proto)
 GOOGLE_PROTOS := google/rpc/status.proto google/rpc/error_details.proto
 
-.PHONY: run test setup generate check-generated lint bench clean
+.PHONY: run test setup generate check-generated lint bench bench-bulk
 
 setup: .venv/.installed node_modules/.installed
 
@@ -53,3 +53,7 @@ lint: setup
 bench: setup
 	$(PY) -m bench.send_latency $(BENCH_ARGS)
 	$(PY) -m bench.channel_latency
+
+# 100,000-row CSV upload and a 10,000-row JSON bulk; takes about a quarter of an hour here.
+bench-bulk: setup
+	$(PY) -m bench.bulk $(BENCH_ARGS)
