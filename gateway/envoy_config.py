@@ -137,6 +137,11 @@ def envoy_config(
                 "body": {"inline_string": f"uploads are limited to {MAX_UPLOAD_BYTES} bytes"},
             },
         },
+        # A million-row upload streams for minutes: no route timeout.
+        {
+            "match": {"path": "/api/v1/notifications/bulk:upload"},
+            "route": {"cluster": "api", "timeout": "0s"},
+        },
         _route("/api/v1/"),
         _route("/portal/signup"),
         # Callback URLs carry our own query parameters (delivery_id), which the
