@@ -36,7 +36,7 @@ from server.store.tenants import ApiKeyRecord
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
-def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+def timestamp_message(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
     stamp = timestamp_pb2.Timestamp()
@@ -55,13 +55,13 @@ def notification_message(record: NotificationRecord) -> notification_service_pb2
                 status=d.status.value,
                 attempts=d.attempts,
                 reason=d.reason,
-                updated_at=_timestamp(d.updated_at),
+                updated_at=timestamp_message(d.updated_at),
                 history=[
                     notification_service_pb2.DeliveryEvent(
                         kind=e.kind,
                         status=e.status,
                         detail=e.detail,
-                        occurred_at=_timestamp(e.occurred_at),
+                        occurred_at=timestamp_message(e.occurred_at),
                     )
                     for e in d.history
                 ],
@@ -73,8 +73,8 @@ def notification_message(record: NotificationRecord) -> notification_service_pb2
         template_version=record.template_version or 0,
         bulk_id=record.bulk_id or "",
         idempotency_key=record.idempotency_key or "",
-        created_at=_timestamp(record.created_at),
-        updated_at=_timestamp(record.updated_at),
+        created_at=timestamp_message(record.created_at),
+        updated_at=timestamp_message(record.updated_at),
     )
 
 
@@ -224,8 +224,8 @@ def _bulk_message(record: BulkRecord) -> notification_service_pb2.Bulk:
         rejected=record.total - record.accepted,
         channels=record.channels,
         template_id=record.template_id,
-        created_at=_timestamp(record.created_at),
-        finished_at=_timestamp(record.finished_at),
+        created_at=timestamp_message(record.created_at),
+        finished_at=timestamp_message(record.finished_at),
     )
 
 
@@ -261,9 +261,9 @@ def _api_key_message(record: ApiKeyRecord) -> tenant_service_pb2.ApiKey:
         key_id=record.key_id,
         name=record.name,
         prefix=record.prefix,
-        created_at=_timestamp(record.created_at),
-        last_used_at=_timestamp(record.last_used_at),
-        revoked_at=_timestamp(record.revoked_at),
+        created_at=timestamp_message(record.created_at),
+        last_used_at=timestamp_message(record.last_used_at),
+        revoked_at=timestamp_message(record.revoked_at),
     )
 
 

@@ -1,25 +1,17 @@
 """TemplateService: proto ⇄ domain mapping only."""
 
-from datetime import datetime
 from typing import Any, TypeAlias
 
 import grpc
 from clarion.v1 import template_service_pb2, template_service_pb2_grpc
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format
 
 from server.api.auth import current_caller
+from server.api.servicers import timestamp_message
 from server.services.templates import Templates, TemplateView
 from server.store.templates import VersionRecord
 
 Context: TypeAlias = grpc.aio.ServicerContext
-
-
-def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def channels_to_dict(channels: template_service_pb2.TemplateChannels) -> dict[str, Any]:
@@ -46,7 +38,7 @@ def version_message(version: VersionRecord) -> template_service_pb2.TemplateVers
         channels=_channels_message(version.channels),
         variables=version.variables,
         whatsapp_approval=_approval(version),
-        created_at=_timestamp(version.created_at),
+        created_at=timestamp_message(version.created_at),
     )
 
 
@@ -59,7 +51,7 @@ def template_message(view: TemplateView) -> template_service_pb2.Template:
             percent=t.rollout_percent,
             state=t.rollout_state,
             stopped_reason=t.rollout_stopped_reason,
-            started_at=_timestamp(t.rollout_started_at),
+            started_at=timestamp_message(t.rollout_started_at),
         )
     return template_service_pb2.Template(
         template_id=t.template_id,
@@ -70,8 +62,8 @@ def template_message(view: TemplateView) -> template_service_pb2.Template:
         latest_version=t.latest_version,
         rollout=rollout,
         whatsapp_approval=_approval(view.active),
-        created_at=_timestamp(t.created_at),
-        updated_at=_timestamp(t.updated_at),
+        created_at=timestamp_message(t.created_at),
+        updated_at=timestamp_message(t.updated_at),
     )
 
 
