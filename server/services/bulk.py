@@ -103,7 +103,7 @@ class BulkSends:
                     session, tenant_id, bulk_id, content, template, spec.data, rows
                 )
                 await claim.completed(session, bulk_id)
-        await self._start(bulk_id, tenant_id, len(rows), accepted)
+        await self._start(bulk_id, tenant_id, len(rows), len(accepted))
         return BulkAccepted(bulk_id, len(rows), accepted, errors)
 
     async def upload(
@@ -148,7 +148,7 @@ class BulkSends:
                 await flush()
         if batch:
             await flush()
-        await self._start(bulk_id, tenant_id, total, [(0, "")] * accepted)
+        await self._start(bulk_id, tenant_id, total, accepted)
         return bulk_id, total, accepted, total - accepted
 
     async def get(self, *, tenant_id: str, bulk_id: str) -> BulkRecord:
@@ -251,9 +251,8 @@ class BulkSends:
         errors = await store.list_errors(session, bulk_id=bulk_id, after=-1, limit=record.total)
         return BulkAccepted(bulk_id, record.total, rows, errors)
 
-    async def _start(
-        self, bulk_id: str, tenant_id: str, rows: int, accepted: list[tuple[int, str]]
-    ) -> None:
+    async def _start(self, bulk_id: str, tenant_id: str, rows: int, accepted: int) -> None:
+        """Starts delivery, unless every row was refused."""
         if not accepted:
             return
         try:
