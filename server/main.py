@@ -102,6 +102,19 @@ async def create_server(
     return server, port
 
 
+async def purge_expired_keys(idempotency: Idempotency, every_seconds: float = 3600) -> None:
+    """Deletes idempotency keys past their retention, hourly. Every API server
+    does it; the DELETE is idempotent, so several at once are harmless."""
+    while True:
+        try:
+            removed = await idempotency.forget_expired()
+            if removed:
+                log.info("purged %d expired idempotency keys", removed)
+        except Exception:
+            log.exception("purging idempotency keys failed; retrying next hour")
+        await asyncio.sleep(every_seconds)
+
+
 async def serve(settings: Settings) -> None:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
@@ -112,11 +125,13 @@ async def serve(settings: Settings) -> None:
     server, port = await create_server(settings, db, temporal, settings.grpc_address)
     await server.start()
     log.info("gRPC API listening on %s:%d", settings.grpc_host, port)
+    purge = asyncio.create_task(purge_expired_keys(Idempotency(db, settings.idempotency_policy())))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    purge.cancel()
     # Let in-flight requests finish, then close the pool.
     await server.stop(grace=5)
     await db.close()

@@ -124,3 +124,25 @@ async def test_concurrent_channel_updates_roll_up_consistently(db: Database) -> 
     record = await fetch(db, tenant_id, notification_id)
     assert [d.status for d in record.deliveries] == [DeliveryStatus.DELIVERED] * 4
     assert record.status is DeliveryStatus.DELIVERED
+
+
+async def test_expired_idempotency_keys_are_purged_and_fresh_ones_kept(db: Database) -> None:
+    from datetime import timedelta
+
+    from server.services.idempotency import Idempotency, IdempotencyPolicy
+    from server.store import idempotency as keys
+
+    tenant = new_id("tnt")
+    old = datetime.now(UTC) - timedelta(hours=25)
+    async with db.transaction() as session:
+        for key, created in (("old", old), ("new", datetime.now(UTC))):
+            assert await keys.try_claim(
+                session, tenant_id=tenant, operation="send", key=key, request_hash="h", now=created
+            )
+    removed = await Idempotency(
+        db, IdempotencyPolicy(retention=timedelta(hours=24))
+    ).forget_expired()
+    assert removed >= 1
+    async with db.transaction() as session:
+        assert await keys.get(session, tenant_id=tenant, operation="send", key="old") is None
+        assert await keys.get(session, tenant_id=tenant, operation="send", key="new") is not None
