@@ -89,16 +89,7 @@ class BulkSends:
                 if claim.replay_id:
                     return await self._replay(session, tenant_id, claim.replay_id)
                 template = await self._load_template(session, tenant_id, content)
-                bulk_id = new_id("blk")
-                await store.insert_bulk(
-                    session,
-                    bulk_id=bulk_id,
-                    tenant_id=tenant_id,
-                    channels=[c.value for c in content.channels],
-                    template_id=content.template_id,
-                    source="json",
-                    now=datetime.now(UTC),
-                )
+                bulk_id = await self._create(session, tenant_id, content, source="json")
                 accepted, errors = await self._store_rows(
                     session, tenant_id, bulk_id, content, template, spec.data, rows
                 )
@@ -113,18 +104,9 @@ class BulkSends:
         arrive, so memory stays flat; the workflow starts once the upload ends.
         Returns (bulk_id, total, accepted, rejected)."""
         content = self._check(spec)
-        bulk_id = new_id("blk")
         async with self._db.transaction() as session:
             template = await self._load_template(session, tenant_id, content)
-            await store.insert_bulk(
-                session,
-                bulk_id=bulk_id,
-                tenant_id=tenant_id,
-                channels=[c.value for c in content.channels],
-                template_id=content.template_id,
-                source="csv",
-                now=datetime.now(UTC),
-            )
+            bulk_id = await self._create(session, tenant_id, content, source="csv")
         total = accepted = 0
         batch: list[BulkRow] = []
 
@@ -186,6 +168,21 @@ class BulkSends:
             body=spec.body,
             template_id=spec.template_id,
         )
+
+    async def _create(
+        self, session: AsyncSession, tenant_id: str, content: ContentPlan, *, source: str
+    ) -> str:
+        bulk_id = new_id("blk")
+        await store.insert_bulk(
+            session,
+            bulk_id=bulk_id,
+            tenant_id=tenant_id,
+            channels=[c.value for c in content.channels],
+            template_id=content.template_id,
+            source=source,
+            now=datetime.now(UTC),
+        )
+        return bulk_id
 
     async def _load_template(
         self, session: AsyncSession, tenant_id: str, content: ContentPlan
