@@ -96,7 +96,10 @@ class CallbackSender:
     def _callbacks(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=10),
+                # Per request, not counting the wait for a free connection:
+                # a real provider's fleet has no such queue, so a burst must
+                # not turn into timeouts here.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=10),
                 connector=aiohttp.TCPConnector(limit=32),
             )
         return self._session

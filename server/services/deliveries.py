@@ -10,8 +10,28 @@ from server.domain.rollout import RolloutPolicy, stop_reason
 from server.domain.status import DeliveryStatus
 from server.store import notifications as store
 from server.store import templates as template_store
+from server.store.notifications import MoveResult, StatusMove
 
 log = logging.getLogger(__name__)
+
+
+async def move_deliveries(
+    session: AsyncSession, moves: list[StatusMove], *, now: datetime, rollout: RolloutPolicy
+) -> list[MoveResult]:
+    """Moves deliveries forward (see store.advance_deliveries). Final
+    statuses of templated notifications then check their template's rollout,
+    once per template."""
+    results = await store.advance_deliveries(session, moves, now=now)
+    templates = {
+        (r.tenant_id, r.template_id)
+        for r in results
+        if r.moved and r.move.status.is_final and r.template_id
+    }
+    for tenant_id, template_id in sorted(templates):
+        await guard_rollout(
+            session, tenant_id=tenant_id, template_id=template_id, now=now, policy=rollout
+        )
+    return results
 
 
 async def move_delivery(
@@ -23,23 +43,18 @@ async def move_delivery(
     now: datetime,
     rollout: RolloutPolicy,
 ) -> bool:
-    """Moves the delivery forward (see store.advance_delivery). A final status
-    of a templated notification also checks its template's rollout."""
-    moved = await store.advance_delivery(
-        session, delivery_id=delivery_id, status=status, reason=reason, now=now
+    """One delivery's move; True if it was a step forward."""
+    results = await move_deliveries(
+        session, [StatusMove(delivery_id, status, reason)], now=now, rollout=rollout
     )
-    if moved and status.is_final:
-        await _guard_rollout(session, delivery_id=delivery_id, now=now, policy=rollout)
-    return moved
+    return any(r.moved for r in results)
 
 
-async def _guard_rollout(
-    session: AsyncSession, *, delivery_id: str, now: datetime, policy: RolloutPolicy
+async def guard_rollout(
+    session: AsyncSession, *, tenant_id: str, template_id: str, now: datetime, policy: RolloutPolicy
 ) -> None:
-    origin = await store.template_of_delivery(session, delivery_id=delivery_id)
-    if origin is None:
-        return
-    tenant_id, template_id = origin
+    """Stops the template's running rollout if its new version fails more
+    often than the active one (see domain.rollout.stop_reason)."""
     template = await template_store.get_template(
         session, tenant_id=tenant_id, template_id=template_id, for_update=True
     )

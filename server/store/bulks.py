@@ -1,16 +1,20 @@
 """Bulk sends: the bulk row, refused rows, progress, and batched delivery
 outcomes. Functions never commit: the caller owns the transaction."""
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, case, column, func, insert, select, update, values
+from sqlalchemy import Text, and_, case, column, func, insert, select, update, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.status import DeliveryStatus, roll_up
-from server.store.notifications import DeliveryRecord, delivery_record
+from server.domain.status import DeliveryStatus
+from server.store.notifications import (
+    DeliveryRecord,
+    delivery_record,
+    lock_notifications,
+    roll_up_notifications,
+)
 from server.store.tables import bulk_errors, bulks, deliveries, delivery_events, notifications
 
 
@@ -184,14 +188,7 @@ async def record_outcomes(
     wins), records history, and rolls up each notification's status."""
     if not outcomes:
         return
-    notification_ids = sorted({o.notification_id for o in outcomes})
-    # Same lock order as advance_delivery: the notification rows first, by id.
-    await session.execute(
-        select(notifications.c.id)
-        .where(notifications.c.id.in_(notification_ids))
-        .order_by(notifications.c.id)
-        .with_for_update()
-    )
+    await lock_notifications(session, delivery_ids=[o.delivery_id for o in outcomes])
     v = values(
         column("id", Text),
         column("pmid", Text),
@@ -227,19 +224,8 @@ async def record_outcomes(
                  "detail": o.reason, "occurred_at": now}
             )  # fmt: skip
     await session.execute(insert(delivery_events), events)
-    siblings = await session.execute(
-        select(deliveries.c.notification_id, deliveries.c.status).where(
-            deliveries.c.notification_id.in_(notification_ids)
-        )
-    )
-    statuses: dict[str, list[DeliveryStatus]] = defaultdict(list)
-    for notification_id, status in siblings:
-        statuses[notification_id].append(DeliveryStatus(status))
-    await session.execute(
-        update(notifications)
-        .where(notifications.c.id == bindparam("nid"))
-        .values(status=bindparam("rolled"), updated_at=now),
-        [{"nid": nid, "rolled": roll_up(s).value} for nid, s in statuses.items()],
+    await roll_up_notifications(
+        session, notification_ids={o.notification_id for o in outcomes}, now=now
     )
 
 

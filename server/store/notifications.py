@@ -1,11 +1,12 @@
 """Notifications, their deliveries and delivery history. Functions never
 commit: the caller owns the transaction."""
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.status import DeliveryStatus, can_move, roll_up
@@ -347,55 +348,138 @@ async def set_provider_message_id(
     )
 
 
-async def advance_delivery(
-    session: AsyncSession,
-    *,
-    delivery_id: str,
-    status: DeliveryStatus,
-    reason: str,
-    now: datetime,
-) -> bool:
-    """Moves the delivery forward to `status` and rolls the notification's
-    status up. Returns False, changing nothing, if that is not a step forward
-    (a duplicate or late receipt)."""
-    delivery = (
-        await session.execute(select(deliveries).where(deliveries.c.id == delivery_id))
-    ).first()
-    if delivery is None:
-        return False
-    # Lock the notification so concurrent channel updates roll up in turn.
+@dataclass(frozen=True)
+class StatusMove:
+    """A delivery should move to `status` (a receipt, a provider outcome)."""
+
+    delivery_id: str
+    status: DeliveryStatus
+    reason: str
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """Where a StatusMove left its delivery, and whose delivery it is."""
+
+    move: StatusMove
+    moved: bool
+    # The delivery's status after the whole batch.
+    status: DeliveryStatus
+    notification_id: str
+    tenant_id: str
+    template_id: str
+    bulk_id: str | None
+
+
+async def lock_notifications(session: AsyncSession, *, delivery_ids: list[str]) -> None:
+    """Locks the notifications of these deliveries, in id order. Everything
+    that changes a delivery's status takes these locks first, so concurrent
+    writers (receipts, the worker, bulk pages) queue instead of deadlocking."""
     await session.execute(
         select(notifications.c.id)
-        .where(notifications.c.id == delivery.notification_id)
+        .where(
+            notifications.c.id.in_(
+                select(deliveries.c.notification_id).where(deliveries.c.id.in_(delivery_ids))
+            )
+        )
+        .order_by(notifications.c.id)
         .with_for_update()
     )
-    current = DeliveryStatus(
-        (
-            await session.execute(select(deliveries.c.status).where(deliveries.c.id == delivery_id))
-        ).scalar_one()
+
+
+async def advance_deliveries(
+    session: AsyncSession, moves: list[StatusMove], *, now: datetime
+) -> list[MoveResult]:
+    """Applies the moves in order, in a fixed number of statements whatever
+    their count. A move that is not a step forward (a duplicate or late
+    receipt) changes nothing. Rolls each touched notification's status up.
+    Returns one result per move; unknown deliveries are left out."""
+    if not moves:
+        return []
+    ids = sorted({m.delivery_id for m in moves})
+    await lock_notifications(session, delivery_ids=ids)
+    # Read after locking: a writer that held the lock has committed by now.
+    rows = await session.execute(
+        select(
+            deliveries.c.id,
+            deliveries.c.status,
+            deliveries.c.notification_id,
+            notifications.c.tenant_id,
+            notifications.c.template_id,
+            notifications.c.bulk_id,
+        )
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(deliveries.c.id.in_(ids))
     )
-    if not can_move(current, status):
-        return False
-    await session.execute(
-        update(deliveries)
-        .where(deliveries.c.id == delivery_id)
-        .values(status=status, reason=reason, updated_at=now)
-    )
-    await session.execute(
-        insert(delivery_events).values(
-            delivery_id=delivery_id, kind="status", status=status, detail=reason, occurred_at=now
+    known = {row.id: row for row in rows}
+    status = {delivery_id: DeliveryStatus(row.status) for delivery_id, row in known.items()}
+    applied: list[StatusMove] = []
+    moved_flags: list[tuple[StatusMove, bool]] = []
+    for move in moves:
+        if move.delivery_id not in known:
+            continue
+        moved = can_move(status[move.delivery_id], move.status)
+        if moved:
+            status[move.delivery_id] = move.status
+            applied.append(move)
+        moved_flags.append((move, moved))
+    if applied:
+        last = {m.delivery_id: m for m in applied}
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("did"))
+            .values(status=bindparam("new_status"), reason=bindparam("new_reason"), updated_at=now),
+            [
+                {"did": m.delivery_id, "new_status": m.status, "new_reason": m.reason}
+                for m in last.values()
+            ],
+        )
+        await session.execute(
+            insert(delivery_events),
+            [
+                {"delivery_id": m.delivery_id, "kind": "status", "status": m.status,
+                 "detail": m.reason, "occurred_at": now}
+                for m in applied
+            ],
+        )  # fmt: skip
+        await roll_up_notifications(
+            session,
+            notification_ids={known[m.delivery_id].notification_id for m in applied},
+            now=now,
+        )
+    return [
+        MoveResult(
+            move=move,
+            moved=moved,
+            status=status[move.delivery_id],
+            notification_id=known[move.delivery_id].notification_id,
+            tenant_id=known[move.delivery_id].tenant_id,
+            template_id=known[move.delivery_id].template_id,
+            bulk_id=known[move.delivery_id].bulk_id,
+        )
+        for move, moved in moved_flags
+    ]
+
+
+async def roll_up_notifications(
+    session: AsyncSession, *, notification_ids: set[str], now: datetime
+) -> None:
+    """Sets each notification's status from its deliveries' (see roll_up).
+    The caller holds the notifications' locks."""
+    siblings = await session.execute(
+        select(deliveries.c.notification_id, deliveries.c.status).where(
+            deliveries.c.notification_id.in_(sorted(notification_ids))
         )
     )
-    siblings = await session.execute(
-        select(deliveries.c.status).where(deliveries.c.notification_id == delivery.notification_id)
-    )
-    rolled = roll_up([DeliveryStatus(s) for (s,) in siblings])
+    statuses: dict[str, list[DeliveryStatus]] = defaultdict(list)
+    for notification_id, delivery_status in siblings:
+        statuses[notification_id].append(DeliveryStatus(delivery_status))
     await session.execute(
         update(notifications)
-        .where(notifications.c.id == delivery.notification_id)
-        .values(status=rolled, updated_at=now)
+        .where(notifications.c.id == bindparam("nid"))
+        .values(status=bindparam("rolled"), updated_at=now),
+        [{"nid": nid, "rolled": roll_up(s).value} for nid, s in statuses.items()],
     )
-    return True
 
 
 async def add_delivery_note(

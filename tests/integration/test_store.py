@@ -63,38 +63,34 @@ async def fetch(db: Database, tenant_id: str, notification_id: str) -> store.Not
     return record
 
 
+async def advance(db: Database, *moves: tuple[str, DeliveryStatus, str]) -> list[bool]:
+    async with db.transaction() as session:
+        results = await store.advance_deliveries(
+            session, [store.StatusMove(*m) for m in moves], now=datetime.now(UTC)
+        )
+    return [r.moved for r in results]
+
+
 async def test_status_moves_forward_only_and_rolls_up(db: Database) -> None:
     tenant_id, notification_id = await new_notification(db, ["sms", "email"])
     sms, email = (await fetch(db, tenant_id, notification_id)).deliveries
-    now = datetime.now(UTC)
-    async with db.transaction() as session:
-        assert await store.advance_delivery(
-            session,
-            delivery_id=sms.delivery_id,
-            status=DeliveryStatus.DELIVERED,
-            reason="",
-            now=now,
-        )
-        assert not await store.advance_delivery(
-            session, delivery_id=sms.delivery_id, status=DeliveryStatus.SENT, reason="", now=now
-        )
-        assert not await store.advance_delivery(
-            session, delivery_id=sms.delivery_id, status=DeliveryStatus.FAILED, reason="x", now=now
-        )
-    async with db.transaction() as session:
-        await store.advance_delivery(
-            session,
-            delivery_id=email.delivery_id,
-            status=DeliveryStatus.FAILED,
-            reason="r",
-            now=now,
-        )
+    S = DeliveryStatus
+    # One batch, in arrival order: only steps forward apply.
+    assert await advance(
+        db,
+        (sms.delivery_id, S.DELIVERED, ""),
+        (sms.delivery_id, S.SENT, ""),
+        (sms.delivery_id, S.FAILED, "x"),
+        ("dlv_unknown", S.DELIVERED, ""),
+    ) == [True, False, False]
+    assert await advance(db, (email.delivery_id, S.FAILED, "r")) == [True]
     record = await fetch(db, tenant_id, notification_id)
     sms, email = record.deliveries
-    assert (sms.status, email.status) == (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
+    assert (sms.status, email.status) == (S.DELIVERED, S.FAILED)
     assert email.reason == "r"
+    assert [e.status for e in sms.history] == ["queued", "delivered"]
     # One channel delivered and the other failed: the notification reached its recipient.
-    assert record.status is DeliveryStatus.DELIVERED
+    assert record.status is S.DELIVERED
     # Another tenant cannot read it.
     async with db.transaction() as session:
         assert (
@@ -105,22 +101,26 @@ async def test_status_moves_forward_only_and_rolls_up(db: Database) -> None:
         )
 
 
+async def test_sent_then_delivered_in_one_batch_keeps_both_in_history(db: Database) -> None:
+    tenant_id, notification_id = await new_notification(db, ["sms"])
+    (sms,) = (await fetch(db, tenant_id, notification_id)).deliveries
+    S = DeliveryStatus
+    assert await advance(db, (sms.delivery_id, S.SENT, ""), (sms.delivery_id, S.DELIVERED, "")) == [
+        True,
+        True,
+    ]
+    record = await fetch(db, tenant_id, notification_id)
+    assert record.status is S.DELIVERED
+    assert [e.status for e in record.deliveries[0].history] == ["queued", "sent", "delivered"]
+
+
 async def test_concurrent_channel_updates_roll_up_consistently(db: Database) -> None:
     channels = ["sms", "email", "slack", "voice"]
     tenant_id, notification_id = await new_notification(db, channels)
     records = (await fetch(db, tenant_id, notification_id)).deliveries
-
-    async def deliver(delivery_id: str) -> None:
-        async with db.transaction() as session:
-            await store.advance_delivery(
-                session,
-                delivery_id=delivery_id,
-                status=DeliveryStatus.DELIVERED,
-                reason="",
-                now=datetime.now(UTC),
-            )
-
-    await asyncio.gather(*(deliver(r.delivery_id) for r in records))
+    await asyncio.gather(
+        *(advance(db, (r.delivery_id, DeliveryStatus.DELIVERED, "")) for r in records)
+    )
     record = await fetch(db, tenant_id, notification_id)
     assert [d.status for d in record.deliveries] == [DeliveryStatus.DELIVERED] * 4
     assert record.status is DeliveryStatus.DELIVERED
