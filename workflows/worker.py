@@ -110,8 +110,6 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # One line per provider request drowns the log during bulk sends.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(run(Settings()))
 
 

@@ -33,6 +33,8 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from workflows.providers.http import SentRequest
+
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 TWILIO_SPEC = SPECS_DIR / "twilio_api_v2010.yaml"
 WHATSAPP_SPEC = SPECS_DIR / "whatsapp_business_messaging.yaml"
@@ -177,6 +179,20 @@ def async_request_checker(
     """The same hook for ``httpx.AsyncClient`` (its event hooks must be coroutines)."""
 
     async def hook(request: httpx.Request) -> None:
+        assert_request_matches(spec_path, request, path_prefix=path_prefix)
+
+    return hook
+
+
+def sent_request_checker(
+    spec_path: Path, *, path_prefix: str = ""
+) -> Callable[[SentRequest], Awaitable[None]]:
+    """The same check as a request hook of the provider adapters' HttpClient."""
+
+    async def hook(sent: SentRequest) -> None:
+        request = httpx.Request(
+            sent.method, sent.url, headers=dict(sent.headers), content=sent.body
+        )
         assert_request_matches(spec_path, request, path_prefix=path_prefix)
 
     return hook

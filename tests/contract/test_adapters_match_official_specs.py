@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from runner.stack import Stack
-from tests.contract.openapi_check import TWILIO_SPEC, WHATSAPP_SPEC, async_request_checker
+from tests.contract.openapi_check import TWILIO_SPEC, WHATSAPP_SPEC, sent_request_checker
 from workflows.providers.base import OutboundMessage, WhatsAppTemplate
 from workflows.providers.twilio import TwilioClient, TwilioSmsProvider, TwilioVoiceProvider
 from workflows.providers.whatsapp import WhatsAppCloudProvider
@@ -36,7 +36,7 @@ async def twilio(stack: Stack) -> AsyncIterator[TwilioClient]:
         api_base=stack.sandbox_url,
         account_sid="AC00000000000000000000000000000000",
         auth_token="sandbox-twilio-token",
-        event_hooks={"request": [async_request_checker(TWILIO_SPEC)]},
+        request_hooks=[sent_request_checker(TWILIO_SPEC)],
     )
     yield client
     await client.aclose()
@@ -82,7 +82,7 @@ async def test_whatsapp_template_request_matches_meta_spec(stack: Stack) -> None
         phone_number_id="100000000000002",
         business_account_id="100000000000001",
         access_token="sandbox-meta-token",
-        event_hooks={"request": [async_request_checker(WHATSAPP_SPEC)]},
+        request_hooks=[sent_request_checker(WHATSAPP_SPEC)],
     )
     try:
         accepted = await checked.send(

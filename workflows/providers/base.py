@@ -3,12 +3,6 @@
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
-
-# Bulk sends keep ~32 requests in flight; httpx keeps only 20 connections
-# alive by default, so the rest were reopened for every request.
-HTTP_POOL = httpx.Limits(max_connections=40, max_keepalive_connections=40)
-
 
 @dataclass(frozen=True)
 class WhatsAppTemplate:

@@ -3,10 +3,8 @@ chat.postMessage. A successful post is final: Slack sends no receipts."""
 
 from typing import Any
 
-import httpx
-
-from workflows.providers.base import HTTP_POOL, OutboundMessage, ProviderAccepted, ProviderError
-from workflows.providers.twilio import retry_after_seconds
+from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
+from workflows.providers.http import HttpClient, HttpUnreachable
 
 # Slack `error` values that no retry can fix, in tenant words.
 _PERMANENT = {
@@ -27,9 +25,7 @@ _PERMANENT = {
 class SlackProvider:
     def __init__(self, *, api_base: str, bot_token: str, timeout: float = 15.0) -> None:
         self._base = api_base.rstrip("/")
-        self._client = httpx.AsyncClient(
-            timeout=timeout, headers={"Authorization": f"Bearer {bot_token}"}, limits=HTTP_POOL
-        )
+        self._client = HttpClient(timeout=timeout, headers={"Authorization": f"Bearer {bot_token}"})
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -42,8 +38,8 @@ class SlackProvider:
 
     async def _call(self, method: str, payload: dict[str, str]) -> dict[str, Any]:
         try:
-            response = await self._client.post(f"{self._base}/api/{method}", json=payload)
-        except httpx.HTTPError as exc:
+            response = await self._client.post(f"{self._base}/api/{method}", json_body=payload)
+        except HttpUnreachable as exc:
             raise ProviderError("Slack unreachable", permanent=False, detail=repr(exc)) from exc
         detail = f"{method}: HTTP {response.status_code}: {response.text[:300]}"
         if response.status_code == 429:
@@ -51,7 +47,7 @@ class SlackProvider:
                 "Slack rate limit",
                 permanent=False,
                 detail=detail,
-                retry_after=retry_after_seconds(response),
+                retry_after=response.retry_after_seconds(),
             )
         if response.status_code >= 500:
             raise ProviderError("Slack unavailable", permanent=False, detail=detail)

@@ -1,14 +1,13 @@
 """SMS and voice over Twilio's REST API (2010-04-01).
 
-httpx rather than the twilio package: its client cannot be pointed at another
-base URL cleanly, and the sandbox must be a configuration change away."""
+Our own HTTP client rather than the twilio package: its client cannot be
+pointed at another base URL cleanly, and the sandbox must be a configuration
+change away."""
 
-from typing import Any
 from xml.sax.saxutils import escape
 
-import httpx
-
-from workflows.providers.base import HTTP_POOL, OutboundMessage, ProviderAccepted, ProviderError
+from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
+from workflows.providers.http import HttpClient, HttpResponse, HttpUnreachable, RequestHook
 
 # Twilio error codes that no retry can fix, in tenant words.
 _PERMANENT = {
@@ -35,11 +34,12 @@ class TwilioClient:
         account_sid: str,
         auth_token: str,
         timeout: float = 15.0,
-        event_hooks: dict[str, list[Any]] | None = None,
+        request_hooks: list[RequestHook] | None = None,
     ) -> None:
         self._base = f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}"
-        self._auth = (account_sid, auth_token)
-        self._client = httpx.AsyncClient(timeout=timeout, event_hooks=event_hooks, limits=HTTP_POOL)
+        self._client = HttpClient(
+            timeout=timeout, basic_auth=(account_sid, auth_token), request_hooks=request_hooks
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -52,11 +52,10 @@ class TwilioClient:
         try:
             response = await self._client.post(
                 f"{self._base}/{resource}.json",
-                data=form,
+                form=form,
                 headers={"I-Twilio-Idempotency-Token": idempotency_key},
-                auth=self._auth,
             )
-        except httpx.HTTPError as exc:
+        except HttpUnreachable as exc:
             raise ProviderError("provider unreachable", permanent=False, detail=repr(exc)) from exc
         if response.status_code in (200, 201):
             return str(response.json()["sid"])
@@ -102,7 +101,7 @@ class TwilioVoiceProvider:
         return ProviderAccepted(provider_message_id=sid)
 
 
-def twilio_error(response: httpx.Response) -> ProviderError:
+def twilio_error(response: HttpResponse) -> ProviderError:
     """Classifies a Twilio error response."""
     try:
         code = int(response.json().get("code") or 0)
@@ -114,19 +113,10 @@ def twilio_error(response: httpx.Response) -> ProviderError:
             "provider rate limit",
             permanent=False,
             detail=detail,
-            retry_after=retry_after_seconds(response),
+            retry_after=response.retry_after_seconds(),
         )
     if response.status_code >= 500:
         return ProviderError("provider unavailable", permanent=False, detail=detail)
     return ProviderError(
         _PERMANENT.get(code, "provider rejected the message"), permanent=True, detail=detail
     )
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """Retry-After in seconds, when the provider gave one."""
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

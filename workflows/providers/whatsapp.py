@@ -2,10 +2,8 @@
 
 from typing import Any
 
-import httpx
-
-from workflows.providers.base import HTTP_POOL, OutboundMessage, ProviderAccepted, ProviderError
-from workflows.providers.twilio import retry_after_seconds
+from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
+from workflows.providers.http import HttpClient, HttpResponse, HttpUnreachable, RequestHook
 
 # Meta error codes, in tenant words. Codes not listed and not transient are permanent.
 _REASONS = {
@@ -34,16 +32,15 @@ class WhatsAppCloudProvider:
         business_account_id: str,
         access_token: str,
         timeout: float = 15.0,
-        event_hooks: dict[str, list[Any]] | None = None,
+        request_hooks: list[RequestHook] | None = None,
     ) -> None:
         graph = f"{api_base.rstrip('/')}/{api_version}"
         self._url = f"{graph}/{phone_number_id}/messages"
         self._templates_url = f"{graph}/{business_account_id}/message_templates"
-        self._client = httpx.AsyncClient(
+        self._client = HttpClient(
             timeout=timeout,
             headers={"Authorization": f"Bearer {access_token}"},
-            event_hooks=event_hooks,
-            limits=HTTP_POOL,
+            request_hooks=request_hooks,
         )
 
     async def aclose(self) -> None:
@@ -90,10 +87,10 @@ class WhatsAppCloudProvider:
         response = await self._post(self._templates_url, payload)
         return str(response.json()["id"])
 
-    async def _post(self, url: str, payload: dict[str, Any]) -> httpx.Response:
+    async def _post(self, url: str, payload: dict[str, Any]) -> HttpResponse:
         try:
-            response = await self._client.post(url, json=payload)
-        except httpx.HTTPError as exc:
+            response = await self._client.post(url, json_body=payload)
+        except HttpUnreachable as exc:
             raise ProviderError("WhatsApp unreachable", permanent=False, detail=repr(exc)) from exc
         if response.status_code == 200:
             return response
@@ -107,7 +104,7 @@ class WhatsAppCloudProvider:
                 "WhatsApp temporarily unavailable",
                 permanent=False,
                 detail=detail,
-                retry_after=retry_after_seconds(response),
+                retry_after=response.retry_after_seconds(),
             )
         raise ProviderError(
             _REASONS.get(code, "WhatsApp rejected the message"), permanent=True, detail=detail
