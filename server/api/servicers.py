@@ -22,10 +22,9 @@ from google.protobuf import json_format, timestamp_pb2
 from server.api.auth import current_caller
 from server.domain.channels import DELIVERABLE_CHANNELS, POLICIES
 from server.domain.errors import invalid
-from server.domain.sending import SendRequest
+from server.domain.sending import BulkRow, SendRequest
 from server.services.accounts import Accounts
-from server.services.bulk import BulkRow, BulkSends, BulkSpec
-from server.services.bulk_csv import csv_rows
+from server.services.bulk import BulkSends, BulkSpec
 from server.services.notifications import Notifications
 from server.services.receipts import Callback, Receipts
 from server.store.bulks import BulkRecord, RowError
@@ -182,18 +181,23 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
             async for message in messages:
                 yield message.body.data
 
-        bulk_id, total, accepted, rejected = await self._bulk.upload(
+        metadata = dict(context.invocation_metadata() or ())
+        uploaded = await self._bulk.upload(
             tenant_id=current_caller().tenant_id,
             spec=BulkSpec(
                 channels=[first.channel] if first.channel else [],
                 template_id=first.template_id,
                 subject=first.subject,
                 body=first.text,
+                idempotency_key=first.idempotency_key or metadata.get("idempotency-key", ""),
             ),
-            rows=csv_rows(chunks()),
+            body=chunks(),
         )
         return notification_service_pb2.UploadBulkResponse(
-            bulk_id=bulk_id, total=total, accepted=accepted, rejected=rejected
+            bulk_id=uploaded.bulk_id,
+            total=uploaded.total,
+            accepted=uploaded.accepted,
+            rejected=uploaded.rejected,
         )
 
     async def GetBulk(

@@ -25,6 +25,17 @@ class SendRequest:
     idempotency_key: str = ""
 
 
+@dataclass
+class BulkRow:
+    """One recipient of a bulk send or upload, at its 0-based `index`."""
+
+    index: int
+    email: str = ""
+    phone: str = ""
+    slack_user_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class ContentPlan:
     """What every recipient of a send gets: the channels and the template or raw content."""

@@ -11,9 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
 from server.domain.ids import looks_like_id, new_id
-from server.domain.sending import ContentPlan, check_idempotency_key, plan_content, plan_recipient
+from server.domain.sending import (
+    BulkRow,
+    ContentPlan,
+    check_idempotency_key,
+    plan_content,
+    plan_recipient,
+)
+from server.services.bulk_csv import csv_rows
 from server.services.dispatch import Dispatcher
-from server.services.idempotency import Idempotency
+from server.services.idempotency import Claim, Idempotency, StreamHash
 from server.services.notifications import build_notification, request_hash
 from server.services.templates import LoadedTemplate, Templates
 from server.store import bulks as store
@@ -27,15 +34,6 @@ MAX_JSON_RECIPIENTS = 10_000
 MAX_UPLOAD_ROWS = 1_000_000
 # Rows validated and stored per transaction during an upload.
 UPLOAD_BATCH = 2_000
-
-
-@dataclass
-class BulkRow:
-    index: int
-    email: str = ""
-    phone: str = ""
-    slack_user_id: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,6 +52,18 @@ class BulkAccepted:
     total: int
     rows: list[tuple[int, str]]
     errors: list[RowError]
+
+
+@dataclass(frozen=True)
+class UploadAccepted:
+    bulk_id: str
+    # Data rows read.
+    total: int
+    accepted: int
+
+    @property
+    def rejected(self) -> int:
+        return self.total - self.accepted
 
 
 class BulkSends:
@@ -98,28 +108,76 @@ class BulkSends:
         return BulkAccepted(bulk_id, len(rows), accepted, errors)
 
     async def upload(
-        self, *, tenant_id: str, spec: BulkSpec, rows: AsyncIterator[BulkRow]
-    ) -> tuple[str, int, int, int]:
+        self, *, tenant_id: str, spec: BulkSpec, body: AsyncIterator[bytes]
+    ) -> UploadAccepted:
         """A streamed CSV: rows are validated and stored in batches as they
         arrive, so memory stays flat; the workflow starts once the upload ends.
-        Returns (bulk_id, total, accepted, rejected)."""
+        The idempotency key is claimed with the hash of the parameters; the
+        hash of the parameters and the body is recorded on completion."""
         content = self._check(spec)
+        params_hash = request_hash(spec)
+        body_hash = StreamHash(params_hash)
+        async with self._idempotency.claim(
+            tenant_id=tenant_id,
+            operation="bulk_upload",
+            key=spec.idempotency_key or None,
+            request_hash=params_hash,
+            long_running=True,
+        ) as claim:
+            if claim.replay_id:
+                # Read to compare, store nothing.
+                async for _ in body_hash.through(body):
+                    pass
+                claim.check_replay(body_hash.hexdigest())
+                async with self._db.transaction() as session:
+                    record = await store.get_bulk(
+                        session, tenant_id=tenant_id, bulk_id=claim.replay_id
+                    )
+                assert record is not None
+                uploaded = UploadAccepted(record.bulk_id, record.total, record.accepted)
+            else:
+                uploaded = await self._store_upload(
+                    tenant_id, spec, content, body, body_hash, claim
+                )
+        # A replay starts the workflow too, in case the first upload died
+        # between its last commit and the start; the derived workflow id makes that safe.
+        await self._start(uploaded.bulk_id, tenant_id, uploaded.total, uploaded.accepted)
+        return uploaded
+
+    async def _store_upload(
+        self,
+        tenant_id: str,
+        spec: BulkSpec,
+        content: ContentPlan,
+        body: AsyncIterator[bytes],
+        body_hash: StreamHash,
+        claim: Claim,
+    ) -> UploadAccepted:
+        """Reads `body` through `body_hash`, stores its rows in batches, and
+        completes the claim, with the final hash, in the last batch's transaction."""
         async with self._db.transaction() as session:
             template = await self._load_template(session, tenant_id, content)
-            bulk_id = await self._create(session, tenant_id, content, source="csv")
+        bulk_id = ""
         total = accepted = 0
         batch: list[BulkRow] = []
 
-        async def flush() -> None:
-            nonlocal accepted
+        async def flush(*, last: bool) -> None:
+            # The bulk is created with the first batch, so that an upload
+            # refused early (its header, its encoding) stores nothing.
+            nonlocal bulk_id, accepted
             async with self._db.transaction() as session:
-                stored, _ = await self._store_rows(
-                    session, tenant_id, bulk_id, content, template, spec.data, batch
-                )
-            accepted += len(stored)
+                if not bulk_id:
+                    bulk_id = await self._create(session, tenant_id, content, source="csv")
+                if batch:
+                    stored, _ = await self._store_rows(
+                        session, tenant_id, bulk_id, content, template, spec.data, batch
+                    )
+                    accepted += len(stored)
+                if last:
+                    await claim.completed(session, bulk_id, final_hash=body_hash.hexdigest())
             batch.clear()
 
-        async for row in rows:
+        async for row in csv_rows(body_hash.through(body)):
             if total >= MAX_UPLOAD_ROWS:
                 raise invalid(
                     "INVALID_ARGUMENT", "body", f"uploads hold at most {MAX_UPLOAD_ROWS} rows"
@@ -127,11 +185,9 @@ class BulkSends:
             total += 1
             batch.append(row)
             if len(batch) >= UPLOAD_BATCH:
-                await flush()
-        if batch:
-            await flush()
-        await self._start(bulk_id, tenant_id, total, accepted)
-        return bulk_id, total, accepted, total - accepted
+                await flush(last=False)
+        await flush(last=True)
+        return UploadAccepted(bulk_id, total, accepted)
 
     async def get(self, *, tenant_id: str, bulk_id: str) -> BulkRecord:
         if not looks_like_id("blk", bulk_id):

@@ -7,7 +7,7 @@ import io
 from collections.abc import AsyncIterator
 
 from server.domain.errors import invalid
-from server.services.bulk import BulkRow
+from server.domain.sending import BulkRow
 
 RECIPIENT_COLUMNS = ("email", "phone", "slack_user_id")
 DATA_PREFIX = "data."

@@ -17,6 +17,7 @@ class KeyRecord:
     resource_id: str | None
     created_at: datetime
     updated_at: datetime
+    final_hash: str | None
 
 
 def _where(tenant_id: str, operation: str, key: str):  # type: ignore[no-untyped-def]
@@ -56,7 +57,9 @@ async def get(
     row = (await session.execute(select(keys).where(*_where(tenant_id, operation, key)))).first()
     if row is None:
         return None
-    return KeyRecord(row.request_hash, row.state, row.resource_id, row.created_at, row.updated_at)
+    return KeyRecord(
+        row.request_hash, row.state, row.resource_id, row.created_at, row.updated_at, row.final_hash
+    )
 
 
 async def complete(
@@ -66,12 +69,24 @@ async def complete(
     operation: str,
     key: str,
     resource_id: str,
+    final_hash: str | None,
     now: datetime,
 ) -> None:
     await session.execute(
         update(keys)
         .where(*_where(tenant_id, operation, key))
-        .values(state="completed", resource_id=resource_id, updated_at=now)
+        .values(state="completed", resource_id=resource_id, final_hash=final_hash, updated_at=now)
+    )
+
+
+async def touch(
+    session: AsyncSession, *, tenant_id: str, operation: str, key: str, now: datetime
+) -> None:
+    """Marks an in-progress claim as still alive, so it is not taken for abandoned."""
+    await session.execute(
+        update(keys)
+        .where(*_where(tenant_id, operation, key), keys.c.state == "in_progress")
+        .values(updated_at=now)
     )
 
 

@@ -144,7 +144,10 @@ idempotency_keys = Table(
     Column("tenant_id", Text, primary_key=True),
     Column("operation", Text, primary_key=True),
     Column("key", Text, primary_key=True),
+    # What is known when the key is claimed; for a streamed upload, its parameters.
     Column("request_hash", Text, nullable=False),
+    # A streamed request's parameters and whole body, recorded when it completes.
+    Column("final_hash", Text),
     Column("state", Text, nullable=False),
     Column("resource_id", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),

@@ -2,6 +2,10 @@
 uploads and idempotency."""
 
 import secrets
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -11,6 +15,7 @@ from tests.conftest import Tenant
 from tests.e2e.waiting import wait_for
 
 BULK = "/api/v1/notifications/bulk"
+UPLOAD = "/api/v1/notifications/bulk:upload"
 
 # Section 5 of the integration guide, verbatim.
 GUIDE_BULK = """{
@@ -251,3 +256,123 @@ def test_upload_needs_csv_and_known_columns(tenant: Tenant) -> None:
     )
     assert bad_column.status_code == 400
     assert "mobile" in bad_column.json()["message"]
+
+
+def upload(
+    tenant: Tenant,
+    csv_body: bytes | Iterable[bytes],
+    *,
+    key: str = "",
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    """An SMS upload; `key` goes in the Idempotency-Key header."""
+    headers = {**tenant.headers, "Content-Type": "text/csv"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return tenant.api.post(
+        UPLOAD,
+        params=params or {"channel": "sms", "text": "upload once"},
+        headers=headers,
+        content=csv_body,
+    )
+
+
+def in_chunks(data: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def listed_ids(tenant: Tenant) -> set[str]:
+    page = tenant.get("/api/v1/notifications", params={"page_size": 100}).json()
+    assert page["next_page_token"] == ""
+    return {n["notification_id"] for n in page["notifications"]}
+
+
+RECIPIENTS_CSV = b"phone\n+14155550123\nnot-a-phone\n+14155550124\n"
+
+
+def test_upload_replay_returns_the_first_bulk_and_sends_nothing_again(tenant: Tenant) -> None:
+    key = f"upload-{secrets.token_hex(4)}"
+    first = upload(tenant, in_chunks(RECIPIENTS_CSV, 7), key=key)
+    assert first.status_code == 200, first.text
+    assert (first.json()["total"], first.json()["accepted"], first.json()["rejected"]) == (3, 2, 1)
+    # The same bytes in other chunks are the same request.
+    second = upload(tenant, in_chunks(RECIPIENTS_CSV, 5), key=key)
+    assert second.status_code == 200, second.text
+    assert second.json() == first.json()
+    bulk = tenant.get(f"{BULK}/{first.json()['bulk_id']}").json()
+    assert (bulk["total"], bulk["rejected"]) == (2, 1)
+    listed = listed_ids(tenant)
+    assert len(listed) == 2
+    assert {tenant.get(f"/api/v1/notifications/{n}").json()["bulk_id"] for n in listed} == {
+        first.json()["bulk_id"]
+    }
+
+
+def test_upload_key_reused_with_another_body_or_parameters_is_refused(tenant: Tenant) -> None:
+    key = f"upload-{secrets.token_hex(4)}"
+    params = {"channel": "sms", "text": "upload once", "idempotency_key": key}
+    first = upload(tenant, RECIPIENTS_CSV, params=params)
+    assert first.status_code == 200, first.text
+    other_body = upload(tenant, RECIPIENTS_CSV + b"+14155550125\n", params=params)
+    other_text = upload(tenant, RECIPIENTS_CSV, params={**params, "text": "upload twice"})
+    for reused in (other_body, other_text):
+        assert reused.status_code == 400, reused.text
+        assert reused.json()["details"][0]["reason"] == "IDEMPOTENCY_KEY_REUSED"
+    # The header carries the same key as the query parameter.
+    header = upload(tenant, RECIPIENTS_CSV + b"+14155550125\n", key=key)
+    assert header.json()["details"][0]["reason"] == "IDEMPOTENCY_KEY_REUSED"
+    assert len(listed_ids(tenant)) == 2
+
+
+def test_refused_upload_releases_its_key_for_a_fixed_retry(tenant: Tenant) -> None:
+    key = f"upload-{secrets.token_hex(4)}"
+    bad_header = upload(tenant, b"mobile\n+14155550123\n", key=key)
+    assert bad_header.status_code == 400
+    assert "mobile" in bad_header.json()["message"]
+    unknown_template = upload(
+        tenant, b"phone\n+14155550123\n", key=key, params={"channel": "sms", "template_id": "nope"}
+    )
+    assert unknown_template.json()["details"][0]["reason"] == "TEMPLATE_NOT_FOUND"
+    assert listed_ids(tenant) == set()
+    fixed = upload(tenant, b"phone\n+14155550123\n", key=key)
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["accepted"] == 1
+    assert upload(tenant, b"phone\n+14155550123\n", key=key).json() == fixed.json()
+    assert len(listed_ids(tenant)) == 1
+
+
+def test_upload_key_is_in_use_while_the_first_upload_streams(tenant: Tenant) -> None:
+    key = f"upload-{secrets.token_hex(4)}"
+    head, tail = b"phone\n+14155550123\n", b"+14155550124\n"
+    first_chunk_sent, finish = threading.Event(), threading.Event()
+
+    def paused() -> Iterator[bytes]:
+        yield head
+        first_chunk_sent.set()
+        finish.wait(timeout=60)
+        yield tail
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(upload, tenant, paused(), key=key)
+        try:
+            assert first_chunk_sent.wait(timeout=30)
+            time.sleep(0.5)
+
+            # A probe whose header is refused: if it came first, it releases the key.
+            def claimed() -> httpx.Response | None:
+                probe = upload(tenant, b"mobile\n", key=key)
+                return probe if probe.status_code == 409 else None
+
+            in_use = wait_for(claimed, timeout=15, interval=0.3)
+            assert in_use.json()["details"][0]["reason"] == "IDEMPOTENCY_KEY_IN_USE"
+            same = upload(tenant, head + tail, key=key)
+            assert same.status_code == 409, same.text
+            assert same.json()["details"][0]["reason"] == "IDEMPOTENCY_KEY_IN_USE"
+        finally:
+            finish.set()
+        answered = first.result(timeout=60)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["accepted"] == 2
+    assert upload(tenant, head + tail, key=key).json() == answered.json()
+    assert len(listed_ids(tenant)) == 2
