@@ -108,17 +108,56 @@ def _local_reply_config() -> dict[str, Any]:
     return {"mappers": mappers}
 
 
-def _route(prefix: str, **extra: Any) -> dict[str, Any]:
+def _route(prefix: str, cluster: str = "api", **extra: Any) -> dict[str, Any]:
     return {
         "match": {"prefix": prefix},
-        "route": {"cluster": "api", "timeout": "30s"},
+        "route": {"cluster": cluster, "timeout": "30s"},
         **extra,
     }
 
 
+def _cluster(name: str, port: int) -> dict[str, Any]:
+    """An upstream API process, spoken to in HTTP/2 (gRPC)."""
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3."
+                "HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {"address": "127.0.0.1", "port_value": port}
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
 def envoy_config(
-    *, listen_port: int, admin_port: int, grpc_port: int, descriptor: Path
+    *,
+    listen_port: int,
+    admin_port: int,
+    grpc_port: int,
+    descriptor: Path,
+    callbacks_grpc_port: int | None = None,
 ) -> dict[str, Any]:
+    """Envoy's whole configuration. Provider callbacks go to their own API
+    process when `callbacks_grpc_port` is given, the rest to `grpc_port`."""
     routes = [
         # Uploads stream to the server; the transcoder's body limit does not
         # apply to streams, so a declared size over the cap is refused here.
@@ -148,6 +187,7 @@ def envoy_config(
         # transcoder would otherwise refuse; a per-route config replaces the whole one.
         _route(
             "/callbacks/",
+            cluster="callbacks" if callbacks_grpc_port else "api",
             typed_per_filter_config={
                 TRANSCODER: {
                     "@type": "type.googleapis.com/envoy.extensions.filters.http."
@@ -233,37 +273,8 @@ def envoy_config(
                 }
             ],
             "clusters": [
-                {
-                    "name": "api",
-                    "type": "STATIC",
-                    "connect_timeout": "2s",
-                    "typed_extension_protocol_options": {
-                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3."
-                            "HttpProtocolOptions",
-                            "explicit_http_config": {"http2_protocol_options": {}},
-                        }
-                    },
-                    "load_assignment": {
-                        "cluster_name": "api",
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {
-                                                "socket_address": {
-                                                    "address": "127.0.0.1",
-                                                    "port_value": grpc_port,
-                                                }
-                                            }
-                                        }
-                                    }
-                                ]
-                            }
-                        ],
-                    },
-                }
+                _cluster("api", grpc_port),
+                *([_cluster("callbacks", callbacks_grpc_port)] if callbacks_grpc_port else []),
             ],
         },
     }

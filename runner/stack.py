@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from gateway.envoy_config import write_envoy_config
@@ -32,6 +32,8 @@ class Ports:
     envoy: int = 8080
     envoy_admin: int = 9901
     grpc: int = 50051
+    # A second API process that takes only provider callbacks (see _start_all).
+    callbacks_grpc: int = 50052
     temporal: int = 7233
     temporal_ui: int = 8233
     temporal_http: int = 7243
@@ -43,7 +45,7 @@ class Ports:
     def free(cls) -> "Ports":
         """Ports the OS reports free now, for tests that run beside `make run`."""
         sockets = []
-        for _ in range(9):
+        for _ in range(len(fields(cls))):
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             sockets.append(sock)
@@ -57,6 +59,7 @@ class Ports:
             "Envoy": self.envoy,
             "Envoy admin": self.envoy_admin,
             "gRPC API": self.grpc,
+            "gRPC callbacks": self.callbacks_grpc,
             "Temporal": self.temporal,
             "Temporal UI": self.temporal_ui,
             "Temporal HTTP": self.temporal_http,
@@ -202,7 +205,15 @@ class Stack:
             self._wait("sandbox", lambda: _http_ok(f"{self.sandbox_url}/healthz"), 30)
         on_progress("starting the gRPC API server")
         self._spawn("api", [sys.executable, "-m", "server"])
+        # Provider callbacks get their own API process (a bulkhead): a bulk
+        # send's receipt storm then cannot slow tenants' requests down.
+        self._spawn(
+            "api-callbacks",
+            [sys.executable, "-m", "server"],
+            env={"CLARION_GRPC_PORT": str(p.callbacks_grpc)},
+        )
         self._wait("api", lambda: _port_open(p.grpc), 30)
+        self._wait("api-callbacks", lambda: _port_open(p.callbacks_grpc), 30)
         on_progress("starting the worker")
         worker = self._spawn("worker", [sys.executable, "-m", "workflows.worker"])
         self._wait("worker", lambda: "worker polling" in worker.log_tail(), 30)
@@ -212,6 +223,7 @@ class Stack:
             listen_port=p.envoy,
             admin_port=p.envoy_admin,
             grpc_port=p.grpc,
+            callbacks_grpc_port=p.callbacks_grpc,
             descriptor=DESCRIPTOR,
         )
         self._spawn(
@@ -224,13 +236,13 @@ class Stack:
         )  # fmt: skip
         self._wait("envoy", lambda: _http_ok(f"http://127.0.0.1:{p.envoy_admin}/ready"), 30)
 
-    def _spawn(self, name: str, command: list[str]) -> Child:
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Child:
         log_path = self.data_dir / "logs" / f"{name}.log"
         log = log_path.open("ab")
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

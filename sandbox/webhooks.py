@@ -100,7 +100,9 @@ class CallbackSender:
                 # a real provider's fleet has no such queue, so a burst must
                 # not turn into timeouts here.
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=10),
-                connector=aiohttp.TCPConnector(limit=32),
+                # Providers call back from a wide fleet; 256 keeps the sandbox from
+                # being the bottleneck without opening thousands of sockets.
+                connector=aiohttp.TCPConnector(limit=256),
             )
         return self._session
 

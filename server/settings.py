@@ -26,6 +26,8 @@ class Settings(BaseSettings):
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
+    # `make run` starts a second API process on this port for provider callbacks.
+    callbacks_grpc_port: int = 50052
     envoy_port: int = 8080
     envoy_admin_port: int = 9901
     temporal_port: int = 7233
