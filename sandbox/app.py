@@ -115,9 +115,11 @@ class Sandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.http_port)
         await site.start()
-        server = site._server  # aiohttp exposes the bound port only here
-        assert isinstance(server, asyncio.Server)
-        self.http_port = server.sockets[0].getsockname()[1]
+        # aiohttp exposes the bound port only here; the server is uvloop's
+        # or asyncio's, both with `sockets`.
+        sockets = getattr(site._server, "sockets", None)
+        assert sockets, "the HTTP server did not bind"
+        self.http_port = sockets[0].getsockname()[1]
         self._smtp = await start_smtp(self.ctx)
         self.smtp_port = self._smtp.sockets[0].getsockname()[1]
 
