@@ -179,17 +179,30 @@ class BulkSends:
                     await claim.completed(session, bulk_id, final_hash=body_hash.hexdigest())
             batch.clear()
 
-        async for row in csv_rows(body_hash.through(body)):
-            if total >= MAX_UPLOAD_ROWS:
-                raise invalid(
-                    "INVALID_ARGUMENT", "body", f"uploads hold at most {MAX_UPLOAD_ROWS} rows"
-                )
-            total += 1
-            batch.append(row)
-            if len(batch) >= UPLOAD_BATCH:
-                await flush(last=False)
-        await flush(last=True)
+        try:
+            async for row in csv_rows(body_hash.through(body)):
+                if total >= MAX_UPLOAD_ROWS:
+                    raise invalid(
+                        "INVALID_ARGUMENT", "body", f"uploads hold at most {MAX_UPLOAD_ROWS} rows"
+                    )
+                total += 1
+                batch.append(row)
+                if len(batch) >= UPLOAD_BATCH:
+                    await flush(last=False)
+            await flush(last=True)
+        except BaseException:
+            # Refused or cut off part-way: the rows stored so far would sit
+            # queued forever in a bulk that is never sent. Shielded, so a
+            # client that hung up still gets its partial upload removed.
+            if bulk_id:
+                await asyncio.shield(self._discard(bulk_id))
+            raise
         return UploadAccepted(bulk_id, total, accepted)
+
+    async def _discard(self, bulk_id: str) -> None:
+        async with self._db.transaction() as session:
+            await store.delete_bulk(session, bulk_id=bulk_id)
+        log.info("discarded the partial upload %s", bulk_id)
 
     async def get(self, *, tenant_id: str, bulk_id: str) -> BulkRecord:
         if not looks_like_id("blk", bulk_id):

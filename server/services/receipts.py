@@ -4,6 +4,7 @@ import asyncio
 import hmac
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -203,7 +204,7 @@ class GroupCommit(Generic[T]):
     def __init__(self, apply: Callable[[list[T]], Awaitable[None]], max_batch: int = 500) -> None:
         self._apply = apply
         self._max_batch = max_batch
-        self._pending: list[tuple[list[T], asyncio.Future[None]]] = []
+        self._pending: deque[tuple[list[T], asyncio.Future[None]]] = deque()
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
 
@@ -225,16 +226,27 @@ class GroupCommit(Generic[T]):
                 batch: list[tuple[list[T], asyncio.Future[None]]] = []
                 size = 0
                 while self._pending and size < self._max_batch:
-                    entry = self._pending.pop(0)
+                    entry = self._pending.popleft()
                     batch.append(entry)
                     size += len(entry[0])
                 try:
                     await self._apply([item for items, _ in batch for item in items])
-                except Exception as error:  # each caller reports it as its own
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
+                except Exception:
+                    # One caller's bad item must not fail the others: apply
+                    # each caller's items alone, and each reports its own error.
+                    for items, future in batch:
+                        await self._apply_alone(items, future)
                 else:
                     for _, future in batch:
                         if not future.done():
                             future.set_result(None)
+
+    async def _apply_alone(self, items: list[T], future: "asyncio.Future[None]") -> None:
+        try:
+            await self._apply(items)
+        except Exception as error:
+            if not future.done():
+                future.set_exception(error)
+        else:
+            if not future.done():
+                future.set_result(None)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, case, column, func, insert, select, update, values
+from sqlalchemy import Text, and_, case, column, delete, func, insert, select, update, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.status import DeliveryStatus
@@ -93,6 +93,19 @@ async def insert_errors(session: AsyncSession, *, bulk_id: str, errors: list[Row
                 for e in errors
             ],
         )
+
+
+async def delete_bulk(session: AsyncSession, *, bulk_id: str) -> None:
+    """Removes a bulk that was never started, with its rows and their history."""
+    rows = select(notifications.c.id).where(notifications.c.bulk_id == bulk_id)
+    row_deliveries = select(deliveries.c.id).where(deliveries.c.notification_id.in_(rows))
+    await session.execute(
+        delete(delivery_events).where(delivery_events.c.delivery_id.in_(row_deliveries))
+    )
+    await session.execute(delete(deliveries).where(deliveries.c.notification_id.in_(rows)))
+    await session.execute(delete(notifications).where(notifications.c.bulk_id == bulk_id))
+    await session.execute(delete(bulk_errors).where(bulk_errors.c.bulk_id == bulk_id))
+    await session.execute(delete(bulks).where(bulks.c.id == bulk_id))
 
 
 async def get_bulk(session: AsyncSession, *, tenant_id: str, bulk_id: str) -> BulkRecord | None:

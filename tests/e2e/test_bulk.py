@@ -342,6 +342,20 @@ def test_refused_upload_releases_its_key_for_a_fixed_retry(tenant: Tenant) -> No
     assert len(listed_ids(tenant)) == 1
 
 
+def test_upload_refused_past_its_first_batch_leaves_nothing_behind(tenant: Tenant) -> None:
+    key = f"upload-{secrets.token_hex(4)}"
+    # More rows than one stored batch, then bytes that are not UTF-8.
+    rows = b"".join(b"+1415555%04d\n" % i for i in range(1500))
+    refused = upload(tenant, in_chunks(b"phone\n" + rows + b"\xff\xfe\n", 4096), key=key)
+    assert refused.status_code == 400, refused.text
+    assert "UTF-8" in refused.json()["message"]
+    assert listed_ids(tenant) == set()
+    fixed = upload(tenant, b"phone\n" + b"".join(rows.splitlines(keepends=True)[:2]), key=key)
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["accepted"] == 2
+    assert len(listed_ids(tenant)) == 2
+
+
 def test_upload_key_is_in_use_while_the_first_upload_streams(tenant: Tenant) -> None:
     key = f"upload-{secrets.token_hex(4)}"
     head, tail = b"phone\n+14155550123\n", b"+14155550124\n"

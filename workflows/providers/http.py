@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-# Bulk sends keep ~32 requests in flight per provider.
-MAX_CONNECTIONS = 40
+# Bulk sends keep up to 64 requests in flight per provider (BulkActivities).
+MAX_CONNECTIONS = 80
 
 
 @dataclass(frozen=True)
