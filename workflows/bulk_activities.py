@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
+from server.domain.rollout import RolloutPolicy
+from server.domain.status import DeliveryStatus
+from server.services.deliveries import guard_rollout
 from server.store import bulks as store
 from server.store.db import Database
 from server.store.notifications import DeliveryRecord
@@ -17,6 +20,8 @@ from workflows.activities import outbound_message
 from workflows.providers.base import Provider, ProviderAccepted, ProviderError
 
 log = logging.getLogger(__name__)
+
+_FINAL = {DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value}
 
 
 @dataclass
@@ -57,6 +62,7 @@ class BulkActivities:
         db: Database,
         providers: dict[str, Provider],
         public_base_url: str,
+        rollout: RolloutPolicy,
         # Four pages in flight x 16 = 64 requests. By Little's law that
         # carries 330 sends/s at up to ~190 ms per provider call, which is
         # what Twilio-like APIs answer in (and what the sandbox does under load).
@@ -66,6 +72,7 @@ class BulkActivities:
         self._providers = providers
         self._callback_base = public_base_url.rstrip("/")
         self._concurrency = concurrency
+        self._rollout = rollout
 
     @activity.defn(name="send_bulk_page")
     async def send_bulk_page(self, task: BulkPageInput) -> BulkPageResult:
@@ -73,7 +80,7 @@ class BulkActivities:
             pending = await store.queued_deliveries(
                 session, bulk_id=task.bulk_id, first_row=task.first_row, last_row=task.last_row
             )
-        return await self._send(pending, task.attempt, task.final)
+        return await self._send(task.bulk_id, pending, task.attempt, task.final)
 
     @activity.defn(name="send_bulk_retries")
     async def send_bulk_retries(self, task: BulkRetryInput) -> BulkPageResult:
@@ -81,7 +88,7 @@ class BulkActivities:
             pending = await store.queued_deliveries(
                 session, bulk_id=task.bulk_id, delivery_ids=task.delivery_ids
             )
-        return await self._send(pending, task.attempt, task.final)
+        return await self._send(task.bulk_id, pending, task.attempt, task.final)
 
     @activity.defn(name="finish_bulk")
     async def finish_bulk(self, task: FinishBulkInput) -> None:
@@ -89,7 +96,7 @@ class BulkActivities:
             await store.mark_finished(session, bulk_id=task.bulk_id, now=datetime.now(UTC))
 
     async def _send(
-        self, pending: list[DeliveryRecord], attempt: int, final: bool
+        self, bulk_id: str, pending: list[DeliveryRecord], attempt: int, final: bool
     ) -> BulkPageResult:
         gate = asyncio.Semaphore(self._concurrency)
 
@@ -140,8 +147,17 @@ class BulkActivities:
                         f"{result.reason}; retrying", None,
                     )
                 )  # fmt: skip
+        now = datetime.now(UTC)
         async with self._db.transaction() as session:
-            await store.record_outcomes(session, outcomes, now=datetime.now(UTC))
+            await store.record_outcomes(session, outcomes, now=now)
+            # Final outcomes feed the template's rollout guard, as for single
+            # sends: a bad new version must stop itself in a bulk too.
+            origin = await store.bulk_template(session, bulk_id=bulk_id)
+            if origin and any(o.status in _FINAL for o in outcomes):
+                await guard_rollout(
+                    session, tenant_id=origin[0], template_id=origin[1], now=now,
+                    policy=self._rollout,
+                )  # fmt: skip
         log.info(
             "bulk batch of %d: provider calls %.1f s, recording %.1f s",
             len(pending), sent_at - started, time.monotonic() - sent_at,

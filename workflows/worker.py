@@ -69,7 +69,9 @@ def create_worker(settings: Settings, client: Client, db: Database) -> Worker:
         db, build_providers(settings, whatsapp), settings.public_base_url, settings.rollout_policy()
     )
     templates = TemplateActivities(db, whatsapp)
-    bulk = BulkActivities(db, activities.providers, settings.public_base_url)
+    bulk = BulkActivities(
+        db, activities.providers, settings.public_base_url, settings.rollout_policy()
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -99,15 +99,19 @@ class BulkSends:
         ) as claim:
             async with self._db.transaction() as session:
                 if claim.replay_id:
-                    return await self._replay(session, tenant_id, claim.replay_id)
-                template = await self._load_template(session, tenant_id, content)
-                bulk_id = await self._create(session, tenant_id, content, source="json")
-                accepted, errors = await self._store_rows(
-                    session, tenant_id, bulk_id, content, template, spec.data, rows
-                )
-                await claim.completed(session, bulk_id)
-        await self._start(bulk_id, tenant_id, len(rows), len(accepted))
-        return BulkAccepted(bulk_id, len(rows), accepted, errors)
+                    result = await self._replay(session, tenant_id, claim.replay_id)
+                else:
+                    template = await self._load_template(session, tenant_id, content)
+                    bulk_id = await self._create(session, tenant_id, content, source="json")
+                    accepted, errors = await self._store_rows(
+                        session, tenant_id, bulk_id, content, template, spec.data, rows
+                    )
+                    await claim.completed(session, bulk_id)
+                    result = BulkAccepted(bulk_id, len(rows), accepted, errors)
+        # A replay starts the workflow too, in case the first request died
+        # between commit and start; the derived workflow id makes that safe.
+        await self._start(result.bulk_id, tenant_id, result.total, len(result.rows))
+        return result
 
     async def upload(
         self, *, tenant_id: str, spec: BulkSpec, body: AsyncIterator[bytes]

@@ -108,6 +108,18 @@ async def delete_bulk(session: AsyncSession, *, bulk_id: str) -> None:
     await session.execute(delete(bulks).where(bulks.c.id == bulk_id))
 
 
+async def bulk_template(session: AsyncSession, *, bulk_id: str) -> tuple[str, str] | None:
+    """(tenant_id, template_id) of a templated bulk."""
+    row = (
+        await session.execute(
+            select(bulks.c.tenant_id, bulks.c.template_id).where(
+                bulks.c.id == bulk_id, bulks.c.template_id != ""
+            )
+        )
+    ).first()
+    return (row.tenant_id, row.template_id) if row else None
+
+
 async def get_bulk(session: AsyncSession, *, tenant_id: str, bulk_id: str) -> BulkRecord | None:
     row = (
         await session.execute(

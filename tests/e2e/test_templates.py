@@ -313,15 +313,16 @@ def test_archived_template_refuses_sends_but_keeps_history(tenant: Tenant) -> No
     assert kept["template_id"] == "old"
 
 
-def test_rollout_stops_itself_when_the_new_version_fails_more(tenant: Tenant) -> None:
+def guarded_rollout_addresses(tenant: Tenant) -> tuple[list[str], list[str]]:
+    """Starts a 50% rollout of a version 2 of `guarded`; returns addresses
+    whose sticky bucket lands on version 2 and that the sandbox rejects
+    permanently, and ordinary addresses that stay on version 1."""
     create(tenant, "guarded", {"email": {"subject": "s", "body": "v1"}})
     tenant.post(
         "/api/v1/templates/guarded/versions",
         {"channels": {"email": {"subject": "s", "body": "v2"}}},
     )
     tenant.post("/api/v1/templates/guarded/rollout", {"version": 2, "percent": 50})
-    # Recipients whose sticky bucket lands on version 2 are the sandbox's
-    # permanent-rejection trigger; those on version 1 are ordinary addresses.
     failing = [
         a
         for a in (f"reject+{i}@example.com" for i in range(400))
@@ -332,6 +333,11 @@ def test_rollout_stops_itself_when_the_new_version_fails_more(tenant: Tenant) ->
         for a in (f"ok{i}@example.com" for i in range(400))
         if bucket("guarded", f"email={a}") >= 50
     ]
+    return failing, passing
+
+
+def test_rollout_stops_itself_when_the_new_version_fails_more(tenant: Tenant) -> None:
+    failing, passing = guarded_rollout_addresses(tenant)
     min_sends = int(TEST_SETTINGS["CLARION_ROLLOUT_MIN_SENDS"])
     for address in failing[:min_sends] + passing[:min_sends]:
         response = tenant.post(
@@ -347,8 +353,7 @@ def test_rollout_stops_itself_when_the_new_version_fails_more(tenant: Tenant) ->
         rollout: dict[str, Any] = tenant.get("/api/v1/templates/guarded").json()["rollout"]
         return rollout if rollout["state"] == "stopped" else None
 
-    rollout = wait_for(stopped, timeout=60)
-    assert "version 2 failed" in rollout["stopped_reason"]
+    assert "version 2 failed" in wait_for(stopped, timeout=60)["stopped_reason"]
     # Stopped means every recipient gets the active version again.
     later = tenant.post(
         SEND,
@@ -361,6 +366,39 @@ def test_rollout_stops_itself_when_the_new_version_fails_more(tenant: Tenant) ->
         tenant.get(f"/api/v1/notifications/{later['notification_id']}").json()["template_version"]
         == 1
     )
+
+
+def test_rollout_guard_watches_bulk_sends_too(tenant: Tenant) -> None:
+    # Slack sends no receipts, so only the bulk page's own outcomes can stop
+    # this rollout. UNOTFOUND is refused by the sandbox and its sticky bucket
+    # (under this template id) is on version 2.
+    assert bucket("bulk_guarded", "slack_user_id=UNOTFOUND") < 50
+    create(tenant, "bulk_guarded", {"slack": {"body": "v1"}})
+    tenant.post("/api/v1/templates/bulk_guarded/versions", {"channels": {"slack": {"body": "v2"}}})
+    tenant.post("/api/v1/templates/bulk_guarded/rollout", {"version": 2, "percent": 50})
+    passing = [
+        u
+        for u in (f"U{i:08d}" for i in range(400))
+        if bucket("bulk_guarded", f"slack_user_id={u}") >= 50
+    ]
+    min_sends = int(TEST_SETTINGS["CLARION_ROLLOUT_MIN_SENDS"])
+    response = tenant.post(
+        "/api/v1/notifications/bulk",
+        {
+            "channels": ["slack"],
+            "template_id": "bulk_guarded",
+            "recipients": [{"slack_user_id": u} for u in ["UNOTFOUND"] * min_sends]
+            + [{"slack_user_id": u} for u in passing[:min_sends]],
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 2 * min_sends
+
+    def stopped() -> dict[str, Any] | None:
+        rollout: dict[str, Any] = tenant.get("/api/v1/templates/bulk_guarded").json()["rollout"]
+        return rollout if rollout["state"] == "stopped" else None
+
+    assert "version 2 failed" in wait_for(stopped, timeout=60)["stopped_reason"]
 
 
 def test_template_ids_are_validated(tenant: Tenant) -> None:
