@@ -68,7 +68,7 @@ class HttpClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._headers = dict(headers or {})
         if basic_auth is not None:
-            self._headers["Authorization"] = aiohttp.BasicAuth(*basic_auth).encode()
+            self._headers["Authorization"] = aiohttp.encode_basic_auth(*basic_auth)
         self._hooks = list(request_hooks or [])
         # Created on first use: a session belongs to the running event loop.
         self._session: aiohttp.ClientSession | None = None
