@@ -152,8 +152,9 @@ class BulkActivities:
             await store.record_outcomes(session, outcomes, now=now)
             # Final outcomes feed the template's rollout guard, as for single
             # sends: a bad new version must stop itself in a bulk too.
-            origin = await store.bulk_template(session, bulk_id=bulk_id)
-            if origin and any(o.status in _FINAL for o in outcomes):
+            final = any(o.status in _FINAL for o in outcomes)
+            origin = await store.bulk_template(session, bulk_id=bulk_id) if final else None
+            if origin:
                 await guard_rollout(
                     session, tenant_id=origin[0], template_id=origin[1], now=now,
                     policy=self._rollout,
