@@ -19,7 +19,9 @@ take only text and bare `{{ name }}`, because Meta approves a fixed text.
 
 Rendering uses a `SandboxedEnvironment` with `StrictUndefined`, no globals and
 only the allowed filters, as defence in depth. `html_body` is autoescaped;
-every other field is plain text. Data values are strings, numbers or booleans:
+Slack data values have `&`, `<` and `>` escaped, as Slack asks, so data cannot
+mention `@channel` or forge a link; every other field is plain text. Data
+values are strings, numbers or booleans:
 `true`/`false` render in lowercase as in JSON, and whole floats render without
 `.0` because `google.protobuf.Struct` turns every JSON number into a float. A
 null value counts as absent, so `default` applies to it.
@@ -28,7 +30,7 @@ null value counts as absent, so `default` applies to it.
 import dataclasses
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -302,12 +304,14 @@ class _Walker:
             self.required.add(node.name)
 
 
-def _environment(autoescape: bool) -> SandboxedEnvironment:
+def _environment(
+    autoescape: bool, finalize: Callable[[Any], Any] | None = None
+) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         undefined=StrictUndefined,
         autoescape=autoescape,
         keep_trailing_newline=True,
-        finalize=_finalize,
+        finalize=finalize or _finalize,
     )
     env.filters = {name: env.filters[name] for name in ALLOWED_FILTERS}
     env.tests = {}
@@ -321,8 +325,17 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+def _slack_finalize(value: Any) -> Any:
+    """Slack reads `<...>` as mentions (`<!channel>`, `<@U…>`) and links, and
+    `&` as the start of an entity; its docs ask for these three escaped.
+    Only data values are escaped: the template's own text may mention on purpose."""
+    text = str(_finalize(value))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 _TEXT_ENV: Final = _environment(autoescape=False)
 _HTML_ENV: Final = _environment(autoescape=True)
+_SLACK_ENV: Final = _environment(autoescape=False, finalize=_slack_finalize)
 
 
 @functools.lru_cache(maxsize=_COMPILED_CACHE_SIZE)
@@ -350,8 +363,8 @@ def _analyse(source: str) -> _Analysis:
 
 
 @functools.lru_cache(maxsize=_COMPILED_CACHE_SIZE)
-def _compiled(source: str, html: bool) -> Template:
-    return (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+def _compiled(source: str, env: str) -> Template:
+    return {"html": _HTML_ENV, "slack": _SLACK_ENV, "text": _TEXT_ENV}[env].from_string(source)
 
 
 # -- errors ---------------------------------------------------------------
@@ -631,7 +644,8 @@ def _render_field(
     chunks: list[str] = []
     size = 0
     try:
-        for chunk in _compiled(source, field == _HTML_FIELD).generate(context):
+        env = "html" if field == _HTML_FIELD else "slack" if channel is Channel.SLACK else "text"
+        for chunk in _compiled(source, env).generate(context):
             size += len(chunk)
             if size > ceiling:
                 break

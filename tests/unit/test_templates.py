@@ -98,6 +98,19 @@ def test_each_channel_renders_its_fields(channel: str, expected: dict[str, str])
     assert render_channel(channel, GUIDE[channel], DATA) == expected
 
 
+def test_slack_data_cannot_mention_or_link_but_the_template_can() -> None:
+    rendered = render_channel(
+        "slack",
+        {"body": "<!here> {{name}} & {{name | upper}}"},
+        {"name": "<!channel> <@U0001> <https://evil.example|bank> & co"},
+    )
+    escaped = "&lt;!channel&gt; &lt;@U0001&gt; &lt;https://evil.example|bank&gt; &amp; co"
+    shouted = "&lt;!CHANNEL&gt; &lt;@U0001&gt; &lt;HTTPS://EVIL.EXAMPLE|BANK&gt; &amp; CO"
+    assert rendered == {"body": f"<!here> {escaped} & {shouted}"}
+    # Other text channels pass data through as written.
+    assert render_channel("sms", {"body": "{{name}}"}, {"name": "<b>&"}) == {"body": "<b>&"}
+
+
 def test_html_body_is_autoescaped_and_text_fields_are_not() -> None:
     rendered = render_channel("email", GUIDE["email"], {"name": "<b>Ada</b> & co", "order_id": 1})
     assert rendered["html_body"] == "<p>Hi &lt;b&gt;Ada&lt;/b&gt; &amp; co ...</p>"
