@@ -4,6 +4,7 @@ import asyncio
 import gc
 import logging
 import signal
+from datetime import timedelta
 
 import grpc
 from clarion.v1 import (
@@ -34,7 +35,7 @@ from server.services.accounts import Accounts
 from server.services.bulk import BulkSends
 from server.services.dispatch import Dispatcher
 from server.services.idempotency import Idempotency
-from server.services.notifications import Notifications
+from server.services.notifications import Notifications, dispatch_pending
 from server.services.receipts import ProviderSecrets, Receipts
 from server.services.templates import Templates
 from server.settings import Settings
@@ -116,6 +117,19 @@ async def purge_expired_keys(idempotency: Idempotency, every_seconds: float = 36
         await asyncio.sleep(every_seconds)
 
 
+async def start_pending_workflows(db: Database, dispatcher: Dispatcher, every: float) -> None:
+    """Starts workflows that were stored but not started (outbox sweeper).
+    Every API server runs one; SKIP LOCKED keeps them off each other's rows."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            started = await dispatch_pending(db, dispatcher, older_than=timedelta(seconds=every))
+            if started:
+                log.warning("started %d workflows left pending", started)
+        except Exception:
+            log.exception("starting pending workflows failed; retrying")
+
+
 async def serve(settings: Settings) -> None:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
@@ -132,12 +146,20 @@ async def serve(settings: Settings) -> None:
     gc.freeze()
     log.info("gRPC API listening on %s:%d", settings.grpc_host, port)
     purge = asyncio.create_task(purge_expired_keys(Idempotency(db, settings.idempotency_policy())))
+    sweeper = asyncio.create_task(
+        start_pending_workflows(
+            db,
+            Dispatcher(temporal, settings.task_queue, settings.delivery_policy()),
+            settings.dispatch_sweep_seconds,
+        )
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     purge.cancel()
+    sweeper.cancel()
     # Let in-flight requests finish, then close the pool.
     await server.stop(grace=5)
     await db.close()

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     grpc_port: int = 50051
     # `make run` starts a second API process on this port for provider callbacks.
     callbacks_grpc_port: int = 50052
+    # How often each API server starts workflows of notifications stored but
+    # not started (Temporal was unreachable, or a server stopped mid-send).
+    dispatch_sweep_seconds: float = 5.0
     envoy_port: int = 8080
     envoy_admin_port: int = 9901
     temporal_port: int = 7233

@@ -101,6 +101,15 @@ delivery_events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
 )
 
+# The transactional outbox of workflow starts: a row per notification whose
+# workflow may not have started yet (see services/notifications.py).
+pending_dispatches = Table(
+    "pending_dispatches",
+    metadata,
+    Column("notification_id", Text, ForeignKey("notifications.id"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 templates = Table(
     "templates",
     metadata,
