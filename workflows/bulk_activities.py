@@ -21,8 +21,6 @@ from workflows.providers.base import Provider, ProviderAccepted, ProviderError
 
 log = logging.getLogger(__name__)
 
-_FINAL = {DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value}
-
 
 @dataclass
 class BulkPageInput:
@@ -152,7 +150,7 @@ class BulkActivities:
             await store.record_outcomes(session, outcomes, now=now)
             # Final outcomes feed the template's rollout guard, as for single
             # sends: a bad new version must stop itself in a bulk too.
-            final = any(o.status in _FINAL for o in outcomes)
+            final = any(o.status and DeliveryStatus(o.status).is_final for o in outcomes)
             origin = await store.bulk_template(session, bulk_id=bulk_id) if final else None
             if origin:
                 await guard_rollout(
