@@ -13,6 +13,7 @@ Prints, each beside a ceiling measured in the same run:
 """
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -52,6 +53,39 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(roots: dict[int, str]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each root process and its
+    descendants, plus every PostgreSQL process, by name."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    postgres: set[int] = set()
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces.
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+        if comm.startswith("postgres"):
+            postgres.add(pid)
+    totals: dict[str, float] = {}
+    for pid, seconds in used.items():
+        name, ancestor = ("postgres" if pid in postgres else None), pid
+        while ancestor > 1 and name is None:
+            name = roots.get(ancestor)
+            ancestor = parents.get(ancestor, 0)
+        if name is not None:
+            totals[name] = totals.get(name, 0.0) + seconds
+    return totals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
@@ -71,7 +105,7 @@ def main() -> None:
 def run(stack: Stack, args: argparse.Namespace) -> None:
     channel = args.channel
     field = RECIPIENT[channel]
-    api_pids = {c.name: c.process.pid for c in stack.children if c.name.startswith("api")}
+    api_pids = {c.name: c.process.pid for c in stack.children if c.name in ("api", "callbacks")}
     with httpx.Client(base_url=stack.api_url, timeout=120) as api:
         bulk_tenant = signup(api, "bulk")
         other = signup(api, "other")
@@ -159,6 +193,9 @@ def run(stack: Stack, args: argparse.Namespace) -> None:
             if batch:
                 yield ("\n".join(batch) + "\n").encode()
 
+        roots = {child.process.pid: child.name for child in stack.children}
+        roots[os.getpid()] = "bench client"
+        cpu_before = cpu_seconds(roots)
         started = time.monotonic()
         response = api.post(
             "/api/v1/notifications/bulk:upload",
@@ -173,6 +210,7 @@ def run(stack: Stack, args: argparse.Namespace) -> None:
             f"CSV upload of {args.rows}: stored in {upload_s:.1f} s, accepted {upload['accepted']}"
         )
         handed_s, delivered_s = wait_bulk(api, bulk_tenant, upload["bulk_id"], args.rows)
+        cpu_after = cpu_seconds(roots)
         stop.set()
         watcher.join()
         total_s = upload_s + delivered_s
@@ -196,6 +234,14 @@ def run(stack: Stack, args: argparse.Namespace) -> None:
                     f"(target p99 < 100 ms), mean {statistics.fmean(values):.0f} ms"
                 )
         print(f"transport failures of those sends: {len(failures)}")
+        used = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+        print(
+            f"CPU from upload to delivered: {sum(used.values()):.0f} s over {total_s:.0f} s "
+            f"({sum(used.values()) / total_s:.2f} cores), "
+            f"{sum(used.values()) * 1000 / args.rows:.2f} ms per row:"
+        )
+        for name, seconds in sorted(used.items(), key=lambda item: -item[1]):
+            print(f"  {name:14} {seconds:6.0f} s  {seconds * 1000 / args.rows:.2f} ms/row")
         for name, mb in peak.items():
             print(f"{name} server peak RSS: {mb:.0f} MB (target < 400 MB)")
 

@@ -1,6 +1,5 @@
 """Builds Envoy's configuration. Envoy reads JSON as well as YAML, and a
-Python builder lets the callback route reuse the transcoder settings that
-Envoy needs repeated in full."""
+Python builder keeps the repeated parts (clusters, local replies) in one place."""
 
 import json
 from pathlib import Path
@@ -14,7 +13,6 @@ SERVICES = [
     "clarion.v1.NotificationService",
     "clarion.v1.ChannelService",
     "clarion.v1.TenantService",
-    "clarion.v1.ProviderCallbackService",
     "clarion.v1.TemplateService",
 ]
 # Headers the API server trusts and a client must never set.
@@ -27,8 +25,8 @@ MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 3, 429: 8, 503: 14, 504: 4}
 
 
-def transcoder(descriptor: Path, **overrides: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
+def transcoder(descriptor: Path) -> dict[str, Any]:
+    return {
         "@type": TRANSCODER_TYPE,
         "proto_descriptor": str(descriptor),
         "services": SERVICES,
@@ -46,8 +44,6 @@ def transcoder(descriptor: Path, **overrides: Any) -> dict[str, Any]:
         "max_request_body_size": MAX_BODY_BYTES,
         "max_response_body_size": MAX_BODY_BYTES,
     }
-    config.update(overrides)
-    return config
 
 
 def _status_filter(status: int) -> dict[str, Any]:
@@ -116,8 +112,12 @@ def _route(prefix: str, cluster: str = "api", **extra: Any) -> dict[str, Any]:
     }
 
 
-def _cluster(name: str, port: int) -> dict[str, Any]:
-    """An upstream API process, spoken to in HTTP/2 (gRPC)."""
+def _cluster(name: str, port: int, http2: bool = True) -> dict[str, Any]:
+    """An upstream process: an API server in HTTP/2 (gRPC), or the callbacks
+    receiver in HTTP/1.1."""
+    protocol: dict[str, Any] = (
+        {"http2_protocol_options": {}} if http2 else {"http_protocol_options": {}}
+    )
     return {
         "name": name,
         "type": "STATIC",
@@ -126,7 +126,7 @@ def _cluster(name: str, port: int) -> dict[str, Any]:
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3."
                 "HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
+                "explicit_http_config": protocol,
             }
         },
         "load_assignment": {
@@ -153,11 +153,12 @@ def envoy_config(
     listen_port: int,
     admin_port: int,
     grpc_port: int,
+    callbacks_port: int,
     descriptor: Path,
-    callbacks_grpc_port: int | None = None,
 ) -> dict[str, Any]:
-    """Envoy's whole configuration. Provider callbacks go to their own API
-    process when `callbacks_grpc_port` is given, the rest to `grpc_port`."""
+    """Envoy's whole configuration: the JSON API transcoded to the gRPC API
+    server on `grpc_port`, provider webhooks proxied as they are to the
+    callbacks process on `callbacks_port`."""
     routes = [
         # Uploads stream to the server; the transcoder's body limit does not
         # apply to streams, so a declared size over the cap is refused here.
@@ -183,24 +184,15 @@ def envoy_config(
         },
         _route("/api/v1/"),
         _route("/portal/signup"),
-        # Callback URLs carry our own query parameters (delivery_id), which the
-        # transcoder would otherwise refuse; a per-route config replaces the whole one.
+        # Webhooks pass through untouched: the receiver checks signatures over
+        # the exact URL and bytes, and speaks plain HTTP (server/api/callbacks.py).
         _route(
             "/callbacks/",
-            cluster="callbacks" if callbacks_grpc_port else "api",
+            cluster="callbacks",
             typed_per_filter_config={
                 TRANSCODER: {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http."
-                    "grpc_json_transcoder.v3.GrpcJsonTranscoder",
-                    **{
-                        k: v
-                        for k, v in transcoder(
-                            descriptor,
-                            ignore_unknown_query_parameters=True,
-                            request_validation_options={"reject_unknown_method": True},
-                        ).items()
-                        if k != "@type"
-                    },
+                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                    "disabled": True,
                 }
             },
         ),
@@ -274,7 +266,7 @@ def envoy_config(
             ],
             "clusters": [
                 _cluster("api", grpc_port),
-                *([_cluster("callbacks", callbacks_grpc_port)] if callbacks_grpc_port else []),
+                _cluster("callbacks", callbacks_port, http2=False),
             ],
         },
     }

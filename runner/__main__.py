@@ -15,7 +15,7 @@ def main() -> int:
         envoy=settings.envoy_port,
         envoy_admin=settings.envoy_admin_port,
         grpc=settings.grpc_port,
-        callbacks_grpc=settings.callbacks_grpc_port,
+        callbacks=settings.callbacks_port,
         temporal=settings.temporal_port,
         temporal_ui=settings.temporal_ui_port,
         sandbox_http=settings.sandbox_http_port,

@@ -32,8 +32,8 @@ class Ports:
     envoy: int = 8080
     envoy_admin: int = 9901
     grpc: int = 50051
-    # A second API process that takes only provider callbacks (see _start_all).
-    callbacks_grpc: int = 50052
+    # The process that takes provider webhooks over HTTP (see _start_all).
+    callbacks: int = 50052
     temporal: int = 7233
     temporal_ui: int = 8233
     temporal_http: int = 7243
@@ -59,7 +59,7 @@ class Ports:
             "Envoy": self.envoy,
             "Envoy admin": self.envoy_admin,
             "gRPC API": self.grpc,
-            "gRPC callbacks": self.callbacks_grpc,
+            "callbacks": self.callbacks,
             "Temporal": self.temporal,
             "Temporal UI": self.temporal_ui,
             "Temporal HTTP": self.temporal_http,
@@ -133,6 +133,7 @@ class Stack:
         values = {
             "CLARION_DATA_DIR": str(self.data_dir),
             "CLARION_GRPC_PORT": str(p.grpc),
+            "CLARION_CALLBACKS_PORT": str(p.callbacks),
             "CLARION_ENVOY_PORT": str(p.envoy),
             "CLARION_TEMPORAL_PORT": str(p.temporal),
             "CLARION_PUBLIC_BASE_URL": self.api_url,
@@ -203,17 +204,13 @@ class Stack:
                 ],
             )  # fmt: skip
             self._wait("sandbox", lambda: _http_ok(f"{self.sandbox_url}/healthz"), 30)
-        on_progress("starting the gRPC API server")
+        on_progress("starting the gRPC API server and the callbacks receiver")
         self._spawn("api", [sys.executable, "-m", "server"])
-        # Provider callbacks get their own API process (a bulkhead): a bulk
-        # send's receipt storm then cannot slow tenants' requests down.
-        self._spawn(
-            "api-callbacks",
-            [sys.executable, "-m", "server"],
-            env={"CLARION_GRPC_PORT": str(p.callbacks_grpc)},
-        )
+        # Provider webhooks get their own process (a bulkhead): a bulk send's
+        # receipt storm then cannot slow tenants' requests down.
+        self._spawn("callbacks", [sys.executable, "-m", "server", "callbacks"])
         self._wait("api", lambda: _port_open(p.grpc), 30)
-        self._wait("api-callbacks", lambda: _port_open(p.callbacks_grpc), 30)
+        self._wait("callbacks", lambda: _port_open(p.callbacks), 30)
         on_progress("starting the worker")
         worker = self._spawn("worker", [sys.executable, "-m", "workflows.worker"])
         self._wait("worker", lambda: "worker polling" in worker.log_tail(), 30)
@@ -223,7 +220,7 @@ class Stack:
             listen_port=p.envoy,
             admin_port=p.envoy_admin,
             grpc_port=p.grpc,
-            callbacks_grpc_port=p.callbacks_grpc,
+            callbacks_port=p.callbacks,
             descriptor=DESCRIPTOR,
         )
         self._spawn(

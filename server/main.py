@@ -1,5 +1,10 @@
-"""Wires settings → database → services → servicers → grpc.aio server."""
+"""Wires settings → database → services → servicers → grpc.aio server, and
+the callbacks process: the same services behind a plain HTTP receiver.
 
+    python -m server              # the gRPC API
+    python -m server callbacks    # provider webhooks over HTTP"""
+
+import argparse
 import asyncio
 import gc
 import logging
@@ -7,9 +12,8 @@ import signal
 from datetime import timedelta
 
 import grpc
+from aiohttp import web
 from clarion.v1 import (
-    callback_service_pb2,
-    callback_service_pb2_grpc,
     channel_service_pb2,
     channel_service_pb2_grpc,
     notification_service_pb2,
@@ -24,12 +28,8 @@ from grpc_reflection.v1alpha import reflection
 from temporalio.client import Client
 
 from server.api.auth import ApiInterceptor, ApiKeyAuthenticator
-from server.api.servicers import (
-    CallbackServicer,
-    ChannelServicer,
-    NotificationServicer,
-    TenantServicer,
-)
+from server.api.callbacks import callback_app
+from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
 from server.api.template_servicer import TemplateServicer
 from server.services.accounts import Accounts
 from server.services.bulk import BulkSends
@@ -47,7 +47,6 @@ SERVICE_NAMES = [
     notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name,
     channel_service_pb2.DESCRIPTOR.services_by_name["ChannelService"].full_name,
     tenant_service_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
-    callback_service_pb2.DESCRIPTOR.services_by_name["ProviderCallbackService"].full_name,
     template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"].full_name,
 ]
 
@@ -58,13 +57,6 @@ async def create_server(
     """Builds the server and binds it; returns it with the bound port (address
     may end in :0)."""
     dispatcher = Dispatcher(temporal, settings.task_queue, settings.delivery_policy())
-    secrets = ProviderSecrets(
-        public_base_url=settings.public_base_url,
-        twilio_auth_token=settings.twilio_auth_token,
-        mailgun_signing_key=settings.mailgun_signing_key,
-        meta_app_secret=settings.meta_app_secret,
-        meta_verify_token=settings.meta_verify_token,
-    )
     server = grpc.aio.server(
         interceptors=[ApiInterceptor(ApiKeyAuthenticator(db, settings.api_key_cache_seconds))],
         options=[("grpc.so_reuseport", 1)],
@@ -84,9 +76,6 @@ async def create_server(
     channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(ChannelServicer(), server)
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
         TenantServicer(Accounts(db)), server
-    )
-    callback_service_pb2_grpc.add_ProviderCallbackServiceServicer_to_server(
-        CallbackServicer(Receipts(db, dispatcher, secrets, settings.rollout_policy())), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -130,20 +119,52 @@ async def start_pending_workflows(db: Database, dispatcher: Dispatcher, every: f
             log.exception("starting pending workflows failed; retrying")
 
 
-async def serve(settings: Settings) -> None:
+def create_callback_app(settings: Settings, db: Database, temporal: Client) -> web.Application:
+    secrets = ProviderSecrets(
+        public_base_url=settings.public_base_url,
+        twilio_auth_token=settings.twilio_auth_token,
+        mailgun_signing_key=settings.mailgun_signing_key,
+        meta_app_secret=settings.meta_app_secret,
+        meta_verify_token=settings.meta_verify_token,
+    )
+    dispatcher = Dispatcher(temporal, settings.task_queue, settings.delivery_policy())
+    return callback_app(Receipts(db, dispatcher, secrets, settings.rollout_policy()))
+
+
+async def serve(settings: Settings, role: str) -> None:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
     db = Database(create_engine(settings.database_url))
     temporal = await Client.connect(
         settings.temporal_address, namespace=settings.temporal_namespace
     )
-    server, port = await create_server(settings, db, temporal, settings.grpc_address)
-    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if role == "callbacks":
+            await _serve_callbacks(settings, db, temporal, stop)
+        else:
+            await _serve_api(settings, db, temporal, stop)
+    finally:
+        await db.close()
+
+
+def _freeze_startup_objects() -> None:
     # Everything allocated so far (modules, descriptors, the engine) lives as
     # long as the process. Frozen, it is no longer walked by full collections,
     # which took 75-130 ms each, about once a second, during a bulk upload
     # (gc.callbacks probe), stalling every request in flight.
     gc.freeze()
+
+
+async def _serve_api(
+    settings: Settings, db: Database, temporal: Client, stop: asyncio.Event
+) -> None:
+    server, port = await create_server(settings, db, temporal, settings.grpc_address)
+    await server.start()
+    _freeze_startup_objects()
     log.info("gRPC API listening on %s:%d", settings.grpc_host, port)
     purge = asyncio.create_task(purge_expired_keys(Idempotency(db, settings.idempotency_policy())))
     sweeper = asyncio.create_task(
@@ -153,21 +174,42 @@ async def serve(settings: Settings) -> None:
             settings.dispatch_sweep_seconds,
         )
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     purge.cancel()
     sweeper.cancel()
-    # Let in-flight requests finish, then close the pool.
+    # Let in-flight requests finish.
     await server.stop(grace=5)
-    await db.close()
+
+
+async def _serve_callbacks(
+    settings: Settings, db: Database, temporal: Client, stop: asyncio.Event
+) -> None:
+    runner = web.AppRunner(
+        create_callback_app(settings, db, temporal), access_log=None, shutdown_timeout=5
+    )
+    await runner.setup()
+    await web.TCPSite(runner, settings.grpc_host, settings.callbacks_port).start()
+    _freeze_startup_objects()
+    log.info(
+        "provider callbacks listening on http://%s:%d", settings.grpc_host, settings.callbacks_port
+    )
+    await stop.wait()
+    # Stops accepting, then lets in-flight callbacks finish.
+    await runner.cleanup()
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m server")
+    parser.add_argument(
+        "role",
+        nargs="?",
+        default="api",
+        choices=["api", "callbacks"],
+        help="api: the gRPC API (default); callbacks: provider webhooks over HTTP",
+    )
+    role = parser.parse_args().role
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(Settings()))
+    asyncio.run(serve(Settings(), role))
 
 
 if __name__ == "__main__":

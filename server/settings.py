@@ -26,8 +26,9 @@ class Settings(BaseSettings):
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
-    # `make run` starts a second API process on this port for provider callbacks.
-    callbacks_grpc_port: int = 50052
+    # The callbacks process (`python -m server callbacks`) takes provider
+    # webhooks over HTTP on this port, on grpc_host; Envoy proxies /callbacks/ to it.
+    callbacks_port: int = 50052
     # How often each API server starts workflows of notifications stored but
     # not started (Temporal was unreachable, or a server stopped mid-send).
     dispatch_sweep_seconds: float = 5.0

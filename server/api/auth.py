@@ -18,15 +18,9 @@ from server.store.db import Database
 
 log = logging.getLogger(__name__)
 
-# Methods that need no API key: signup creates the first one, and provider
-# callbacks carry the provider's own signature.
-PUBLIC_METHODS = frozenset(
-    {
-        "/clarion.v1.TenantService/Signup",
-        "/clarion.v1.ProviderCallbackService/ReceiveProviderCallback",
-        "/clarion.v1.ProviderCallbackService/VerifyProviderWebhook",
-    }
-)
+# Methods that need no API key: signup creates the first one. (Provider
+# webhooks carry the provider's own signature; they do not come over gRPC.)
+PUBLIC_METHODS = frozenset({"/clarion.v1.TenantService/Signup"})
 # Standard services (health, reflection) are left alone.
 _OWN_SERVICES = "/clarion."
 # Recording last use on every call would turn each read into a write.

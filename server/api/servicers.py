@@ -7,8 +7,6 @@ from typing import TypeAlias
 
 import grpc
 from clarion.v1 import (
-    callback_service_pb2,
-    callback_service_pb2_grpc,
     channel_service_pb2,
     channel_service_pb2_grpc,
     notification_service_pb2,
@@ -16,7 +14,6 @@ from clarion.v1 import (
     tenant_service_pb2,
     tenant_service_pb2_grpc,
 )
-from google.api import httpbody_pb2
 from google.protobuf import json_format, timestamp_pb2
 
 from server.api.auth import current_caller
@@ -26,7 +23,6 @@ from server.domain.sending import BulkRow, SendRequest
 from server.services.accounts import Accounts
 from server.services.bulk import BulkSends, BulkSpec
 from server.services.notifications import Notifications
-from server.services.receipts import Callback, Receipts
 from server.store.bulks import BulkRecord, RowError
 from server.store.notifications import NotificationRecord
 from server.store.tenants import ApiKeyRecord
@@ -308,34 +304,3 @@ class TenantServicer(tenant_service_pb2_grpc.TenantServiceServicer):
             tenant_id=current_caller().tenant_id, key_id=request.key_id
         )
         return _api_key_message(record)
-
-
-class CallbackServicer(callback_service_pb2_grpc.ProviderCallbackServiceServicer):
-    def __init__(self, receipts: Receipts) -> None:
-        self._receipts = receipts
-
-    async def ReceiveProviderCallback(
-        self, request: callback_service_pb2.ReceiveProviderCallbackRequest, context: Context
-    ) -> callback_service_pb2.ReceiveProviderCallbackResponse:
-        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        await self._receipts.handle(
-            Callback(
-                provider=request.provider,
-                body=request.body.data,
-                headers=metadata,
-                # Envoy sets this from the request line and overwrites any client copy.
-                path=metadata.get("x-envoy-original-path", f"/callbacks/{request.provider}"),
-            )
-        )
-        return callback_service_pb2.ReceiveProviderCallbackResponse()
-
-    async def VerifyProviderWebhook(
-        self, request: callback_service_pb2.VerifyProviderWebhookRequest, context: Context
-    ) -> httpbody_pb2.HttpBody:
-        challenge = self._receipts.verify_subscription(
-            provider=request.provider,
-            mode=request.hub.mode,
-            verify_token=request.hub.verify_token,
-            challenge=request.hub.challenge,
-        )
-        return httpbody_pb2.HttpBody(content_type="text/plain", data=challenge.encode())

@@ -40,6 +40,22 @@ def test_unsigned_or_wrongly_signed_callbacks_get_403(api: httpx.Client) -> None
         assert response.json()["details"][0]["reason"] == "INVALID_SIGNATURE"
 
 
+def test_callback_route_refusals_use_the_api_error_shape(api: httpx.Client) -> None:
+    unknown = api.post("/callbacks/sendgrid", content=b"{}")
+    assert unknown.status_code == 404
+    assert unknown.json()["details"][0]["reason"] == "NOT_FOUND"
+    too_large = api.post(
+        "/callbacks/whatsapp",
+        content=b"x" * (2 * 1024 * 1024),
+        headers={"X-Hub-Signature-256": "sha256=00"},
+    )
+    assert too_large.status_code == 413
+    assert too_large.json()["code"] == 3
+    wrong_method = api.delete("/callbacks/twilio")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["message"]
+
+
 def test_late_failed_receipt_does_not_undo_delivered(tenant: Tenant, stack: Stack) -> None:
     notification_id, before = delivered_sms(tenant)
     delivery_id = _delivery_id(stack, notification_id)
