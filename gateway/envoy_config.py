@@ -153,12 +153,14 @@ def envoy_config(
     listen_port: int,
     admin_port: int,
     grpc_port: int,
+    bulk_port: int,
     callbacks_port: int,
     descriptor: Path,
 ) -> dict[str, Any]:
     """Envoy's whole configuration: the JSON API transcoded to the gRPC API
-    server on `grpc_port`, provider webhooks proxied as they are to the
-    callbacks process on `callbacks_port`."""
+    server on `grpc_port`, except bulk sends and uploads, which go to the same
+    server in its own process on `bulk_port`; provider webhooks proxied as
+    they are to the callbacks process on `callbacks_port`."""
     routes = [
         # Uploads stream to the server; the transcoder's body limit does not
         # apply to streams, so a declared size over the cap is refused here.
@@ -177,10 +179,18 @@ def envoy_config(
                 "body": {"inline_string": f"uploads are limited to {MAX_UPLOAD_BYTES} bytes"},
             },
         },
+        # Bulk ingestion has its own API process (see runner/stack.py).
         # A million-row upload streams for minutes: no route timeout.
         {
             "match": {"path": "/api/v1/notifications/bulk:upload"},
-            "route": {"cluster": "api", "timeout": "0s"},
+            "route": {"cluster": "bulk", "timeout": "0s"},
+        },
+        {
+            "match": {
+                "path": "/api/v1/notifications/bulk",
+                "headers": [{"name": ":method", "string_match": {"exact": "POST"}}],
+            },
+            "route": {"cluster": "bulk", "timeout": "30s"},
         },
         _route("/api/v1/"),
         _route("/portal/signup"),
@@ -266,6 +276,7 @@ def envoy_config(
             ],
             "clusters": [
                 _cluster("api", grpc_port),
+                _cluster("bulk", bulk_port),
                 _cluster("callbacks", callbacks_port, http2=False),
             ],
         },

@@ -16,6 +16,7 @@ def main() -> int:
         envoy_admin=settings.envoy_admin_port,
         grpc=settings.grpc_port,
         callbacks=settings.callbacks_port,
+        bulk=settings.bulk_port,
         temporal=settings.temporal_port,
         temporal_ui=settings.temporal_ui_port,
         sandbox_http=settings.sandbox_http_port,

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # The callbacks process (`python -m server callbacks`) takes provider
     # webhooks over HTTP on this port, on grpc_host; Envoy proxies /callbacks/ to it.
     callbacks_port: int = 50052
+    # `make run` starts a second gRPC API server on this port; Envoy sends
+    # bulk sends and uploads to it.
+    bulk_port: int = 50053
     # How often each API server starts workflows of notifications stored but
     # not started (Temporal was unreachable, or a server stopped mid-send).
     dispatch_sweep_seconds: float = 5.0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.stack import Ports, Stack, StackError
+from runner.stack import BACKGROUND_NICENESS, Ports, Stack, StackError
 
 
 def test_taken_port_fails_at_once_naming_it(tmp_path: Path) -> None:
@@ -20,3 +20,14 @@ def test_taken_port_fails_at_once_naming_it(tmp_path: Path) -> None:
             stack.start()
         assert time.monotonic() - started < 1
         assert stack.children == []
+
+
+def test_background_work_yields_the_cpu_to_requests(stack: Stack) -> None:
+    def niceness(pid: int) -> int:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # Field 19; the command name before it is in parentheses and may hold spaces.
+        return int(stat[stat.rindex(")") + 2 :].split()[16])
+
+    by_name = {child.name: niceness(child.process.pid) for child in stack.children}
+    assert by_name["worker"] == by_name["sandbox"] == by_name["api-bulk"] == BACKGROUND_NICENESS > 0
+    assert by_name["api"] == by_name["callbacks"] == by_name["envoy"] == 0
