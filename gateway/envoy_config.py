@@ -118,10 +118,23 @@ def _cluster(name: str, port: int, http2: bool = True) -> dict[str, Any]:
     protocol: dict[str, Any] = (
         {"http2_protocol_options": {}} if http2 else {"http_protocol_options": {}}
     )
+    # Envoy's default of 1,024 connections, requests and queued requests per
+    # cluster is below what a provider's webhook fleet sends during a bulk
+    # send; past it Envoy answers 503 and the provider retries later.
+    limit = 8192
     return {
         "name": name,
         "type": "STATIC",
         "connect_timeout": "2s",
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "max_connections": limit,
+                    "max_pending_requests": limit,
+                    "max_requests": limit,
+                }
+            ]
+        },
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3."

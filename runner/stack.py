@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR = ROOT / "generated" / "clarion.binpb"
 BIN = Path(sys.executable).parent
 # Niceness of the processes whose work nobody waits on row by row: the
-# delivery worker, bulk ingestion, and the sandbox, which stands in for
-# providers that run on their own machines. The API, the callbacks receiver,
-# Envoy, PostgreSQL and Temporal keep the default (0).
+# delivery worker, bulk ingestion, receipts, and the sandbox, which stands in
+# for providers that run on their own machines. The API, Envoy, PostgreSQL and
+# Temporal keep the default (0), so a single send is answered first.
 BACKGROUND_NICENESS = 10
 
 
@@ -227,7 +227,11 @@ class Stack:
         )
         # Provider webhooks get their own process (a bulkhead): a bulk send's
         # receipt storm then cannot slow tenants' requests down.
-        self._spawn("callbacks", [sys.executable, "-m", "server", "callbacks"])
+        self._spawn(
+            "callbacks",
+            [sys.executable, "-m", "server", "callbacks"],
+            niceness=BACKGROUND_NICENESS,
+        )
         self._wait("api", lambda: _port_open(p.grpc), 30)
         self._wait("api-bulk", lambda: _port_open(p.bulk), 30)
         self._wait("callbacks", lambda: _port_open(p.callbacks), 30)

@@ -34,7 +34,7 @@ _HTTP_STATUS = {
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.INTERNAL: 500,
 }
-# Webhook bodies are small; Meta's largest batches are well under this.
+# Provider webhooks are a few kilobytes; anything past this is refused with 413.
 MAX_BODY_BYTES = 1024 * 1024
 _RECEIPTS = web.AppKey("receipts", Receipts)
 
