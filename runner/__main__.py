@@ -44,7 +44,7 @@ def main() -> int:
 Clarion is up in {time.monotonic() - started:.1f} s.
   JSON API (Envoy)     {stack.api_url}/api/v1
   Signup               POST {stack.api_url}/portal/signup
-  gRPC API             127.0.0.1:{ports.grpc}
+  gRPC API             127.0.0.1:{ports.grpc} (bulk sends: {ports.bulk})
   Temporal UI          http://127.0.0.1:{ports.temporal_ui}
   Provider sandbox     {stack.sandbox_url}/sandbox/
   Logs                 {stack.data_dir / "logs"}
