@@ -1,0 +1,53 @@
+"""What a platform engineer sees of a single send in the Temporal UI: each
+provider call as a local-activity marker with its attempt and failure, each
+retry's backoff as a durable timer, and the wait for the receipt."""
+
+import json
+from collections import Counter
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from runner.stack import Stack
+from tests.conftest import Tenant
+from tests.e2e.test_delivery_outcomes import send
+from tests.e2e.waiting import wait_for_status
+from workflows.contracts import notification_workflow_id
+
+
+async def test_retries_wait_on_durable_timers_and_the_send_is_one_marker(
+    stack: Stack, tenant: Tenant
+) -> None:
+    # The sandbox fails this recipient twice (503), then accepts.
+    notification_id = send(tenant, "sms", "+15005550202")
+    wait_for_status(tenant, notification_id, {"delivered"}, timeout=60)
+    client = await Client.connect(f"127.0.0.1:{stack.ports.temporal}")
+    handle = client.get_workflow_handle(notification_workflow_id(notification_id))
+    await handle.result()
+    events = (await handle.fetch_history()).events
+    kinds = Counter(EventType.Name(e.event_type) for e in events)
+
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    # One marker per provider call: what was called, which attempt, and why
+    # it failed.
+    calls = [
+        (
+            json.loads(m.details["data"].payloads[0].data),
+            m.failure.application_failure_info.type if m.HasField("failure") else "",
+        )
+        for m in markers
+    ]
+    assert [(data["activity_type"], data["attempt"], failure) for data, failure in calls] == [
+        ("send_delivery", 1, "TransientDeliveryFailure"),
+        ("send_delivery", 2, "TransientDeliveryFailure"),
+        ("send_delivery", 3, ""),
+    ]
+    assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in kinds
+    # Two backoffs fired; the receipt wait was cancelled by the receipt.
+    assert kinds["EVENT_TYPE_TIMER_FIRED"] == 2
+    assert kinds["EVENT_TYPE_TIMER_CANCELED"] == 1
+    assert kinds["EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED"] == 1
