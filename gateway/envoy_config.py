@@ -1,5 +1,6 @@
-"""Builds Envoy's configuration. Envoy reads JSON as well as YAML, and a
-Python builder keeps the repeated parts (clusters, local replies) in one place."""
+"""Builds the configuration of the two Envoys: the tenant API gateway and the
+provider webhook gateway. Envoy reads JSON as well as YAML, and a Python
+builder keeps the shared parts (listener, clusters, local replies) in one place."""
 
 import json
 from pathlib import Path
@@ -161,20 +162,13 @@ def _cluster(name: str, port: int, http2: bool = True) -> dict[str, Any]:
     }
 
 
-def envoy_config(
-    *,
-    listen_port: int,
-    admin_port: int,
-    grpc_port: int,
-    bulk_port: int,
-    callbacks_port: int,
-    descriptor: Path,
+def api_gateway_config(
+    *, listen_port: int, admin_port: int, grpc_port: int, bulk_port: int, descriptor: Path
 ) -> dict[str, Any]:
-    """Envoy's whole configuration: the JSON API transcoded to the gRPC API
-    server on `grpc_port`, except bulk sends and uploads, which go to the same
-    server in its own process on `bulk_port`; provider webhooks proxied as
-    they are to the callbacks process on `callbacks_port`."""
-    routes = [
+    """The tenant API's Envoy: JSON transcoded to the gRPC API server on
+    `grpc_port`, except bulk sends and uploads, which go to the same server in
+    its own process on `bulk_port`."""
+    routes: list[dict[str, Any]] = [
         # Uploads stream to the server; the transcoder's body limit does not
         # apply to streams, so a declared size over the cap is refused here.
         {
@@ -207,19 +201,60 @@ def envoy_config(
         },
         _route("/api/v1/"),
         _route("/portal/signup"),
-        # Webhooks pass through untouched: the receiver checks signatures over
-        # the exact URL and bytes, and speaks plain HTTP (server/api/callbacks.py).
-        _route(
-            "/callbacks/",
-            cluster="callbacks",
-            typed_per_filter_config={
-                TRANSCODER: {
-                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
-                    "disabled": True,
-                }
-            },
-        ),
     ]
+    filters = [
+        # Runs after the transcoder on responses: keeps gRPC trailers out of REST replies.
+        {
+            "name": "envoy.filters.http.header_mutation",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http."
+                "header_mutation.v3.HeaderMutation",
+                "mutations": {
+                    "response_mutations": [
+                        {"remove": "grpc-status"},
+                        {"remove": "grpc-message"},
+                        {"remove": "grpc-status-details-bin"},
+                    ]
+                },
+            },
+        },
+        {"name": TRANSCODER, "typed_config": transcoder(descriptor)},
+    ]
+    return _bootstrap(
+        listen_port=listen_port,
+        admin_port=admin_port,
+        routes=routes,
+        filters=filters,
+        clusters=[_cluster("api", grpc_port), _cluster("bulk", bulk_port)],
+    )
+
+
+def webhook_gateway_config(
+    *, listen_port: int, admin_port: int, callbacks_port: int
+) -> dict[str, Any]:
+    """The providers' Envoy: webhooks proxied untouched to the callbacks
+    process on `callbacks_port`, which checks signatures over the exact URL
+    and bytes. A separate Envoy, so that a bulk send's receipt storm (two
+    webhooks per SMS) never queues tenants' requests behind it."""
+    return _bootstrap(
+        listen_port=listen_port,
+        admin_port=admin_port,
+        routes=[_route("/callbacks/", cluster="callbacks")],
+        filters=[],
+        clusters=[_cluster("callbacks", callbacks_port, http2=False)],
+    )
+
+
+def _bootstrap(
+    *,
+    listen_port: int,
+    admin_port: int,
+    routes: list[dict[str, Any]],
+    filters: list[dict[str, Any]],
+    clusters: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One listener on 127.0.0.1 with the given routes and HTTP filters (the
+    router is added last), errors in the API's JSON shape, and an admin port."""
     connection_manager = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network."
         "http_connection_manager.v3.HttpConnectionManager",
@@ -240,22 +275,7 @@ def envoy_config(
             "virtual_hosts": [{"name": "clarion", "domains": ["*"], "routes": routes}],
         },
         "http_filters": [
-            # Runs after the transcoder on responses: keeps gRPC trailers out of REST replies.
-            {
-                "name": "envoy.filters.http.header_mutation",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http."
-                    "header_mutation.v3.HeaderMutation",
-                    "mutations": {
-                        "response_mutations": [
-                            {"remove": "grpc-status"},
-                            {"remove": "grpc-message"},
-                            {"remove": "grpc-status-details-bin"},
-                        ]
-                    },
-                },
-            },
-            {"name": TRANSCODER, "typed_config": transcoder(descriptor)},
+            *filters,
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {
@@ -287,16 +307,12 @@ def envoy_config(
                     ],
                 }
             ],
-            "clusters": [
-                _cluster("api", grpc_port),
-                _cluster("bulk", bulk_port),
-                _cluster("callbacks", callbacks_port, http2=False),
-            ],
+            "clusters": clusters,
         },
     }
 
 
-def write_envoy_config(path: Path, **kwargs: Any) -> Path:
+def write_config(path: Path, config: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(envoy_config(**kwargs), indent=1))
+    path.write_text(json.dumps(config, indent=1))
     return path

@@ -14,6 +14,8 @@ def main() -> int:
     ports = Ports(
         envoy=settings.envoy_port,
         envoy_admin=settings.envoy_admin_port,
+        webhooks=settings.webhook_port,
+        webhooks_admin=settings.webhook_admin_port,
         grpc=settings.grpc_port,
         callbacks=settings.callbacks_port,
         bulk=settings.bulk_port,
@@ -45,6 +47,7 @@ Clarion is up in {time.monotonic() - started:.1f} s.
   JSON API (Envoy)     {stack.api_url}/api/v1
   Signup               POST {stack.api_url}/portal/signup
   gRPC API             127.0.0.1:{ports.grpc} (bulk sends: {ports.bulk})
+  Provider webhooks    {stack.webhook_url}/callbacks/{{provider}}
   Temporal UI          http://127.0.0.1:{ports.temporal_ui}
   Provider sandbox     {stack.sandbox_url}/sandbox/
   Logs                 {stack.data_dir / "logs"}

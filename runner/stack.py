@@ -13,8 +13,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from gateway.envoy_config import write_envoy_config
+from gateway.envoy_config import api_gateway_config, webhook_gateway_config, write_config
 from server.settings import Settings
 from server.store.db import migrate
 
@@ -22,9 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR = ROOT / "generated" / "clarion.binpb"
 BIN = Path(sys.executable).parent
 # Niceness of the processes whose work nobody waits on row by row: the
-# delivery worker, bulk ingestion, receipts, and the sandbox, which stands in
-# for providers that run on their own machines. The API, Envoy, PostgreSQL and
-# Temporal keep the default (0), so a single send is answered first.
+# delivery worker, bulk ingestion, receipts (their Envoy and process), and the
+# sandbox, which stands in for providers that run on their own machines. The
+# API, its Envoy, PostgreSQL and Temporal keep the default (0), so a single
+# send is answered first.
 BACKGROUND_NICENESS = 10
 
 
@@ -36,6 +38,9 @@ class StackError(RuntimeError):
 class Ports:
     envoy: int = 8080
     envoy_admin: int = 9901
+    # The Envoy that takes provider webhooks (see _start_all).
+    webhooks: int = 8081
+    webhooks_admin: int = 9902
     grpc: int = 50051
     # The process that takes provider webhooks over HTTP (see _start_all).
     callbacks: int = 50052
@@ -65,6 +70,8 @@ class Ports:
         return {
             "Envoy": self.envoy,
             "Envoy admin": self.envoy_admin,
+            "webhook Envoy": self.webhooks,
+            "webhook Envoy admin": self.webhooks_admin,
             "gRPC API": self.grpc,
             "callbacks": self.callbacks,
             "bulk API": self.bulk,
@@ -133,6 +140,13 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.envoy}"
 
     @property
+    def webhook_url(self) -> str:
+        """Where providers send their callbacks: the webhook Envoy, unless the
+        operator set a public URL (a tunnel, a load balancer) that reaches it."""
+        public = os.environ.get("CLARION_WEBHOOK_BASE_URL", "").rstrip("/")
+        return public or f"http://127.0.0.1:{self.ports.webhooks}"
+
+    @property
     def sandbox_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.sandbox_http}"
 
@@ -144,7 +158,7 @@ class Stack:
             "CLARION_CALLBACKS_PORT": str(p.callbacks),
             "CLARION_ENVOY_PORT": str(p.envoy),
             "CLARION_TEMPORAL_PORT": str(p.temporal),
-            "CLARION_PUBLIC_BASE_URL": self.api_url,
+            "CLARION_WEBHOOK_BASE_URL": self.webhook_url,
             "CLARION_SMTP_PORT": str(p.sandbox_smtp),
             "CLARION_TWILIO_API_BASE": self.sandbox_url,
             "CLARION_SLACK_API_BASE": self.sandbox_url,
@@ -199,7 +213,7 @@ class Stack:
                     sys.executable, "-m", "sandbox",
                     "--host", "127.0.0.1",
                     "--http-port", str(p.sandbox_http), "--smtp-port", str(p.sandbox_smtp),
-                    "--mailgun-webhook-url", f"{self.api_url}/callbacks/mailgun",
+                    "--mailgun-webhook-url", f"{self.webhook_url}/callbacks/mailgun",
                     "--twilio-account-sid", settings.twilio_account_sid,
                     "--twilio-auth-token", settings.twilio_auth_token,
                     "--mailgun-signing-key", settings.mailgun_signing_key,
@@ -207,7 +221,7 @@ class Stack:
                     "--meta-access-token", settings.meta_access_token,
                     "--meta-app-secret", settings.meta_app_secret,
                     "--meta-verify-token", settings.meta_verify_token,
-                    "--whatsapp-webhook-url", f"{self.api_url}/callbacks/whatsapp",
+                    "--whatsapp-webhook-url", f"{self.webhook_url}/callbacks/whatsapp",
                     "--whatsapp-waba-id", settings.whatsapp_business_account_id,
                 ],
                 niceness=BACKGROUND_NICENESS,
@@ -242,25 +256,41 @@ class Stack:
             "worker", [sys.executable, "-m", "workflows.worker"], niceness=BACKGROUND_NICENESS
         )
         self._wait("worker", lambda: "worker polling" in worker.log_tail(), 30)
-        on_progress("starting Envoy")
-        config = write_envoy_config(
-            self.data_dir / "envoy.json",
+        on_progress("starting the API and webhook Envoys")
+        api_gateway = api_gateway_config(
             listen_port=p.envoy,
             admin_port=p.envoy_admin,
             grpc_port=p.grpc,
             bulk_port=p.bulk,
-            callbacks_port=p.callbacks,
             descriptor=DESCRIPTOR,
         )
+        self._start_envoy("envoy", api_gateway, p.envoy, p.envoy_admin)
+        # Webhooks get their own Envoy, at background priority: sharing the
+        # API's, a bulk send's receipts (two per SMS) queued single sends
+        # behind them in its worker threads. Measured on 40,000 SMS rows with
+        # single sends at 10/s: their p99 during delivery went from 101 ms to
+        # 45 ms with webhooks off the API's Envoy.
+        webhook_gateway = webhook_gateway_config(
+            listen_port=p.webhooks, admin_port=p.webhooks_admin, callbacks_port=p.callbacks
+        )
+        self._start_envoy(
+            "envoy-webhooks", webhook_gateway, p.webhooks, p.webhooks_admin, BACKGROUND_NICENESS
+        )
+
+    def _start_envoy(
+        self, name: str, config: dict[str, Any], port: int, admin_port: int, niceness: int = 0
+    ) -> None:
+        path = write_config(self.data_dir / f"{name}.json", config)
         self._spawn(
-            "envoy",
+            name,
             [
-                str(BIN / "envoy"), "-c", str(config), "--log-level", "warn",
+                str(BIN / "envoy"), "-c", str(path), "--log-level", "warn",
                 # Each Envoy on a machine needs its own shared-memory id.
-                "--base-id", str(p.envoy),
+                "--base-id", str(port),
             ],
+            niceness=niceness,
         )  # fmt: skip
-        self._wait("envoy", lambda: _http_ok(f"http://127.0.0.1:{p.envoy_admin}/ready"), 30)
+        self._wait(name, lambda: _http_ok(f"http://127.0.0.1:{admin_port}/ready"), 30)
 
     def _spawn(
         self, name: str, command: list[str], env: dict[str, str] | None = None, niceness: int = 0

@@ -121,7 +121,7 @@ async def start_pending_workflows(db: Database, dispatcher: Dispatcher, every: f
 
 def create_callback_app(settings: Settings, db: Database, temporal: Client) -> web.Application:
     secrets = ProviderSecrets(
-        public_base_url=settings.public_base_url,
+        webhook_base_url=settings.webhook_base_url,
         twilio_auth_token=settings.twilio_auth_token,
         mailgun_signing_key=settings.mailgun_signing_key,
         meta_app_secret=settings.meta_app_secret,

@@ -37,13 +37,17 @@ class Settings(BaseSettings):
     dispatch_sweep_seconds: float = 5.0
     envoy_port: int = 8080
     envoy_admin_port: int = 9901
+    # The second Envoy, for provider webhooks only.
+    webhook_port: int = 8081
+    webhook_admin_port: int = 9902
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     temporal_namespace: str = "default"
     task_queue: str = "clarion-notifications"
-    # Base URL that providers use to reach Envoy's /callbacks routes; signatures
-    # are computed over it, so it must be the URL the provider was given.
-    public_base_url: str = "http://127.0.0.1:8080"
+    # Base URL that providers use to reach the webhook Envoy's /callbacks
+    # routes; signatures are computed over it, so it must be the URL the
+    # provider was given.
+    webhook_base_url: str = "http://127.0.0.1:8081"
 
     # Email over SMTP submission.
     smtp_host: str = "127.0.0.1"

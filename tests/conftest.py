@@ -67,6 +67,13 @@ def api(stack: Stack) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
+def webhooks(stack: Stack) -> Iterator[httpx.Client]:
+    """HTTP to the webhook Envoy, where providers post their callbacks."""
+    with httpx.Client(base_url=stack.webhook_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
 def sandbox(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.sandbox_url, timeout=30) as client:
         yield client

@@ -100,12 +100,12 @@ class DeliveryActivities:
         self,
         db: Database,
         providers: dict[str, Provider],
-        public_base_url: str,
+        webhook_base_url: str,
         rollout: RolloutPolicy,
     ) -> None:
         self._db = db
         self.providers = providers
-        self._callback_base = public_base_url.rstrip("/")
+        self._callback_base = webhook_base_url.rstrip("/")
         self._rollout = rollout
 
     @activity.defn(name="send_delivery")

@@ -59,7 +59,7 @@ class BulkActivities:
         self,
         db: Database,
         providers: dict[str, Provider],
-        public_base_url: str,
+        webhook_base_url: str,
         rollout: RolloutPolicy,
         # Four pages in flight x 16 = 64 requests. By Little's law that
         # carries 330 sends/s at up to ~190 ms per provider call, which is
@@ -68,7 +68,7 @@ class BulkActivities:
     ) -> None:
         self._db = db
         self._providers = providers
-        self._callback_base = public_base_url.rstrip("/")
+        self._callback_base = webhook_base_url.rstrip("/")
         self._concurrency = concurrency
         self._rollout = rollout
 

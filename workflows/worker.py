@@ -66,11 +66,14 @@ def build_providers(settings: Settings, whatsapp: WhatsAppCloudProvider) -> dict
 def create_worker(settings: Settings, client: Client, db: Database) -> Worker:
     whatsapp = build_whatsapp(settings)
     activities = DeliveryActivities(
-        db, build_providers(settings, whatsapp), settings.public_base_url, settings.rollout_policy()
+        db,
+        build_providers(settings, whatsapp),
+        settings.webhook_base_url,
+        settings.rollout_policy(),
     )
     templates = TemplateActivities(db, whatsapp)
     bulk = BulkActivities(
-        db, activities.providers, settings.public_base_url, settings.rollout_policy()
+        db, activities.providers, settings.webhook_base_url, settings.rollout_policy()
     )
     return Worker(
         client,

@@ -55,7 +55,7 @@ class Callback:
 
 @dataclass(frozen=True)
 class ProviderSecrets:
-    public_base_url: str
+    webhook_base_url: str
     twilio_auth_token: str
     mailgun_signing_key: str
     meta_app_secret: str
@@ -102,7 +102,7 @@ class Receipts:
     def _twilio(self, callback: Callback) -> Receipt | None:
         params = parse_qsl(callback.body.decode("utf-8", "replace"), keep_blank_values=True)
         # Twilio signs the URL it was given, which is ours: base URL + path.
-        url = self._secrets.public_base_url.rstrip("/") + callback.path
+        url = self._secrets.webhook_base_url.rstrip("/") + callback.path
         signature = callback.headers.get("x-twilio-signature", "")
         if not twilio_signature_valid(self._secrets.twilio_auth_token, url, params, signature):
             raise _BAD_SIGNATURE

@@ -1,4 +1,5 @@
-"""Provider callbacks enter through Envoy and are trusted only when signed."""
+"""Provider callbacks enter through the webhook Envoy and are trusted only when
+signed."""
 
 import hashlib
 import hmac
@@ -28,41 +29,56 @@ def delivered_sms(tenant: Tenant) -> tuple[str, dict[str, object]]:
     return sent["notification_id"], wait_for_status(tenant, sent["notification_id"], {"delivered"})
 
 
-def test_unsigned_or_wrongly_signed_callbacks_get_403(api: httpx.Client) -> None:
+def test_unsigned_or_wrongly_signed_callbacks_get_403(webhooks: httpx.Client) -> None:
     form = {"MessageSid": "SM1", "MessageStatus": "failed"}
-    unsigned = api.post("/callbacks/twilio?delivery_id=dlv_x", data=form)
-    wrong = api.post(
+    unsigned = webhooks.post("/callbacks/twilio?delivery_id=dlv_x", data=form)
+    wrong = webhooks.post(
         "/callbacks/twilio?delivery_id=dlv_x", data=form, headers={"X-Twilio-Signature": "bad="}
     )
-    mailgun = api.post("/callbacks/mailgun", json={"signature": {}, "event-data": {}})
+    mailgun = webhooks.post("/callbacks/mailgun", json={"signature": {}, "event-data": {}})
     for response in (unsigned, wrong, mailgun):
         assert response.status_code == 403
         assert response.json()["details"][0]["reason"] == "INVALID_SIGNATURE"
 
 
-def test_callback_route_refusals_use_the_api_error_shape(api: httpx.Client) -> None:
-    unknown = api.post("/callbacks/sendgrid", content=b"{}")
+def test_callback_route_refusals_use_the_api_error_shape(webhooks: httpx.Client) -> None:
+    unknown = webhooks.post("/callbacks/sendgrid", content=b"{}")
     assert unknown.status_code == 404
     assert unknown.json()["details"][0]["reason"] == "NOT_FOUND"
-    too_large = api.post(
+    too_large = webhooks.post(
         "/callbacks/whatsapp",
         content=b"x" * (2 * 1024 * 1024),
         headers={"X-Hub-Signature-256": "sha256=00"},
     )
     assert too_large.status_code == 413
     assert too_large.json()["code"] == 3
-    wrong_method = api.delete("/callbacks/twilio")
+    wrong_method = webhooks.delete("/callbacks/twilio")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["message"]
 
 
-def test_late_failed_receipt_does_not_undo_delivered(tenant: Tenant, stack: Stack) -> None:
+def test_webhooks_and_the_api_have_separate_gateways(
+    api: httpx.Client, webhooks: httpx.Client
+) -> None:
+    # A bulk send's receipt storm must not queue tenants' requests in the
+    # same Envoy; each gateway refuses the other's paths.
+    on_api = api.post("/callbacks/twilio?delivery_id=dlv_x", data={"MessageStatus": "sent"})
+    assert on_api.status_code == 404
+    assert on_api.json()["code"] == 5
+    on_webhooks = webhooks.get("/api/v1/channels/capabilities")
+    assert on_webhooks.status_code == 404
+    assert on_webhooks.json()["code"] == 5
+
+
+def test_late_failed_receipt_does_not_undo_delivered(
+    tenant: Tenant, stack: Stack, webhooks: httpx.Client
+) -> None:
     notification_id, before = delivered_sms(tenant)
     delivery_id = _delivery_id(stack, notification_id)
     path = f"/callbacks/twilio?delivery_id={delivery_id}"
     form = {"MessageSid": "SMx", "MessageStatus": "undelivered", "ErrorCode": "30003"}
-    signature = twilio_signature(TWILIO_TOKEN, stack.api_url + path, sorted(form.items()))
-    response = tenant.api.post(path, data=form, headers={"X-Twilio-Signature": signature})
+    signature = twilio_signature(TWILIO_TOKEN, stack.webhook_url + path, sorted(form.items()))
+    response = webhooks.post(path, data=form, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 200
     after = tenant.get(f"/api/v1/notifications/{notification_id}").json()
     assert after["status"] == "delivered"
@@ -70,7 +86,7 @@ def test_late_failed_receipt_does_not_undo_delivered(tenant: Tenant, stack: Stac
 
 
 def test_signed_mailgun_event_is_accepted_and_duplicates_change_nothing(
-    tenant: Tenant, stack: Stack
+    tenant: Tenant, stack: Stack, webhooks: httpx.Client
 ) -> None:
     sent = tenant.post(
         "/api/v1/notifications/send",
@@ -93,7 +109,7 @@ def test_signed_mailgun_event_is_accepted_and_duplicates_change_nothing(
         },
     }
     for _ in range(2):
-        response = tenant.api.post("/callbacks/mailgun", content=json.dumps(event))
+        response = webhooks.post("/callbacks/mailgun", content=json.dumps(event))
         assert response.status_code == 200
     assert tenant.get(f"/api/v1/notifications/{sent['notification_id']}").json() == final
 

@@ -9,7 +9,6 @@ from datetime import datetime
 
 import httpx
 
-from runner.stack import Stack
 from tests.conftest import Tenant
 from tests.e2e.waiting import wait_for_status
 
@@ -100,12 +99,12 @@ def test_slack_retry_after_is_honoured(tenant: Tenant) -> None:
 
 
 def test_whatsapp_webhook_handshake_as_meta_performs_it(
-    sandbox: httpx.Client, api: httpx.Client
+    sandbox: httpx.Client, webhooks: httpx.Client
 ) -> None:
     verified = sandbox.post("/sandbox/api/whatsapp/verify-webhook")
     assert verified.status_code == 200, verified.text
     challenge = "1158201444"
-    ok = api.get(
+    ok = webhooks.get(
         "/callbacks/whatsapp",
         params={
             "hub.mode": "subscribe",
@@ -116,14 +115,14 @@ def test_whatsapp_webhook_handshake_as_meta_performs_it(
     assert ok.status_code == 200
     assert ok.text == challenge
     assert ok.headers["content-type"].startswith("text/plain")
-    wrong = api.get(
+    wrong = webhooks.get(
         "/callbacks/whatsapp",
         params={"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1"},
     )
     assert wrong.status_code == 403
 
 
-def test_whatsapp_status_webhook_needs_meta_signature(api: httpx.Client, stack: Stack) -> None:
+def test_whatsapp_status_webhook_needs_meta_signature(webhooks: httpx.Client) -> None:
     body = json.dumps(
         {
             "object": "whatsapp_business_account",
@@ -140,15 +139,15 @@ def test_whatsapp_status_webhook_needs_meta_signature(api: httpx.Client, stack: 
             ],
         }
     ).encode()
-    unsigned = api.post("/callbacks/whatsapp", content=body)
+    unsigned = webhooks.post("/callbacks/whatsapp", content=body)
     assert unsigned.status_code == 403
     signature = "sha256=" + hmac.new(b"sandbox-meta-secret", body, hashlib.sha256).hexdigest()
-    signed = api.post(
+    signed = webhooks.post(
         "/callbacks/whatsapp", content=body, headers={"X-Hub-Signature-256": signature}
     )
     # Signed but about no delivery of ours: acknowledged, nothing changes.
     assert signed.status_code == 200
-    tampered = api.post(
+    tampered = webhooks.post(
         "/callbacks/whatsapp", content=body + b" ", headers={"X-Hub-Signature-256": signature}
     )
     assert tampered.status_code == 403
