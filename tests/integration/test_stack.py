@@ -1,4 +1,5 @@
-"""The supervisor behind `make run`: refuses taken ports at once, by name."""
+"""The supervisor behind `make run`: refuses taken ports at once, by name;
+runs background work at lower priority; passes settings to every child."""
 
 import socket
 import time
@@ -33,3 +34,15 @@ def test_background_work_yields_the_cpu_to_requests(stack: Stack) -> None:
     assert {by_name[name] for name in background} == {BACKGROUND_NICENESS}
     assert BACKGROUND_NICENESS > 0
     assert by_name["api"] == by_name["envoy"] == by_name["temporal"] == 0
+
+
+def test_an_operators_webhook_url_reaches_every_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = Stack(data_dir=tmp_path, ports=Ports.free())
+    assert stack.env()["CLARION_WEBHOOK_BASE_URL"] == f"http://127.0.0.1:{stack.ports.webhooks}"
+    # Behind a tunnel or load balancer, providers are given the public URL,
+    # and receipts check signatures against it.
+    monkeypatch.setenv("CLARION_WEBHOOK_BASE_URL", "https://hooks.acme.example/")
+    assert stack.webhook_url == "https://hooks.acme.example"
+    assert stack.env()["CLARION_WEBHOOK_BASE_URL"] == "https://hooks.acme.example"
