@@ -31,6 +31,7 @@ async def test_retries_wait_on_durable_timers_and_the_send_is_one_marker(
         e.marker_recorded_event_attributes
         for e in events
         if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
     ]
     # One marker per provider call: what was called, which attempt, and why
     # it failed.
