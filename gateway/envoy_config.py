@@ -105,12 +105,8 @@ def _local_reply_config() -> dict[str, Any]:
     return {"mappers": mappers}
 
 
-def _route(prefix: str, cluster: str = "api", **extra: Any) -> dict[str, Any]:
-    return {
-        "match": {"prefix": prefix},
-        "route": {"cluster": cluster, "timeout": "30s"},
-        **extra,
-    }
+def _route(prefix: str, cluster: str = "api") -> dict[str, Any]:
+    return {"match": {"prefix": prefix}, "route": {"cluster": cluster, "timeout": "30s"}}
 
 
 def _cluster(name: str, port: int, http2: bool = True) -> dict[str, Any]:
