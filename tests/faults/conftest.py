@@ -1,0 +1,52 @@
+"""Fault tests: each starts a whole platform of its own (embedded PostgreSQL,
+Temporal, sandbox, API, worker, Envoys) on free ports, hurts only those
+processes, and stops them by PID. CI's shared PostgreSQL server is never used
+here, because these tests freeze and kill the database."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runner.stack import Ports, Stack
+from tests.conftest import TEST_SETTINGS
+
+StartStack = Callable[..., Stack]
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StartStack]:
+    """Starts a private platform; `overrides` are extra CLARION_* settings."""
+    # The children inherit this process's environment: never CI's database.
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("CLARION_DATABASE_URL", raising=False)
+    started: list[Stack] = []
+
+    def start(**overrides: str) -> Stack:
+        platform = Stack(
+            data_dir=tmp_path / f"stack{len(started)}",
+            ports=Ports.free(),
+            overrides={**TEST_SETTINGS, **overrides},
+            database_url=None,
+            headless=True,
+        )
+        started.append(platform)
+        platform.start()
+        return platform
+
+    yield start
+    for platform in started:
+        platform.stop()
+
+
+def sandbox_requests(platform: Stack, **filters: str) -> list[dict[str, object]]:
+    """Every provider request the sandbox received, newest first."""
+    response = httpx.get(
+        f"{platform.sandbox_url}/sandbox/api/requests",
+        params={"limit": "100000", **filters},
+        timeout=30,
+    )
+    response.raise_for_status()
+    requests: list[dict[str, object]] = response.json()["requests"]
+    return requests
