@@ -88,7 +88,7 @@ class RequestLog:
     channel: str
     operation: str
     to: str | None
-    outcome: str  # accepted | rejected | transient | duplicate
+    outcome: str  # accepted | rejected | transient
     status_code: int
     error: Any = None
     message_id: str | None = None

@@ -10,7 +10,6 @@ import itertools
 import math
 import re
 import secrets
-import time
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -29,7 +28,6 @@ from .triggers import Kind, Trigger, Verdict, gate, phone_trigger
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 MAX_BODY = 1600
-IDEMPOTENCY_TTL = 24 * 3600
 # Sender Twilio assigns when a message only names a MessagingServiceSid
 # (Twilio's own magic "from" number for test credentials).
 POOL_NUMBER = "+15005550006"
@@ -177,13 +175,6 @@ class TwilioApi:
             return TwilioError(20429, "Too Many Requests", 429, {"Retry-After": "1"})
         return TwilioError(20500, "An internal server error has occurred", 503)
 
-    def _replay(self, token: str) -> dict[str, Any] | None:
-        entry = self.ctx.idempotency.get(token)
-        if entry is None or time.monotonic() - entry[0] > IDEMPOTENCY_TTL:
-            return None
-        resource: dict[str, Any] = self._resources.get(entry[1]["sid"], entry[1])
-        return resource
-
     async def _signed_post(
         self, url: str, params: dict[str, str], event: str, message: Message, method: str = "POST"
     ) -> str | None:
@@ -254,19 +245,12 @@ class TwilioApi:
         store = self.ctx.store
         try:
             self._check_auth(request)
-            token = request.headers.get("I-Twilio-Idempotency-Token", "").strip()
-            if token and (previous := self._replay(token)) is not None:
-                # Same token within 24h: hand back the first result, send nothing new.
-                message = store.by_provider_id(previous["sid"])
-                store.log_request(
-                    channel=channel,
-                    operation=operation,
-                    to=to,
-                    outcome="duplicate",
-                    status_code=201,
-                    message_id=message.id if message else None,
-                )
-                return web.json_response(previous, status=201)
+            # No de-duplication, as on Twilio: the create parameters of
+            # https://www.twilio.com/docs/messaging/api/message-resource and
+            # https://www.twilio.com/docs/voice/api/call-resource name no
+            # idempotency key; I-Twilio-Idempotency-Token is a header of the
+            # webhooks Twilio sends (https://www.twilio.com/docs/usage/webhooks).
+            # A repeated create is a second message.
             resource: dict[str, Any] = await create(form)
         except TwilioError as err:
             store.log_request(
@@ -278,8 +262,6 @@ class TwilioApi:
                 error=err.body(),
             )
             return err.response()
-        if token:
-            self.ctx.idempotency[token] = (time.monotonic(), resource)
         message = store.by_provider_id(resource["sid"])
         store.log_request(
             channel=channel,
