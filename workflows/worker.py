@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -13,6 +14,7 @@ from server.store.db import Database, create_engine
 from workflows.activities import DeliveryActivities, TemplateActivities
 from workflows.bulk import BulkSendWorkflow
 from workflows.bulk_activities import BulkActivities
+from workflows.drain import MAX_DRAIN_SECONDS
 from workflows.notification import NotificationWorkflow
 from workflows.providers.base import Provider
 from workflows.providers.slack import SlackProvider
@@ -22,6 +24,13 @@ from workflows.providers.whatsapp import WhatsAppCloudProvider
 from workflows.template_approval import TemplateApprovalWorkflow
 
 log = logging.getLogger("clarion.worker")
+
+
+def drain_timeout(settings: Settings) -> timedelta:
+    """Long enough for one provider call (the send's start-to-close timeout),
+    so a drain never cuts a call the provider may already have accepted.
+    Bulk pages that run longer are cancelled, and resume from their progress."""
+    return timedelta(seconds=min(settings.provider_timeout_seconds + 5, MAX_DRAIN_SECONDS))
 
 
 def build_whatsapp(settings: Settings) -> WhatsAppCloudProvider:
@@ -94,6 +103,9 @@ def create_worker(settings: Settings, client: Client, db: Database) -> Worker:
             bulk.finish_bulk,
         ],
         max_concurrent_activities=200,
+        # On SIGTERM: stop polling, let running activities (local ones
+        # inside workflow tasks too) finish, then cancel what is left.
+        graceful_shutdown_timeout=drain_timeout(settings),
     )
 
 
@@ -110,6 +122,11 @@ async def run(settings: Settings) -> None:
     async with worker:
         log.info("worker polling task queue %s", settings.task_queue)
         await stop.wait()
+        log.info(
+            "worker draining: no new tasks; waiting up to %g s for running activities",
+            drain_timeout(settings).total_seconds(),
+        )
+    log.info("worker drained; exiting")
     await db.close()
 
 

@@ -1,8 +1,10 @@
 """Fault tests: each starts a whole platform of its own (embedded PostgreSQL,
 Temporal, sandbox, API, worker, Envoys) on free ports, hurts only those
 processes, and stops them by PID. CI's shared PostgreSQL server is never used
-here, because these tests freeze and kill the database."""
+here, because these tests freeze and kill the database. The platform is
+supervised as under `make run`: a child the test kills is restarted."""
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,13 +19,24 @@ StartStack = Callable[..., Stack]
 
 @pytest.fixture
 def own_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StartStack]:
-    """Starts a private platform; `overrides` are extra CLARION_* settings."""
+    """Starts a private platform; `overrides` are extra CLARION_* settings.
+    With `supervised` (the default) a background thread restarts its dead
+    children until the test ends; a crash loop fails the test."""
     # The children inherit this process's environment: never CI's database.
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("CLARION_DATABASE_URL", raising=False)
     started: list[Stack] = []
+    supervisors: list[threading.Thread] = []
+    stop_supervising = threading.Event()
+    supervision_errors: list[BaseException] = []
 
-    def start(**overrides: str) -> Stack:
+    def supervise(platform: Stack) -> None:
+        try:
+            platform.supervise(stop_supervising.is_set)
+        except BaseException as error:
+            supervision_errors.append(error)
+
+    def start(*, supervised: bool = True, **overrides: str) -> Stack:
         platform = Stack(
             data_dir=tmp_path / f"stack{len(started)}",
             ports=Ports.free(),
@@ -33,11 +46,20 @@ def own_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Start
         )
         started.append(platform)
         platform.start()
+        if supervised:
+            thread = threading.Thread(target=supervise, args=(platform,), daemon=True)
+            thread.start()
+            supervisors.append(thread)
         return platform
 
     yield start
+    stop_supervising.set()
+    for thread in supervisors:
+        thread.join(timeout=30)
     for platform in started:
         platform.stop()
+    if supervision_errors:
+        raise supervision_errors[0]
 
 
 def sandbox_requests(platform: Stack, **filters: str) -> list[dict[str, object]]:
