@@ -21,10 +21,12 @@ from workflows.contracts import TemplateApprovalInput
 from workflows.providers.base import (
     OutboundMessage,
     Provider,
+    ProviderAccepted,
     ProviderError,
     WhatsAppTemplate,
 )
 from workflows.providers.whatsapp import WhatsAppCloudProvider
+from workflows.reconcile import reconcile, unknown_outcome_note
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +126,36 @@ class DeliveryActivities:
         provider = self.providers[delivery.channel]
         message = outbound_message(delivery, self._callback_base)
         attempt = activity.info().attempt
+        if delivery.attempt_started_at is not None:
+            reconciled = await reconcile(self._db, provider, delivery, message)
+            if reconciled.adopted:
+                return await self._record_accepted(delivery, reconciled.adopted)
+            if reconciled.fail_reason:
+                raise ApplicationError(
+                    reconciled.fail_reason, type=PERMANENT_FAILURE, non_retryable=True
+                )
+            if reconciled.retry_reason:
+                raise ApplicationError(
+                    reconciled.retry_reason,
+                    type=TRANSIENT_FAILURE,
+                    next_retry_delay=timedelta(
+                        seconds=backoff_with_jitter(
+                            attempt, task.retry_initial_seconds, task.retry_max_seconds
+                        )
+                    ),
+                )
+        async with self._db.transaction() as session:
+            await store.begin_attempts(
+                session, delivery_ids=[delivery.delivery_id], now=datetime.now(UTC)
+            )
         try:
             accepted = await provider.send(message)
         except ProviderError as error:
             await self._record_attempt(
                 delivery.delivery_id,
-                error.reason,
+                unknown_outcome_note(error.reason) if error.outcome_unknown else error.reason,
                 retrying="" if error.permanent else f"{error.reason}; retrying",
+                unknown=error.outcome_unknown,
             )
             log.warning("delivery %s attempt %d: %s", delivery.delivery_id, attempt, error.detail)
             if error.permanent:
@@ -143,6 +168,11 @@ class DeliveryActivities:
             raise ApplicationError(
                 error.reason, type=TRANSIENT_FAILURE, next_retry_delay=timedelta(seconds=delay)
             ) from None
+        return await self._record_accepted(delivery, accepted)
+
+    async def _record_accepted(
+        self, delivery: DeliveryRecord, accepted: ProviderAccepted
+    ) -> SendDeliveryResult:
         status = DeliveryStatus.DELIVERED if accepted.delivered else DeliveryStatus.SENT
         now = datetime.now(UTC)
         async with self._db.transaction() as session:
@@ -196,7 +226,9 @@ class DeliveryActivities:
                 now=datetime.now(UTC),
             )
 
-    async def _record_attempt(self, delivery_id: str, outcome: str, retrying: str) -> None:
+    async def _record_attempt(
+        self, delivery_id: str, outcome: str, retrying: str, unknown: bool = False
+    ) -> None:
         async with self._db.transaction() as session:
             await store.record_attempt(
                 session,
@@ -204,6 +236,7 @@ class DeliveryActivities:
                 outcome=outcome,
                 retrying=retrying,
                 now=datetime.now(UTC),
+                unknown=unknown,
             )
 
 

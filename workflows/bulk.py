@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.bulk_activities import (
+        PAGE_CONCURRENCY,
         BulkActivities,
         BulkPageInput,
         BulkPageResult,
@@ -66,12 +67,19 @@ class BulkSendWorkflow:
 
     async def _page(self, task: BulkSendInput, first: int, last: int) -> None:
         policy = task.policy
-        timeout = timedelta(seconds=policy.provider_timeout_seconds * 4 + 60)
+        # Long enough for every call of the page to take the provider's whole
+        # timeout, PAGE_CONCURRENCY at a time: a slow provider must not time
+        # the page out and have it retried. A dead worker is noticed sooner,
+        # by the heartbeat each provider answer sends.
+        waves = -(-(last - first) // PAGE_CONCURRENCY)
+        timeout = timedelta(seconds=policy.provider_timeout_seconds * waves + 60)
+        heartbeat = timedelta(seconds=policy.provider_timeout_seconds + 30)
         attempt = 1
         result = await workflow.execute_activity_method(
             BulkActivities.send_bulk_page,
             BulkPageInput(task.bulk_id, first, last, attempt, final=policy.max_attempts <= 1),
             start_to_close_timeout=timeout,
+            heartbeat_timeout=heartbeat,
             retry_policy=_ACTIVITY_RETRY,
         )
         self._count(result)
@@ -91,6 +99,7 @@ class BulkSendWorkflow:
                     task.bulk_id, retry_ids, attempt, final=attempt >= policy.max_attempts
                 ),
                 start_to_close_timeout=timeout,
+                heartbeat_timeout=heartbeat,
                 retry_policy=_ACTIVITY_RETRY,
             )
             self._retrying -= len(retry_ids)

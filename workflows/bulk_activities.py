@@ -14,12 +14,20 @@ from server.domain.rollout import RolloutPolicy
 from server.domain.status import DeliveryStatus
 from server.services.deliveries import guard_rollout
 from server.store import bulks as store
+from server.store import notifications as store_notifications
 from server.store.db import Database
 from server.store.notifications import DeliveryRecord
 from workflows.activities import outbound_message
-from workflows.providers.base import Provider, ProviderAccepted, ProviderError
+from workflows.providers.base import OutboundMessage, Provider, ProviderAccepted, ProviderError
+from workflows.reconcile import OUTCOME_UNKNOWN, Reconciled, reconcile, unknown_outcome_note
 
 log = logging.getLogger(__name__)
+
+
+# Provider calls in flight per page. Four pages in flight x 16 = 64 requests.
+# By Little's law that carries 330 sends/s at up to ~190 ms per provider call,
+# which is what Twilio-like APIs answer in (and what the sandbox does under load).
+PAGE_CONCURRENCY = 16
 
 
 @dataclass
@@ -61,10 +69,7 @@ class BulkActivities:
         providers: dict[str, Provider],
         webhook_base_url: str,
         rollout: RolloutPolicy,
-        # Four pages in flight x 16 = 64 requests. By Little's law that
-        # carries 330 sends/s at up to ~190 ms per provider call, which is
-        # what Twilio-like APIs answer in (and what the sandbox does under load).
-        concurrency: int = 16,
+        concurrency: int = PAGE_CONCURRENCY,
     ) -> None:
         self._db = db
         self._providers = providers
@@ -96,55 +101,68 @@ class BulkActivities:
     async def _send(
         self, bulk_id: str, pending: list[DeliveryRecord], attempt: int, final: bool
     ) -> BulkPageResult:
-        gate = asyncio.Semaphore(self._concurrency)
+        """Calls the provider for each delivery, `concurrency` at a time.
 
-        async def call(delivery: DeliveryRecord) -> ProviderAccepted | ProviderError:
-            async with gate:
-                try:
-                    return await self._providers[delivery.channel].send(
-                        outbound_message(delivery, self._callback_base)
-                    )
-                except ProviderError as error:
-                    return error
-
+        At most one provider call per delivery, through crashes: each group
+        of deliveries is marked in progress (one commit) just before its
+        calls, and outcomes are committed in small batches as they come back.
+        A retried activity finds the rows still marked and reconciles them
+        instead of sending again (workflows/reconcile.py)."""
         started = time.monotonic()
-        results = await asyncio.gather(*(call(d) for d in pending))
-        sent_at = time.monotonic()
-        activity.heartbeat()
-        outcome = BulkPageResult()
-        outcomes = []
-        for delivery, result in zip(pending, results, strict=True):
-            if isinstance(result, ProviderAccepted):
-                outcome.handed_over += 1
-                status = "delivered" if result.delivered else "sent"
-                outcomes.append(
-                    store.DeliveryOutcome(
-                        delivery.delivery_id, delivery.notification_id, "accepted", status, "",
-                        result.provider_message_id,
+        page = _PageOutcomes(self, bulk_id, final)
+        gate = asyncio.Semaphore(self._concurrency)
+        calls = []
+        for first in range(0, len(pending), self._concurrency):
+            group = pending[first : first + self._concurrency]
+            fresh = [d.delivery_id for d in group if d.attempt_started_at is None]
+            if fresh:
+                async with self._db.transaction() as session:
+                    await store_notifications.begin_attempts(
+                        session, delivery_ids=fresh, now=datetime.now(UTC)
                     )
-                )  # fmt: skip
-            elif result.permanent or final:
-                outcome.failed += 1
-                reason = (
-                    result.reason
-                    if result.permanent
-                    else f"provider unavailable after {delivery.attempts + 1} attempts"
-                )
-                outcomes.append(
-                    store.DeliveryOutcome(
-                        delivery.delivery_id, delivery.notification_id, result.reason,
-                        "failed", reason, None,
-                    )
-                )  # fmt: skip
+            for delivery in group:
+                # Marks run at most one group ahead of the calls in flight.
+                await gate.acquire()
+                calls.append(asyncio.create_task(self._call(delivery, gate, page)))
+        await asyncio.gather(*calls)
+        await page.flush()
+        log.info(
+            "bulk batch of %d (attempt %d) in %.1f s",
+            len(pending), attempt, time.monotonic() - started,
+        )  # fmt: skip
+        return page.result
+
+    async def _call(
+        self, delivery: DeliveryRecord, gate: asyncio.Semaphore, page: "_PageOutcomes"
+    ) -> None:
+        provider = self._providers[delivery.channel]
+        message = outbound_message(delivery, self._callback_base)
+        result: ProviderAccepted | ProviderError | Reconciled
+        try:
+            if delivery.attempt_started_at is not None:
+                result = await reconcile(self._db, provider, delivery, message)
+                if result == Reconciled():
+                    async with self._db.transaction() as session:
+                        await store_notifications.begin_attempts(
+                            session, delivery_ids=[delivery.delivery_id], now=datetime.now(UTC)
+                        )
+                    result = await self._provider_call(provider, message)
             else:
-                outcome.retry_ids.append(delivery.delivery_id)
-                outcome.retry_after = max(outcome.retry_after, result.retry_after or 0.0)
-                outcomes.append(
-                    store.DeliveryOutcome(
-                        delivery.delivery_id, delivery.notification_id, result.reason, "",
-                        f"{result.reason}; retrying", None,
-                    )
-                )  # fmt: skip
+                result = await self._provider_call(provider, message)
+        finally:
+            gate.release()
+        await page.add(delivery, result)
+
+    @staticmethod
+    async def _provider_call(
+        provider: Provider, message: OutboundMessage
+    ) -> ProviderAccepted | ProviderError:
+        try:
+            return await provider.send(message)
+        except ProviderError as error:
+            return error
+
+    async def record(self, bulk_id: str, outcomes: list[store.DeliveryOutcome]) -> None:
         now = datetime.now(UTC)
         async with self._db.transaction() as session:
             await store.record_outcomes(session, outcomes, now=now)
@@ -157,8 +175,71 @@ class BulkActivities:
                     session, tenant_id=origin[0], template_id=origin[1], now=now,
                     policy=self._rollout,
                 )  # fmt: skip
-        log.info(
-            "bulk batch of %d: provider calls %.1f s, recording %.1f s",
-            len(pending), sent_at - started, time.monotonic() - sent_at,
-        )  # fmt: skip
-        return outcome
+
+
+class _PageOutcomes:
+    """A page's outcomes as they come back: committed in batches of up to
+    FLUSH_ROWS, or every FLUSH_SECONDS, with a heartbeat per outcome, so that
+    a crash loses little and a dead worker is noticed by heartbeat timeout."""
+
+    FLUSH_ROWS = 50
+    FLUSH_SECONDS = 1.0
+
+    def __init__(self, activities: BulkActivities, bulk_id: str, final: bool) -> None:
+        self._activities = activities
+        self._bulk_id = bulk_id
+        self._final = final
+        self._buffer: list[store.DeliveryOutcome] = []
+        self._flushed_at = time.monotonic()
+        self._lock = asyncio.Lock()
+        self.result = BulkPageResult()
+        self._done = 0
+
+    async def add(
+        self, delivery: DeliveryRecord, result: ProviderAccepted | ProviderError | Reconciled
+    ) -> None:
+        self._buffer.append(self._outcome(delivery, result))
+        self._done += 1
+        activity.heartbeat(self._done)
+        if (
+            len(self._buffer) >= self.FLUSH_ROWS
+            or time.monotonic() - self._flushed_at >= self.FLUSH_SECONDS
+        ):
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._buffer = self._buffer, []
+            self._flushed_at = time.monotonic()
+            if batch:
+                await self._activities.record(self._bulk_id, batch)
+
+    def _outcome(
+        self, delivery: DeliveryRecord, result: ProviderAccepted | ProviderError | Reconciled
+    ) -> store.DeliveryOutcome:
+        ids = (delivery.delivery_id, delivery.notification_id)
+        if isinstance(result, Reconciled) and result.adopted:
+            result = result.adopted
+        if isinstance(result, ProviderAccepted):
+            self.result.handed_over += 1
+            status = "delivered" if result.delivered else "sent"
+            return store.DeliveryOutcome(*ids, "accepted", status, "", result.provider_message_id)
+        if isinstance(result, Reconciled):
+            detail, unknown, permanent = result.retry_reason, True, bool(result.fail_reason)
+            reason, retrying = result.fail_reason, f"{OUTCOME_UNKNOWN}; retrying"
+        else:
+            detail = (
+                unknown_outcome_note(result.reason) if result.outcome_unknown else result.reason
+            )
+            unknown, permanent = result.outcome_unknown, result.permanent
+            reason, retrying = result.reason, f"{result.reason}; retrying"
+            self.result.retry_after = max(self.result.retry_after, result.retry_after or 0.0)
+        if permanent or self._final:
+            self.result.failed += 1
+            if not permanent:
+                reason = f"provider unavailable after {delivery.attempts + 1} attempts"
+                if unknown:
+                    reason = f"{reason}; {OUTCOME_UNKNOWN} of the last"
+            return store.DeliveryOutcome(*ids, detail or reason, "failed", reason, None, unknown)
+        self.result.retry_ids.append(delivery.delivery_id)
+        return store.DeliveryOutcome(*ids, detail, "", retrying, None, unknown=unknown)

@@ -5,7 +5,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, case, column, delete, func, insert, select, update, values
+from sqlalchemy import (
+    Boolean,
+    Text,
+    and_,
+    case,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.status import DeliveryStatus
@@ -50,6 +62,9 @@ class DeliveryOutcome:
     status: str
     reason: str
     provider_message_id: str | None
+    # The request may have reached the provider without an answer: the
+    # attempt's in-progress mark stays, for the next attempt to reconcile.
+    unknown: bool = False
 
 
 async def insert_bulk(
@@ -208,9 +223,10 @@ async def queued_deliveries(
 async def record_outcomes(
     session: AsyncSession, outcomes: list[DeliveryOutcome], *, now: datetime
 ) -> None:
-    """Applies a page of outcomes in a handful of statements: counts the
-    attempts, moves queued deliveries forward (a receipt that arrived first
-    wins), records history, and rolls up each notification's status."""
+    """Applies a batch of outcomes in a handful of statements: moves queued
+    deliveries forward (a receipt that arrived first wins), clears the
+    attempts' in-progress marks (begin_attempts counted them), records
+    history, and rolls up each notification's status."""
     if not outcomes:
         return
     await lock_notifications(session, delivery_ids=[o.delivery_id for o in outcomes])
@@ -219,15 +235,18 @@ async def record_outcomes(
         column("pmid", Text),
         column("status", Text),
         column("reason", Text),
+        column("unknown", Boolean),
         name="v",
-    ).data([(o.delivery_id, o.provider_message_id, o.status, o.reason) for o in outcomes])
+    ).data(
+        [(o.delivery_id, o.provider_message_id, o.status, o.reason, o.unknown) for o in outcomes]
+    )
     queued = deliveries.c.status == DeliveryStatus.QUEUED
     moves = queued & (v.c.status != "")
     moved = await session.execute(
         update(deliveries)
         .where(deliveries.c.id == v.c.id)
         .values(
-            attempts=deliveries.c.attempts + 1,
+            attempt_started_at=_case(v.c.unknown, deliveries.c.attempt_started_at, None),
             provider_message_id=func.coalesce(v.c.pmid, deliveries.c.provider_message_id),
             status=_case(moves, v.c.status, deliveries.c.status),
             reason=_case(queued, v.c.reason, deliveries.c.reason),

@@ -37,6 +37,8 @@ class DeliveryRecord:
     content: dict[str, Any] = field(default_factory=dict)
     # Set when the notification belongs to a bulk send.
     bulk_id: str | None = None
+    # Set while a provider call is in progress, or when its outcome is unknown.
+    attempt_started_at: datetime | None = None
     history: list[DeliveryEventRecord] = field(default_factory=list)
 
 
@@ -98,6 +100,7 @@ def delivery_record(row: Row[Any]) -> DeliveryRecord:
         updated_at=row.updated_at,
         content=dict(row.content),
         bulk_id=row._mapping.get("bulk_id"),
+        attempt_started_at=row._mapping.get("attempt_started_at"),
     )
 
 
@@ -310,22 +313,58 @@ async def find_delivery_by_provider_message_id(
     return delivery_record(row) if row else None
 
 
+async def recorded_provider_message_ids(
+    session: AsyncSession, *, channel: str, provider_message_ids: list[str]
+) -> set[str]:
+    """Which of these provider message ids some delivery already holds."""
+    if not provider_message_ids:
+        return set()
+    rows = await session.execute(
+        select(deliveries.c.provider_message_id).where(
+            deliveries.c.channel == channel,
+            deliveries.c.provider_message_id.in_(provider_message_ids),
+        )
+    )
+    return {row[0] for row in rows}
+
+
+async def begin_attempts(session: AsyncSession, *, delivery_ids: list[str], now: datetime) -> None:
+    """Counts a provider call for each delivery and marks it in progress.
+    Committed before the call: if the outcome is never recorded (a crash, no
+    answer), the next attempt finds the mark and reconciles before sending."""
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(delivery_ids))
+        .values(attempts=deliveries.c.attempts + 1, attempt_started_at=now)
+    )
+
+
 async def record_attempt(
-    session: AsyncSession, *, delivery_id: str, outcome: str, now: datetime, retrying: str = ""
-) -> int:
-    """Counts one provider call and records its outcome; returns the new count.
-    `retrying` is shown as the delivery's reason until it moves on."""
-    values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1}
+    session: AsyncSession,
+    *,
+    delivery_id: str,
+    outcome: str,
+    now: datetime,
+    retrying: str = "",
+    unknown: bool = False,
+) -> None:
+    """Records the outcome of the call begun by begin_attempts, in the
+    delivery's history. `retrying` is shown as the delivery's reason until it
+    moves on. `unknown`: the request may have reached the provider without an
+    answer, so the in-progress mark stays for the next attempt to reconcile."""
+    values: dict[str, Any] = {"attempt_started_at": deliveries.c.attempt_started_at}
+    if not unknown:
+        values["attempt_started_at"] = None
     if retrying:
         values["reason"] = retrying
-    attempts, status = (
+    status = (
         await session.execute(
             update(deliveries)
             .where(deliveries.c.id == delivery_id)
             .values(**values)
-            .returning(deliveries.c.attempts, deliveries.c.status)
+            .returning(deliveries.c.status)
         )
-    ).one()
+    ).scalar_one()
     await session.execute(
         insert(delivery_events).values(
             delivery_id=delivery_id,
@@ -335,7 +374,6 @@ async def record_attempt(
             occurred_at=now,
         )
     )
-    return int(attempts)
 
 
 async def set_provider_message_id(
@@ -346,6 +384,46 @@ async def set_provider_message_id(
         .where(deliveries.c.id == delivery_id)
         .values(provider_message_id=provider_message_id)
     )
+
+
+async def adopt_provider_message_ids(session: AsyncSession, ids: dict[str, str]) -> None:
+    """Records provider message ids (by delivery id) learnt from receipts, on
+    deliveries that have none yet: the provider accepted a message whose
+    sender died before recording it, and a retry must see it was handed over."""
+    if ids:
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("did"), deliveries.c.provider_message_id.is_(None))
+            .values(provider_message_id=bindparam("pmid")),
+            [{"did": delivery_id, "pmid": pmid} for delivery_id, pmid in ids.items()],
+        )
+
+
+@dataclass(frozen=True)
+class DeliveryIdentity:
+    """What a provider receipt naming the delivery is checked against."""
+
+    channel: str
+    address: str
+    provider_message_id: str | None
+
+
+async def delivery_identities(
+    session: AsyncSession, *, delivery_ids: list[str]
+) -> dict[str, DeliveryIdentity]:
+    """Channel, address and provider message id of each known delivery, in
+    one statement."""
+    rows = await session.execute(
+        select(
+            deliveries.c.id,
+            deliveries.c.channel,
+            deliveries.c.address,
+            deliveries.c.provider_message_id,
+        ).where(deliveries.c.id.in_(delivery_ids))
+    )
+    return {
+        row.id: DeliveryIdentity(row.channel, row.address, row.provider_message_id) for row in rows
+    }
 
 
 @dataclass(frozen=True)

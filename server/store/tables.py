@@ -62,6 +62,8 @@ notifications = Table(
     Column("row_index", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # When recovery last made sure this queued single send's workflow exists.
+    Column("workflow_checked_at", DateTime(timezone=True)),
     Index("ix_notifications_tenant_created", "tenant_id", "created_at", "id"),
 )
 
@@ -79,6 +81,9 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("reason", Text, nullable=False, server_default=""),
     Column("provider_message_id", Text),
+    # When the provider call in progress started; cleared with its outcome.
+    # Still set on a retry, it marks an attempt whose outcome is unknown.
+    Column("attempt_started_at", DateTime(timezone=True)),
     # What to send: rendered subject/body/html_body, or WhatsApp template parameters.
     Column("content", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -101,13 +106,31 @@ delivery_events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
 )
 
-# The transactional outbox of workflow starts: a row per notification whose
-# workflow may not have started yet (see services/notifications.py).
+# The transactional outbox of workflow starts, stored in the transaction of
+# what they start: a notification, a bulk or a template approval whose
+# workflow may not have started yet (see services/dispatch.py).
 pending_dispatches = Table(
     "pending_dispatches",
     metadata,
-    Column("notification_id", Text, ForeignKey("notifications.id"), primary_key=True),
+    # An OutboxKind; `ref` is the notification id, bulk id or WhatsApp name.
+    Column("kind", Text, primary_key=True),
+    Column("ref", Text, primary_key=True),
+    # The workflow input, where the rows it refers to do not hold it.
+    Column("payload", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    # A sweeper is starting it until then; others leave it alone.
+    Column("leased_until", DateTime(timezone=True)),
+)
+
+# One-use provider webhook tokens (Mailgun's signature token), kept while a
+# signature with them would still be fresh: a second use is a replay.
+webhook_tokens = Table(
+    "webhook_tokens",
+    metadata,
+    Column("provider", Text, primary_key=True),
+    Column("token", Text, primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("webhook_tokens_expires_at", "expires_at"),
 )
 
 templates = Table(
@@ -176,6 +199,8 @@ bulks = Table(
     Column("accepted", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    # When recovery last made sure this unfinished bulk's workflow exists.
+    Column("workflow_checked_at", DateTime(timezone=True)),
 )
 
 bulk_errors = Table(

@@ -1,6 +1,8 @@
-"""The one small interface every provider adapter implements."""
+"""The small interface every provider adapter implements."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -28,11 +30,6 @@ class OutboundMessage:
     # Set for WhatsApp, which only sends approved templates.
     template: WhatsAppTemplate | None = None
 
-    @property
-    def idempotency_key(self) -> str:
-        """Provider-side key: one channel of one notification is sent once."""
-        return f"{self.notification_id}:{self.channel}"
-
 
 @dataclass(frozen=True)
 class ProviderAccepted:
@@ -51,13 +48,35 @@ class ProviderError(Exception):
         permanent: bool,
         detail: str = "",
         retry_after: float | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.detail = detail
         self.retry_after = retry_after
+        # The request may have reached the provider, but no answer came back
+        # (a read timeout, a reset): it may have been sent.
+        self.outcome_unknown = outcome_unknown
+
+
+class AfterUnknownOutcome(StrEnum):
+    """What the next attempt does when an earlier call's outcome is unknown."""
+
+    # Ask the provider whether it has the message, and adopt it if so.
+    LOOK_UP = "look_up"
+    # The provider cannot be asked; sending again is the lesser harm.
+    RESEND = "resend"
+    # The provider cannot be asked, and a duplicate is the greater harm.
+    FAIL = "fail"
 
 
 class Provider(Protocol):
+    after_unknown_outcome: AfterUnknownOutcome
+
     async def send(self, message: OutboundMessage) -> ProviderAccepted: ...
+
+    async def look_up(self, message: OutboundMessage, *, since: datetime) -> list[ProviderAccepted]:
+        """Messages matching this one that the provider created since `since`,
+        oldest first. Only called when after_unknown_outcome is LOOK_UP."""
+        ...

@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from workflows.providers.base import ProviderError
+
 # Bulk sends keep up to 64 requests in flight per provider (BulkActivities).
 MAX_CONNECTIONS = 80
 
@@ -50,10 +52,26 @@ class HttpResponse:
 
 
 class HttpUnreachable(Exception):
-    """No response: connection refused or reset, or the timeout passed."""
+    """No response: connection refused or reset, or the timeout passed.
+    `request_sent` is False only when no connection was made, so the provider
+    cannot have the request; otherwise it may have acted on it."""
+
+    def __init__(self, detail: str, *, request_sent: bool) -> None:
+        super().__init__(detail)
+        self.request_sent = request_sent
 
 
 RequestHook = Callable[[SentRequest], Awaitable[None]]
+
+
+def unreachable_error(provider: str, exc: HttpUnreachable) -> ProviderError:
+    """A transient failure; its outcome is unknown when the request went out."""
+    return ProviderError(
+        f"{provider} did not answer" if exc.request_sent else f"{provider} unreachable",
+        permanent=False,
+        detail=repr(exc),
+        outcome_unknown=exc.request_sent,
+    )
 
 
 class HttpClient:
@@ -65,7 +83,9 @@ class HttpClient:
         basic_auth: tuple[str, str] | None = None,
         request_hooks: list[RequestHook] | None = None,
     ) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # A separate connect timeout, so that "never connected" (nothing sent)
+        # is told apart from "no answer" (maybe sent).
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 5.0))
         self._headers = dict(headers or {})
         if basic_auth is not None:
             self._headers["Authorization"] = aiohttp.encode_basic_auth(*basic_auth)
@@ -95,12 +115,24 @@ class HttpClient:
             all_headers["Content-Type"] = "application/json"
         for hook in self._hooks:
             await hook(SentRequest("POST", url, all_headers, body))
+        return await self._request("POST", url, data=body, headers=all_headers)
+
+    async def get(self, url: str, *, params: Mapping[str, str] | None = None) -> HttpResponse:
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        for hook in self._hooks:
+            await hook(SentRequest("GET", url, self._headers, b""))
+        return await self._request("GET", url, headers=self._headers)
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
         try:
-            async with self._client().post(url, data=body, headers=all_headers) as response:
+            async with self._client().request(method, url, **kwargs) as response:
                 text = await response.text(errors="replace")
                 return HttpResponse(response.status, response.headers.copy(), text)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise HttpUnreachable(repr(exc), request_sent=False) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise HttpUnreachable(repr(exc)) from exc
+            raise HttpUnreachable(repr(exc), request_sent=True) from exc
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:

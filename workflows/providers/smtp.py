@@ -1,15 +1,27 @@
 """Email over SMTP submission (aiosmtplib)."""
 
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
 import aiosmtplib
 
 from server.domain.receipts import email_message_id
-from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
+from workflows.providers.base import (
+    AfterUnknownOutcome,
+    OutboundMessage,
+    ProviderAccepted,
+    ProviderError,
+)
 
 
 class SmtpEmailProvider:
+    # SMTP cannot be asked whether a message was taken. Sending again is the
+    # lesser harm: the copy has the same Message-ID (derived from the
+    # delivery), which RFC 5322 makes the message's identity, so mail systems
+    # that de-duplicate by it show one message; a lost email shows none.
+    after_unknown_outcome = AfterUnknownOutcome.RESEND
+
     def __init__(
         self,
         *,
@@ -56,11 +68,22 @@ class SmtpEmailProvider:
             raise _classify(refusal.code if refusal else 550, str(exc)) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise _classify(exc.code, str(exc)) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError) as exc:
             raise ProviderError(
                 "email server unavailable", permanent=False, detail=str(exc)
             ) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            # Connected, then no answer or a dropped line: perhaps after DATA.
+            raise ProviderError(
+                "email server did not answer",
+                permanent=False,
+                detail=str(exc),
+                outcome_unknown=True,
+            ) from exc
         return ProviderAccepted(provider_message_id=message_id)
+
+    async def look_up(self, message: OutboundMessage, *, since: datetime) -> list[ProviderAccepted]:
+        return []
 
 
 def _classify(code: int, detail: str) -> ProviderError:

@@ -1,9 +1,21 @@
 """WhatsApp over Meta's Cloud API: approved templates with positional parameters."""
 
+from datetime import datetime
 from typing import Any
 
-from workflows.providers.base import OutboundMessage, ProviderAccepted, ProviderError
-from workflows.providers.http import HttpClient, HttpResponse, HttpUnreachable, RequestHook
+from workflows.providers.base import (
+    AfterUnknownOutcome,
+    OutboundMessage,
+    ProviderAccepted,
+    ProviderError,
+)
+from workflows.providers.http import (
+    HttpClient,
+    HttpResponse,
+    HttpUnreachable,
+    RequestHook,
+    unreachable_error,
+)
 
 # Meta error codes, in tenant words. Codes not listed and not transient are permanent.
 _REASONS = {
@@ -23,6 +35,12 @@ _TRANSIENT = {1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056}
 
 
 class WhatsAppCloudProvider:
+    # The Cloud API has no look-up of a sent message: its status comes only by
+    # webhook, and a webhook that names the delivery records the message id
+    # (receipts). With neither, a resend could deliver a second template
+    # message, which the business pays for and the user sees twice: fail.
+    after_unknown_outcome = AfterUnknownOutcome.FAIL
+
     def __init__(
         self,
         *,
@@ -71,6 +89,9 @@ class WhatsAppCloudProvider:
         response = await self._post(self._url, payload)
         return ProviderAccepted(provider_message_id=str(response.json()["messages"][0]["id"]))
 
+    async def look_up(self, message: OutboundMessage, *, since: datetime) -> list[ProviderAccepted]:
+        return []
+
     async def submit_template(
         self, *, name: str, language: str, body: str, examples: list[str]
     ) -> str:
@@ -91,7 +112,7 @@ class WhatsAppCloudProvider:
         try:
             response = await self._client.post(url, json_body=payload)
         except HttpUnreachable as exc:
-            raise ProviderError("WhatsApp unreachable", permanent=False, detail=repr(exc)) from exc
+            raise unreachable_error("WhatsApp", exc) from exc
         if response.status_code == 200:
             return response
         detail = f"HTTP {response.status_code}: {response.text[:500]}"

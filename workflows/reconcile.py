@@ -1,0 +1,98 @@
+"""Reconciling a provider call whose outcome is unknown: the worker died
+during it, or the request went out and no answer came back. Before anything
+is sent again, the provider's rule (AfterUnknownOutcome) decides:
+
+- Twilio (SMS, voice) and Slack are asked, through their list and history
+  APIs, and a message they already have is adopted;
+- SMTP cannot be asked, so the email is sent again, with the same Message-ID;
+- WhatsApp cannot be asked either, and the delivery fails as "outcome unknown"
+  unless its status webhook has already named the message.
+
+Each case leaves a line in the delivery's history."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from server.store import notifications as store
+from server.store.db import Database
+from server.store.notifications import DeliveryRecord
+from workflows.providers.base import (
+    AfterUnknownOutcome,
+    OutboundMessage,
+    Provider,
+    ProviderAccepted,
+    ProviderError,
+)
+
+OUTCOME_UNKNOWN = "outcome unknown"
+
+
+def unknown_outcome_note(reason: str) -> str:
+    """History line of an attempt that may have reached the provider."""
+    return f"{reason}: {OUTCOME_UNKNOWN}, the provider may have the message"
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What to do with a delivery whose last attempt has no known outcome.
+    All empty: nothing was sent, so send again."""
+
+    # The provider has the message: record it as handed over.
+    adopted: ProviderAccepted | None = None
+    # Give up: the delivery fails with this reason.
+    fail_reason: str = ""
+    # The provider could not be asked now: ask again later, sending nothing.
+    retry_reason: str = ""
+
+
+async def reconcile(
+    db: Database, provider: Provider, delivery: DeliveryRecord, message: OutboundMessage
+) -> Reconciled:
+    assert delivery.attempt_started_at is not None
+    started = delivery.attempt_started_at
+    prefix = f"attempt at {started:%H:%M:%S} UTC had no recorded outcome"
+    rule = provider.after_unknown_outcome
+    result = Reconciled()
+    if rule is AfterUnknownOutcome.LOOK_UP:
+        try:
+            candidates = await provider.look_up(message, since=started)
+        except ProviderError as error:
+            result = Reconciled(
+                retry_reason=f"{prefix}; asking the provider failed: {error.reason}"
+            )
+        else:
+            async with db.transaction() as session:
+                taken = await store.recorded_provider_message_ids(
+                    session,
+                    channel=delivery.channel,
+                    provider_message_ids=[c.provider_message_id for c in candidates],
+                )
+            mine = [c for c in candidates if c.provider_message_id not in taken]
+            if mine:
+                note = f"{prefix}; the provider has it ({mine[0].provider_message_id}): adopted"
+                result = Reconciled(adopted=mine[0])
+            else:
+                note = f"{prefix}; the provider does not have it: sending again"
+    elif rule is AfterUnknownOutcome.RESEND:
+        note = f"{prefix}; the provider cannot be asked: sending again, same message id"
+    else:
+        result = Reconciled(
+            fail_reason=(
+                f"{OUTCOME_UNKNOWN}: the provider may have sent it and cannot be asked, "
+                "so it was not sent again"
+            )
+        )
+        note = f"{prefix}; the provider cannot be asked: not sent again"
+    if result.retry_reason:
+        note = result.retry_reason
+    async with db.transaction() as session:
+        await store.record_attempt(
+            session,
+            delivery_id=delivery.delivery_id,
+            outcome=note,
+            now=datetime.now(UTC),
+            # The mark stays until what replaces it is committed: the adopted
+            # message, the failure, or (sending again) the next attempt's mark.
+            unknown=result != Reconciled(),
+        )
+    return result
