@@ -124,6 +124,7 @@ class Sandbox:
         self.smtp_port = self._smtp.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        self.ctx.stopping.set()
         if self._smtp is not None:
             self._smtp.close()
             await self._smtp.wait_closed()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from .config import Config
@@ -16,6 +17,8 @@ class Context:
     store: Store
     sender: CallbackSender
     counter: FailureCounter = field(default_factory=FailureCounter)
+    # Set when the sandbox shuts down, so held ('never answer') requests let go.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def reset(self) -> None:
         """Forget messages, request log and trigger counts (templates stay)."""

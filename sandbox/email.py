@@ -14,6 +14,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .context import Context
+from .hang import HANG_CAP, hold
 from .signing import mailgun_signature
 from .store import Message
 from .triggers import Kind, email_trigger
@@ -124,7 +125,19 @@ class SmtpHandler:
                 message_id=record.id,
             )
             self.ctx.sender.spawn(self._events(record, parsed, envelope, bare_id, len(raw)))
+        if any(email_trigger(r).kind is Kind.HANG for r in envelope.rcpt_tos):
+            await self._never_reply(server)
         return f"250 2.0.0 Ok: queued as {bare_id}"
+
+    async def _never_reply(self, server: SMTP) -> None:
+        """Hold the final DATA reply: the message is queued, the client never hears.
+
+        aiosmtpd cancels this handler when the client disconnects; on shutdown or
+        after the cap the connection is closed, so no reply is ever written.
+        """
+        await hold(self.ctx.stopping, lambda: server.transport is None)
+        if server.transport is not None:
+            server.transport.close()
 
     async def _events(
         self, record: Message, parsed: EmailMessage, envelope: Envelope, message_id: str, size: int
@@ -276,6 +289,9 @@ async def start_smtp(ctx: Context) -> asyncio.Server:
             hostname="sandbox.local",
             ident="Clarion provider sandbox ESMTP",
             enable_SMTPUTF8=True,
+            # aiosmtpd drops idle sessions after `timeout`; the hang trigger holds one
+            # for up to HANG_CAP.
+            timeout=HANG_CAP,
             auth_required=auth,
             # No TLS on a loopback test server; AUTH over plain text is fine here.
             auth_require_tls=False,

@@ -25,6 +25,7 @@ class Kind(Enum):
     BUSY = "busy"  # voice only: busy
     TEMPFAIL = "tempfail"  # email: 451 N times at RCPT
     SERVER_ERROR = "server_error"  # slack: HTTP 500 twice
+    HANG = "hang"  # accepted and recorded, then the reply is never sent
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ _PHONE_FIXED = {
     "+15005550302": Trigger(Kind.NO_CALLBACK),
     "+15005550303": Trigger(Kind.SLOW),
     "+15005550304": Trigger(Kind.BUSY),
+    "+15005550305": Trigger(Kind.HANG),
 }
 _PHONE_TRANSIENT = re.compile(r"^\+1500555020([1-9])$")
 
@@ -66,6 +68,7 @@ _EMAIL_FIXED = {
     "bounce": Trigger(Kind.CALLBACK_FAIL),
     "noreceipt": Trigger(Kind.NO_CALLBACK),
     "slow": Trigger(Kind.SLOW),
+    "hang": Trigger(Kind.HANG),
 }
 
 
@@ -84,6 +87,7 @@ _SLACK_FIXED = {
     "UNOTFOUND": Trigger(Kind.INVALID),
     "URATELIMIT": Trigger(Kind.RATE_LIMIT, 1),
     "UERROR500": Trigger(Kind.SERVER_ERROR, 2),
+    "UHANG": Trigger(Kind.HANG),
 }
 
 

@@ -21,9 +21,12 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from .context import Context
+from .hang import never_answer
 from .signing import twilio_signature
 from .store import Message
 from .triggers import Kind, Trigger, Verdict, gate, phone_trigger
+from .twilio_list import CALLS, MESSAGES, InvalidParameter, ListSpec
+from .twilio_list import page as list_page
 
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -137,8 +140,10 @@ class TwilioApi:
         base = "/2010-04-01/Accounts/{account_sid}"
         return [
             web.post(base + "/Messages.json", self.create_message),
+            web.get(base + "/Messages.json", self.list_messages),
             web.get(base + "/Messages/{sid}.json", self.fetch_resource),
             web.post(base + "/Calls.json", self.create_call),
+            web.get(base + "/Calls.json", self.list_calls),
             web.get(base + "/Calls/{sid}.json", self.fetch_resource),
         ]
 
@@ -237,9 +242,46 @@ class TwilioApi:
             ).response()
         return web.json_response(resource)
 
+    async def list_messages(self, request: web.Request) -> web.Response:
+        return self._list(request, "sms", MESSAGES)
+
+    async def list_calls(self, request: web.Request) -> web.Response:
+        return self._list(request, "voice", CALLS)
+
+    def _list(self, request: web.Request, channel: str, spec: ListSpec) -> web.Response:
+        # Look-ups are logged as "read", so counting accepted creates stays exact.
+        try:
+            self._check_auth(request)
+            newest_first = [
+                self._resources[m.provider_message_id]
+                for m in reversed(self.ctx.store.messages)
+                if m.channel == channel and m.provider_message_id in self._resources
+            ]
+            try:
+                body = list_page(spec, newest_first, request.query, request.path)
+            except InvalidParameter as exc:
+                raise TwilioError(20422, str(exc)) from exc
+        except TwilioError as err:
+            self._log_read(channel, spec, request, err.status, err.body())
+            return err.response()
+        self._log_read(channel, spec, request, 200)
+        return web.json_response(body)
+
+    def _log_read(
+        self, channel: str, spec: ListSpec, request: web.Request, status: int, error: Any = None
+    ) -> None:
+        self.ctx.store.log_request(
+            channel=channel,
+            operation=f"{spec.key}.list",
+            to=request.query.get("To") or None,
+            outcome="read",
+            status_code=status,
+            error=error,
+        )
+
     async def _handle(
         self, request: web.Request, channel: str, operation: str, create: Any
-    ) -> web.Response:
+    ) -> web.StreamResponse:
         form = await request.post()
         to = _text(form, "To") or None
         store = self.ctx.store
@@ -271,11 +313,14 @@ class TwilioApi:
             status_code=201,
             message_id=message.id if message else None,
         )
+        if phone_trigger(to or "").kind is Kind.HANG:
+            # Twilio has the message and sends its callbacks; the client never hears.
+            return await never_answer(self.ctx.stopping, request)
         return web.json_response(resource, status=201)
 
     # -- Messages --------------------------------------------------------
 
-    async def create_message(self, request: web.Request) -> web.Response:
+    async def create_message(self, request: web.Request) -> web.StreamResponse:
         return await self._handle(request, "sms", "messages.create", self._create_message)
 
     async def _create_message(self, form: Form) -> dict[str, Any]:
@@ -390,7 +435,7 @@ class TwilioApi:
 
     # -- Calls -----------------------------------------------------------
 
-    async def create_call(self, request: web.Request) -> web.Response:
+    async def create_call(self, request: web.Request) -> web.StreamResponse:
         return await self._handle(request, "voice", "calls.create", self._create_call)
 
     async def _create_call(self, form: Form) -> dict[str, Any]:
@@ -521,6 +566,10 @@ class TwilioApi:
                 extra["SipResponseCode"] = sip
             return extra
 
+        # "start_time ... Empty if the call has not yet been dialed."
+        # (https://www.twilio.com/docs/voice/api/call-resource): set on dialing,
+        # so busy and unanswered calls have one too and StartTime filters find them.
+        resource["start_time"] = rfc2822()
         await emit("initiated", "initiated")
         if trigger.kind is Kind.BUSY:
             await emit("completed", "busy", ended(0, "486"))
@@ -529,7 +578,6 @@ class TwilioApi:
         if trigger.kind is Kind.CALLBACK_FAIL:
             await emit("completed", "no-answer", ended(0, "487"))
             return
-        resource["start_time"] = rfc2822()
         await emit("answered", "in-progress")
         url = str(fields.get("Url", "")).strip()
         if url and not fields.get("Twiml"):

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from .context import Context
+from .hang import never_answer
 from .signing import meta_signature
 from .store import Message
 from .triggers import Kind, Trigger, Verdict, gate, phone_trigger, template_rejected
@@ -129,6 +130,11 @@ class WhatsAppApi:
         self._ids = itertools.count(1)
 
     def routes(self) -> list[web.RouteDef]:
+        # Deliberately no GET of a sent message: the Cloud API reports a message's
+        # status only through the `statuses` webhooks
+        # (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components,
+        # sent/delivered/read/failed); the send response's wamid cannot be looked up.
+        # A client that lost the answer cannot ask Meta whether the message went out.
         return [
             web.post(f"/{VERSION}/{{phone_number_id}}/messages", self.send_message),
             web.post(f"/{VERSION}/{{waba_id}}/message_templates", self.create_template),
@@ -203,7 +209,7 @@ class WhatsAppApi:
 
     # -- messages ----------------------------------------------------------
 
-    async def send_message(self, request: web.Request) -> web.Response:
+    async def send_message(self, request: web.Request) -> web.StreamResponse:
         op = "messages.send"
         to: str | None = None
         try:
@@ -225,6 +231,9 @@ class WhatsAppApi:
             message_id=record.id,
         )
         self.ctx.sender.spawn(self._progress(record, phone_number_id, trigger, category))
+        if trigger.kind is Kind.HANG:
+            # Meta has the message and sends its webhooks; the client never hears.
+            return await never_answer(self.ctx.stopping, request)
         wa_id = record.to.lstrip("+")
         message: dict[str, Any] = {"id": record.provider_message_id}
         if payload.get("type") == "template":
