@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -33,8 +34,8 @@ def drain_timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=min(settings.provider_timeout_seconds + 5, MAX_DRAIN_SECONDS))
 
 
-def build_whatsapp(settings: Settings) -> WhatsAppCloudProvider:
-    return WhatsAppCloudProvider(
+def build_whatsapp(settings: Settings, cleanup: AsyncExitStack) -> WhatsAppCloudProvider:
+    whatsapp = WhatsAppCloudProvider(
         api_base=settings.meta_api_base,
         api_version=settings.meta_api_version,
         phone_number_id=settings.whatsapp_phone_number_id,
@@ -42,15 +43,27 @@ def build_whatsapp(settings: Settings) -> WhatsAppCloudProvider:
         access_token=settings.meta_access_token,
         timeout=settings.provider_timeout_seconds,
     )
+    cleanup.push_async_callback(whatsapp.aclose)
+    return whatsapp
 
 
-def build_providers(settings: Settings, whatsapp: WhatsAppCloudProvider) -> dict[str, Provider]:
+def build_providers(
+    settings: Settings, whatsapp: WhatsAppCloudProvider, cleanup: AsyncExitStack
+) -> dict[str, Provider]:
+    """The providers, whose HTTP clients `cleanup` closes when the worker is done."""
     twilio = TwilioClient(
         api_base=settings.twilio_api_base,
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token,
         timeout=settings.provider_timeout_seconds,
     )
+    slack = SlackProvider(
+        api_base=settings.slack_api_base,
+        bot_token=settings.slack_bot_token,
+        timeout=settings.provider_timeout_seconds,
+    )
+    cleanup.push_async_callback(twilio.aclose)
+    cleanup.push_async_callback(slack.aclose)
     return {
         "email": SmtpEmailProvider(
             host=settings.smtp_host,
@@ -63,20 +76,18 @@ def build_providers(settings: Settings, whatsapp: WhatsAppCloudProvider) -> dict
         ),
         "sms": TwilioSmsProvider(twilio, settings.twilio_from_number),
         "voice": TwilioVoiceProvider(twilio, settings.twilio_from_number),
-        "slack": SlackProvider(
-            api_base=settings.slack_api_base,
-            bot_token=settings.slack_bot_token,
-            timeout=settings.provider_timeout_seconds,
-        ),
+        "slack": slack,
         "whatsapp": whatsapp,
     }
 
 
-def create_worker(settings: Settings, client: Client, db: Database) -> Worker:
-    whatsapp = build_whatsapp(settings)
+def create_worker(
+    settings: Settings, client: Client, db: Database, cleanup: AsyncExitStack
+) -> Worker:
+    whatsapp = build_whatsapp(settings, cleanup)
     activities = DeliveryActivities(
         db,
-        build_providers(settings, whatsapp),
+        build_providers(settings, whatsapp, cleanup),
         settings.webhook_base_url,
         settings.rollout_policy(),
     )
@@ -114,18 +125,18 @@ async def run(settings: Settings) -> None:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
     db = Database(create_engine(settings.database_url))
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    worker = create_worker(settings, client, db)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        log.info("worker polling task queue %s", settings.task_queue)
-        await stop.wait()
-        log.info(
-            "worker draining: no new tasks; waiting up to %g s for running activities",
-            drain_timeout(settings).total_seconds(),
-        )
+    async with AsyncExitStack() as cleanup:
+        async with create_worker(settings, client, db, cleanup):
+            log.info("worker polling task queue %s", settings.task_queue)
+            await stop.wait()
+            log.info(
+                "worker draining: no new tasks; waiting up to %g s for running activities",
+                drain_timeout(settings).total_seconds(),
+            )
     log.info("worker drained; exiting")
     await db.close()
 
