@@ -4,6 +4,8 @@ processes, and stops them by PID. CI's shared PostgreSQL server is never used
 here, because these tests freeze and kill the database. The platform is
 supervised as under `make run`: a child the test kills is restarted."""
 
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from runner.stack import Ports, Stack
 from tests.conftest import TEST_SETTINGS
+from tests.e2e.waiting import wait_for
 
 StartStack = Callable[..., Stack]
 
@@ -72,3 +75,15 @@ def sandbox_requests(platform: Stack, **filters: str) -> list[dict[str, object]]
     response.raise_for_status()
     requests: list[dict[str, object]] = response.json()["requests"]
     return requests
+
+
+def kill_and_wait_for_restart(
+    platform: Stack, name: str, sig: signal.Signals = signal.SIGKILL
+) -> int:
+    """Sends `sig` to the named child and waits until the supervisor has it up
+    again under a new PID; returns the old PID."""
+    old_pid = platform.pid(name)
+    os.kill(old_pid, sig)
+    wait_for(lambda: platform.pid(name) != old_pid, timeout=10)
+    platform.wait_up(name, timeout=60)
+    return old_pid

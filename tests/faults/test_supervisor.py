@@ -14,8 +14,8 @@ import pytest
 from runner.stack import Stack
 from runner.supervisor import ChildSpec, CrashLoop, State, Supervisor
 from tests.conftest import signup
-from tests.e2e.waiting import wait_for, wait_for_status
-from tests.faults.conftest import StartStack, sandbox_requests
+from tests.e2e.waiting import wait_for_status
+from tests.faults.conftest import StartStack, kill_and_wait_for_restart, sandbox_requests
 
 
 def python_child(tmp_path: Path, name: str, code: str, ready_text: str = "") -> ChildSpec:
@@ -99,14 +99,6 @@ def send_sms(platform: Stack, to: str) -> dict[str, object]:
         assert response.status_code == 200, response.text
         notification_id = response.json()["notification_id"]
         return wait_for_status(tenant, notification_id, {"delivered", "failed"}, timeout=60)
-
-
-def kill_and_wait_for_restart(platform: Stack, name: str) -> int:
-    old_pid = platform.pid(name)
-    os.kill(old_pid, signal.SIGKILL)
-    wait_for(lambda: platform.pid(name) != old_pid, timeout=10)
-    platform.wait_up(name, timeout=60)
-    return old_pid
 
 
 def test_a_killed_worker_is_restarted_and_the_next_send_is_delivered(
