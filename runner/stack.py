@@ -131,7 +131,8 @@ class Stack:
         return self.supervisor.child(name).process.pid
 
     def wait_up(self, name: str, timeout: float = 60) -> Child:
-        """Waits until the named child is serving again after a restart."""
+        """Waits until the named child is serving again after a restart. Right
+        after a kill it may still look up: wait for pid() to change first."""
         return self.supervisor.wait_up(name, timeout)
 
     def supervise(self, should_stop: Callable[[], bool]) -> None:
