@@ -262,3 +262,22 @@ async def test_webhook_verification_handshake(
         lambda r: r.method == "GET" and f"hub.challenge={result['challenge']}" in r.query
     )
     assert "hub.verify_token=sandbox-verify-token" in hit.query
+
+
+async def test_a_sent_message_cannot_be_looked_up(
+    client: httpx.AsyncClient, sandbox: SandboxProcess, receiver: Receiver
+) -> None:
+    # The Cloud API reports status only by webhook; a lost answer cannot be asked about.
+    sent = await send(client, sandbox, text_message("+15551250001"))
+    assert sent.status_code == 200, sent.text
+    wamid = sent.json()["messages"][0]["id"]
+    # Its status arrives the only way Meta gives it: the webhooks.
+    assert len(await receiver.wait_for(lambda r: wamid.encode() in r.body, count=2)) == 2
+    for path, status in (
+        (f"/{VERSION}/{wamid}", 404),
+        (f"/{VERSION}/{PHONE_ID}/messages/{wamid}", 404),
+        (f"/{VERSION}/{PHONE_ID}/messages", 405),  # the edge only takes POST (a send)
+    ):
+        response = await client.get(sandbox.http + path, headers=AUTH)
+        assert response.status_code == status, path
+        assert wamid not in response.text
