@@ -31,11 +31,12 @@ from server.api.auth import ApiInterceptor, ApiKeyAuthenticator
 from server.api.callbacks import callback_app
 from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
 from server.api.template_servicer import TemplateServicer
+from server.domain.errors import ClarionError
 from server.services.accounts import Accounts
 from server.services.bulk import BulkSends
-from server.services.dispatch import Dispatcher
+from server.services.dispatch import Dispatcher, Outbox
 from server.services.idempotency import Idempotency
-from server.services.notifications import Notifications, dispatch_pending
+from server.services.notifications import Notifications
 from server.services.receipts import ProviderSecrets, Receipts
 from server.services.templates import Templates
 from server.settings import Settings
@@ -56,17 +57,17 @@ async def create_server(
 ) -> tuple[grpc.aio.Server, int]:
     """Builds the server and binds it; returns it with the bound port (address
     may end in :0)."""
-    dispatcher = Dispatcher(temporal, settings.task_queue, settings.delivery_policy())
+    outbox = Outbox(db, dispatcher_for(settings, temporal))
     server = grpc.aio.server(
         interceptors=[ApiInterceptor(ApiKeyAuthenticator(db, settings.api_key_cache_seconds))],
         options=[("grpc.so_reuseport", 1)],
     )
-    templates = Templates(db, dispatcher, settings.rollout_policy())
+    templates = Templates(db, outbox, settings.rollout_policy())
     idempotency = Idempotency(db, settings.idempotency_policy())
     notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
         NotificationServicer(
-            Notifications(db, dispatcher, templates, idempotency),
-            BulkSends(db, dispatcher, templates, idempotency),
+            Notifications(db, outbox, templates, idempotency),
+            BulkSends(db, outbox, templates, idempotency),
         ),
         server,
     )
@@ -106,15 +107,29 @@ async def purge_expired_keys(idempotency: Idempotency, every_seconds: float = 36
         await asyncio.sleep(every_seconds)
 
 
-async def start_pending_workflows(db: Database, dispatcher: Dispatcher, every: float) -> None:
-    """Starts workflows that were stored but not started (outbox sweeper).
-    Every API server runs one; SKIP LOCKED keeps them off each other's rows."""
+def dispatcher_for(settings: Settings, temporal: Client) -> Dispatcher:
+    return Dispatcher(
+        temporal,
+        settings.task_queue,
+        settings.delivery_policy(),
+        rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout_seconds),
+    )
+
+
+async def start_pending_workflows(outbox: Outbox, every: float, recheck: float) -> None:
+    """Starts workflows that were stored but not started (outbox sweeper),
+    and those Temporal may have lost. Every API server runs one; leases and
+    SKIP LOCKED keep them off each other's rows."""
     while True:
         await asyncio.sleep(every)
         try:
-            started = await dispatch_pending(db, dispatcher, older_than=timedelta(seconds=every))
+            started = await outbox.sweep(
+                older_than=timedelta(seconds=every), recheck_after=timedelta(seconds=recheck)
+            )
             if started:
                 log.warning("started %d workflows left pending", started)
+        except ClarionError as error:
+            log.warning("outbox sweep skipped: %s", error.reason)
         except Exception:
             log.exception("starting pending workflows failed; retrying")
 
@@ -127,14 +142,16 @@ def create_callback_app(settings: Settings, db: Database, temporal: Client) -> w
         meta_app_secret=settings.meta_app_secret,
         meta_verify_token=settings.meta_verify_token,
     )
-    dispatcher = Dispatcher(temporal, settings.task_queue, settings.delivery_policy())
-    return callback_app(Receipts(db, dispatcher, secrets, settings.rollout_policy()))
+    return callback_app(
+        Receipts(db, dispatcher_for(settings, temporal), secrets, settings.rollout_policy())
+    )
 
 
 async def serve(settings: Settings, role: str) -> None:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
-    db = Database(create_engine(settings.database_url))
+    limits = settings.database_limits()
+    db = Database(create_engine(settings.database_url, limits=limits), limits)
     temporal = await Client.connect(
         settings.temporal_address, namespace=settings.temporal_namespace
     )
@@ -169,9 +186,9 @@ async def _serve_api(
     purge = asyncio.create_task(purge_expired_keys(Idempotency(db, settings.idempotency_policy())))
     sweeper = asyncio.create_task(
         start_pending_workflows(
-            db,
-            Dispatcher(temporal, settings.task_queue, settings.delivery_policy()),
+            Outbox(db, dispatcher_for(settings, temporal)),
             settings.dispatch_sweep_seconds,
+            settings.workflow_recheck_seconds,
         )
     )
     await stop.wait()

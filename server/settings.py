@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from server.domain.rollout import RolloutPolicy
 from server.services.idempotency import IdempotencyPolicy
+from server.store.db import DatabaseLimits
 from workflows.contracts import DeliveryPolicy
 
 
@@ -32,9 +33,21 @@ class Settings(BaseSettings):
     # `make run` starts a second gRPC API server on this port; Envoy sends
     # bulk sends and uploads to it.
     bulk_port: int = 50053
-    # How often each API server starts workflows of notifications stored but
-    # not started (Temporal was unreachable, or a server stopped mid-send).
+    # How often each API server starts workflows stored but not started
+    # (Temporal was unreachable, or a server stopped mid-send).
     dispatch_sweep_seconds: float = 5.0
+    # A single send still queued, or a bulk unfinished, this long after its
+    # workflow was started (or last checked) is started again by its workflow
+    # id: a hard-killed Temporal dev server can lose its last writes.
+    workflow_recheck_seconds: float = 60.0
+    # API servers give up on a Temporal call after this; the outbox retries.
+    temporal_rpc_timeout_seconds: float = 3.0
+    # API servers wait on PostgreSQL at most this long, then answer 503
+    # DATABASE_UNAVAILABLE with Retry-After: to connect, for a pooled
+    # connection, and for a whole transaction (also its statement_timeout).
+    database_connect_timeout_seconds: int = 2
+    database_pool_timeout_seconds: float = 2.0
+    database_transaction_timeout_seconds: float = 3.0
     envoy_port: int = 8080
     envoy_admin_port: int = 9901
     # The second Envoy, for provider webhooks only.
@@ -105,6 +118,13 @@ class Settings(BaseSettings):
 
     # Revoked API keys stop working within this many seconds.
     api_key_cache_seconds: float = 2.0
+
+    def database_limits(self) -> DatabaseLimits:
+        return DatabaseLimits(
+            connect_seconds=self.database_connect_timeout_seconds,
+            pool_seconds=self.database_pool_timeout_seconds,
+            transaction_seconds=self.database_transaction_timeout_seconds,
+        )
 
     def idempotency_policy(self) -> IdempotencyPolicy:
         return IdempotencyPolicy(retention=timedelta(hours=self.idempotency_retention_hours))

@@ -14,7 +14,7 @@ from server.api.errors import abort
 from server.domain.credentials import hash_api_key
 from server.domain.errors import ClarionError, ErrorKind
 from server.store import tenants as tenant_store
-from server.store.db import Database
+from server.store.db import Database, database_unavailable, is_database_outage
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,10 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raise
             except ClarionError as error:
                 await abort(context, error)
-            except Exception:
+            except Exception as error:
+                if is_database_outage(error):
+                    # Reached the database outside Database.transaction's mapping.
+                    await abort(context, database_unavailable())
                 log.exception("unexpected error in %s", method)
                 await abort(
                     context,

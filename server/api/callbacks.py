@@ -77,9 +77,12 @@ def error_response(error: ClarionError) -> web.Response:
     renders it for the transcoded routes."""
     body = json_format.MessageToDict(to_status(error), preserving_proto_field_name=True)
     body.setdefault("details", [])
-    return web.Response(
+    response = web.Response(
         status=_HTTP_STATUS[error.kind], text=json.dumps(body), content_type="application/json"
     )
+    if error.retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+    return response
 
 
 @web.middleware

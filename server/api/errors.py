@@ -49,5 +49,9 @@ def to_status(error: ClarionError) -> status_pb2.Status:
 
 async def abort(context: grpc.aio.ServicerContext, error: ClarionError) -> NoReturn:
     status = rpc_status.to_status(to_status(error))
-    await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+    metadata = tuple(status.trailing_metadata)
+    if error.retry_after_seconds is not None:
+        # Envoy passes it on to the HTTP client as a Retry-After header.
+        metadata += (("retry-after", str(error.retry_after_seconds)),)
+    await context.abort(status.code, status.details, trailing_metadata=metadata)
     raise AssertionError("context.abort always raises")

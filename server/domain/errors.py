@@ -34,6 +34,8 @@ class ClarionError(Exception):
     reason: str
     message: str
     violations: list[FieldViolation] = field(default_factory=list)
+    # Sent as Retry-After: when trying again is worthwhile (an outage, a rate).
+    retry_after_seconds: int | None = None
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
+from server.domain.errors import ClarionError, invalid, not_found
 from server.domain.ids import looks_like_id, new_id
 from server.domain.sending import (
     BulkRow,
@@ -20,12 +20,13 @@ from server.domain.sending import (
     plan_recipient,
 )
 from server.services.bulk_csv import csv_rows
-from server.services.dispatch import Dispatcher
+from server.services.dispatch import Outbox
 from server.services.idempotency import Claim, Idempotency, StreamHash
 from server.services.notifications import build_notification, request_hash
 from server.services.templates import LoadedTemplate, Templates
 from server.store import bulks as store
 from server.store import notifications as notification_store
+from server.store import outbox as outbox_store
 from server.store.bulks import BulkRecord, RowError
 from server.store.db import Database
 
@@ -72,12 +73,12 @@ class BulkSends:
     def __init__(
         self,
         db: Database,
-        dispatcher: Dispatcher,
+        outbox: Outbox,
         templates: Templates,
         idempotency: Idempotency,
     ) -> None:
         self._db = db
-        self._dispatcher = dispatcher
+        self._outbox = outbox
         self._templates = templates
         self._idempotency = idempotency
 
@@ -106,11 +107,16 @@ class BulkSends:
                     accepted, errors = await self._store_rows(
                         session, tenant_id, bulk_id, content, template, spec.data, rows
                     )
+                    if accepted:
+                        await outbox_store.release_bulk(
+                            session, bulk_id=bulk_id, now=datetime.now(UTC)
+                        )
                     await claim.completed(session, bulk_id)
                     result = BulkAccepted(bulk_id, len(rows), accepted, errors)
-        # A replay starts the workflow too, in case the first request died
-        # between commit and start; the derived workflow id makes that safe.
-        await self._start(result.bulk_id, tenant_id, result.total, len(result.rows))
+        # A replay starts the workflow too (harmless: the workflow id is
+        # derived from the bulk); the outbox row covers a first request that
+        # died between commit and start, or a Temporal outage.
+        self._start_soon(result.bulk_id, tenant_id, result.total, len(result.rows))
         return result
 
     async def upload(
@@ -145,9 +151,7 @@ class BulkSends:
                 uploaded = await self._store_upload(
                     tenant_id, spec, content, body, body_hash, claim
                 )
-        # A replay starts the workflow too, in case the first upload died
-        # between its last commit and the start; the derived workflow id makes that safe.
-        await self._start(uploaded.bulk_id, tenant_id, uploaded.total, uploaded.accepted)
+        self._start_soon(uploaded.bulk_id, tenant_id, uploaded.total, uploaded.accepted)
         return uploaded
 
     async def _store_upload(
@@ -180,6 +184,10 @@ class BulkSends:
                     )
                     accepted += len(stored)
                 if last:
+                    if accepted:
+                        await outbox_store.release_bulk(
+                            session, bulk_id=bulk_id, now=datetime.now(UTC)
+                        )
                     await claim.completed(session, bulk_id, final_hash=body_hash.hexdigest())
             batch.clear()
 
@@ -327,20 +335,10 @@ class BulkSends:
         errors = await store.list_errors(session, bulk_id=bulk_id, after=-1, limit=record.total)
         return BulkAccepted(bulk_id, record.total, rows, errors)
 
-    async def _start(self, bulk_id: str, tenant_id: str, rows: int, accepted: int) -> None:
-        """Starts delivery, unless every row was refused."""
-        if not accepted:
-            return
-        try:
-            await self._dispatcher.start_bulk(bulk_id=bulk_id, tenant_id=tenant_id, rows=rows)
-        except Exception as exc:
-            log.exception("could not start bulk workflow %s", bulk_id)
-            raise ClarionError(
-                ErrorKind.UNAVAILABLE,
-                "DISPATCH_UNAVAILABLE",
-                "the bulk was stored but could not be queued for delivery; "
-                "retry with the same idempotency_key",
-            ) from exc
+    def _start_soon(self, bulk_id: str, tenant_id: str, rows: int, accepted: int) -> None:
+        """Starts delivery after the commit, unless every row was refused."""
+        if accepted:
+            self._outbox.start_bulk_soon(bulk_id=bulk_id, tenant_id=tenant_id, rows=rows)
 
 
 @dataclass

@@ -1,8 +1,14 @@
-"""The API server's side of Temporal: starting notification workflows and
-signalling receipts to them."""
+"""The API server's side of Temporal: starting workflows through a
+transactional outbox, and signalling receipts to them."""
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributeKey,
@@ -13,6 +19,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from server.store import outbox as store
+from server.store.db import Database
+from server.store.outbox import OutboxKind, PendingStart
 from workflows.contracts import (
     BULK_WORKFLOW,
     NOTIFICATION_WORKFLOW,
@@ -35,10 +44,18 @@ _TENANT = SearchAttributeKey.for_keyword(TENANT_SEARCH_ATTRIBUTE)
 
 
 class Dispatcher:
-    def __init__(self, client: Client, task_queue: str, policy: DeliveryPolicy) -> None:
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        policy: DeliveryPolicy,
+        rpc_timeout: timedelta = timedelta(seconds=3),
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._policy = policy
+        # A frozen Temporal must not hold a start (and its caller) forever.
+        self._rpc_timeout = rpc_timeout
 
     async def start_notification(
         self, *, notification_id: str, tenant_id: str, deliveries: list[DeliveryRef]
@@ -51,46 +68,48 @@ class Dispatcher:
             deliveries=deliveries,
             policy=self._policy,
         )
-        try:
-            await self._client.start_workflow(
-                NOTIFICATION_WORKFLOW,
-                workflow_input,
-                id=notification_workflow_id(workflow_input.notification_id),
-                task_queue=self._task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [SearchAttributePair(_TENANT, workflow_input.tenant_id)]
-                ),
-            )
-        except WorkflowAlreadyStartedError:
-            pass
+        await self._start(
+            NOTIFICATION_WORKFLOW, workflow_input, notification_workflow_id(notification_id),
+            tenant_id,
+        )  # fmt: skip
 
     async def start_bulk(self, *, bulk_id: str, tenant_id: str, rows: int) -> None:
         """One workflow per bulk, however many recipients: it pages through them."""
-        try:
-            await self._client.start_workflow(
-                BULK_WORKFLOW,
-                BulkSendInput(bulk_id=bulk_id, tenant_id=tenant_id, rows=rows, policy=self._policy),
-                id=bulk_workflow_id(bulk_id),
-                task_queue=self._task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes([SearchAttributePair(_TENANT, tenant_id)]),
-            )
-        except WorkflowAlreadyStartedError:
-            pass
+        await self._start(
+            BULK_WORKFLOW,
+            BulkSendInput(bulk_id=bulk_id, tenant_id=tenant_id, rows=rows, policy=self._policy),
+            bulk_workflow_id(bulk_id),
+            tenant_id,
+        )
 
     async def start_template_approval(self, approval: TemplateApprovalInput) -> None:
         """Submits WhatsApp content to Meta with durable retries."""
-        try:
-            await self._client.start_workflow(
-                TEMPLATE_APPROVAL_WORKFLOW,
-                approval,
-                id=template_approval_workflow_id(approval.whatsapp_name),
-                task_queue=self._task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-        except WorkflowAlreadyStartedError:
-            pass
+        await self._start(
+            TEMPLATE_APPROVAL_WORKFLOW,
+            approval,
+            template_approval_workflow_id(approval.whatsapp_name),
+            tenant_id=None,
+        )
+
+    async def _start(
+        self, workflow: str, arg: object, workflow_id: str, tenant_id: str | None
+    ) -> None:
+        tenant = [SearchAttributePair(_TENANT, tenant_id)] if tenant_id else []
+        # rpc_timeout bounds each attempt; the client retries unreachable
+        # servers on its own, so the whole call gets a deadline too.
+        async with asyncio.timeout(self._rpc_timeout.total_seconds() * 2):
+            try:
+                await self._client.start_workflow(
+                    workflow,
+                    arg,
+                    id=workflow_id,
+                    task_queue=self._task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    rpc_timeout=self._rpc_timeout,
+                    search_attributes=TypedSearchAttributes(tenant),
+                )
+            except WorkflowAlreadyStartedError:
+                pass
 
     async def signal_receipt(self, notification_id: str, receipt: DeliveryReceipt) -> None:
         """Tells a waiting workflow about a receipt. The database already has
@@ -102,3 +121,149 @@ class Dispatcher:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             log.info("workflow for %s is closed; receipt kept in the database", notification_id)
+
+
+Start = Callable[[], Awaitable[None]]
+
+
+class Outbox:
+    """Workflow starts stored in the same transaction as what they start
+    (`add`), so an accepted request is never lost to a Temporal outage or a
+    crash. The request starts its workflow right after committing
+    (`start_soon`); `sweep`, run by every API server, starts what is left."""
+
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        batch: int = 100,
+        concurrency: int = 16,
+    ) -> None:
+        self._db = db
+        self.dispatcher = dispatcher
+        # Longer than a sweep of `batch` starts takes, `concurrency` at a time.
+        self._lease = lease
+        self._batch = batch
+        self._concurrency = concurrency
+        self._starting: set[asyncio.Task[int]] = set()
+
+    async def add(self, session: AsyncSession, starts: list[PendingStart]) -> None:
+        await store.add(session, starts, now=datetime.now(UTC))
+
+    def start_notification_soon(
+        self, *, notification_id: str, tenant_id: str, deliveries: list[DeliveryRef]
+    ) -> None:
+        self._start_soon(
+            PendingStart(OutboxKind.NOTIFICATION, notification_id),
+            partial(
+                self.dispatcher.start_notification,
+                notification_id=notification_id,
+                tenant_id=tenant_id,
+                deliveries=deliveries,
+            ),
+        )
+
+    def start_bulk_soon(self, *, bulk_id: str, tenant_id: str, rows: int) -> None:
+        self._start_soon(
+            PendingStart(OutboxKind.BULK, bulk_id),
+            partial(self.dispatcher.start_bulk, bulk_id=bulk_id, tenant_id=tenant_id, rows=rows),
+        )
+
+    def start_approval_soon(self, approval: TemplateApprovalInput) -> None:
+        self._start_soon(
+            approval_start(approval), partial(self.dispatcher.start_template_approval, approval)
+        )
+
+    def _start_soon(self, pending: PendingStart, start: Start) -> None:
+        task = asyncio.create_task(self._start_and_clear([(pending, start)]))
+        # Held until done, so it is not garbage-collected mid-flight.
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def sweep(self, *, older_than: timedelta, recheck_after: timedelta | None = None) -> int:
+        """Starts the workflows still pending after `older_than` (their API
+        server stopped, or Temporal was unreachable), and with `recheck_after`
+        first requeues single sends and bulks unconfirmed for that long, in
+        case Temporal lost them. Rows are leased and committed before any
+        Temporal call, so no lock or connection is held meanwhile. Returns
+        how many it started."""
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            if recheck_after is not None:
+                await store.requeue_unconfirmed(
+                    session, checked_before=now - recheck_after, now=now, limit=self._batch
+                )
+            leased = await store.lease(
+                session, older_than=now - older_than, now=now, until=now + self._lease,
+                limit=self._batch,
+            )  # fmt: skip
+            starts = await self._resolve(session, leased)
+        return await self._start_and_clear(starts)
+
+    async def _resolve(
+        self, session: AsyncSession, leased: list[PendingStart]
+    ) -> list[tuple[PendingStart, Start | None]]:
+        """Each leased row with the call that starts its workflow; None when
+        what it would start is gone (an upload that was discarded)."""
+        notifications = await store.notification_starts(
+            session, notification_ids=[p.ref for p in leased if p.kind == OutboxKind.NOTIFICATION]
+        )
+        bulks = await store.bulk_starts(
+            session, bulk_ids=[p.ref for p in leased if p.kind == OutboxKind.BULK]
+        )
+        d = self.dispatcher
+        starts: list[tuple[PendingStart, Start | None]] = []
+        for p in leased:
+            start: Start | None = None
+            if p.kind == OutboxKind.NOTIFICATION and (n := notifications.get(p.ref)):
+                refs = [DeliveryRef(delivery_id, channel) for delivery_id, channel in n.deliveries]
+                start = partial(
+                    d.start_notification, notification_id=p.ref, tenant_id=n.tenant_id,
+                    deliveries=refs,
+                )  # fmt: skip
+            elif p.kind == OutboxKind.BULK and (b := bulks.get(p.ref)):
+                start = partial(d.start_bulk, bulk_id=p.ref, tenant_id=b[0], rows=b[1])
+            elif p.kind == OutboxKind.TEMPLATE_APPROVAL and p.payload:
+                start = partial(d.start_template_approval, TemplateApprovalInput(**p.payload))
+            starts.append((p, start))
+        return starts
+
+    async def _start_and_clear(self, starts: list[tuple[PendingStart, Start | None]]) -> int:
+        """Starts each workflow, then deletes the rows of those started (or
+        already started) and gives the others back for a later sweep. Once
+        one start fails, Temporal is taken for unreachable and the rest wait."""
+        gate = asyncio.Semaphore(self._concurrency)
+        unreachable = asyncio.Event()
+
+        async def run(start: Start | None) -> bool:
+            if start is None:
+                return True
+            async with gate:
+                if unreachable.is_set():
+                    return False
+                try:
+                    await start()
+                except Exception as error:
+                    if not unreachable.is_set():
+                        log.warning("workflow start failed, will retry: %r", error)
+                    unreachable.set()
+                    return False
+                return True
+
+        done = await asyncio.gather(*(run(start) for _, start in starts))
+        started = [p for (p, _), ok in zip(starts, done, strict=True) if ok]
+        left = [p for (p, _), ok in zip(starts, done, strict=True) if not ok]
+        try:
+            async with self._db.transaction() as session:
+                await store.remove(session, started)
+                await store.release(session, left)
+        except Exception:
+            # The rows stay; a start already made is refused harmlessly later.
+            log.warning("could not clear %d started workflows from the outbox", len(started))
+        return sum(ok and start is not None for (_, start), ok in zip(starts, done, strict=True))
+
+
+def approval_start(approval: TemplateApprovalInput) -> PendingStart:
+    return PendingStart(OutboxKind.TEMPLATE_APPROVAL, approval.whatsapp_name, asdict(approval))

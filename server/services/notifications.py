@@ -1,13 +1,11 @@
 """Sending notifications and reading them back."""
 
-import asyncio
 import base64
 import binascii
 import hashlib
 import json
-import logging
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,15 +15,14 @@ from server.domain.errors import invalid, not_found
 from server.domain.ids import looks_like_id, new_id
 from server.domain.sending import ContentPlan, RecipientPlan, SendPlan, SendRequest, plan_send
 from server.domain.status import DeliveryStatus
-from server.services.dispatch import Dispatcher
+from server.services.dispatch import Outbox
 from server.services.idempotency import Idempotency
 from server.services.templates import LoadedTemplate, Templates
 from server.store import notifications as store
 from server.store.db import Database
 from server.store.notifications import NewDelivery, NewNotification, NotificationRecord
+from server.store.outbox import OutboxKind, PendingStart
 from workflows.contracts import DeliveryRef
-
-log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -95,15 +92,14 @@ class Notifications:
     def __init__(
         self,
         db: Database,
-        dispatcher: Dispatcher,
+        outbox: Outbox,
         templates: Templates,
         idempotency: Idempotency,
     ) -> None:
         self._db = db
-        self._dispatcher = dispatcher
+        self._outbox = outbox
         self._templates = templates
         self._idempotency = idempotency
-        self._dispatching: set[asyncio.Task[None]] = set()
 
     async def send(self, *, tenant_id: str, request: SendRequest) -> Accepted:
         plan = plan_send(request)
@@ -123,8 +119,8 @@ class Notifications:
                     refs = [DeliveryRef(d.delivery_id, d.channel) for d in record.deliveries]
                 else:
                     notification_id, refs = await self._insert(session, tenant_id, plan)
-                    await store.add_pending_dispatch(
-                        session, notification_id=notification_id, now=datetime.now(UTC)
+                    await self._outbox.add(
+                        session, [PendingStart(OutboxKind.NOTIFICATION, notification_id)]
                     )
                     await claim.completed(session, notification_id)
         # Committed with its outbox row: answer now and start the workflow
@@ -132,16 +128,10 @@ class Notifications:
         # under load (p99 ~80 ms), and a Temporal outage now delays delivery
         # instead of failing the send. A replay dispatches too (harmless: the
         # workflow id is derived from the notification).
-        self._dispatch_soon(notification_id, tenant_id, refs)
-        return Accepted(notification_id, DeliveryStatus.QUEUED)
-
-    def _dispatch_soon(self, notification_id: str, tenant_id: str, refs: list[DeliveryRef]) -> None:
-        task = asyncio.create_task(
-            start_and_clear(self._db, self._dispatcher, notification_id, tenant_id, refs)
+        self._outbox.start_notification_soon(
+            notification_id=notification_id, tenant_id=tenant_id, deliveries=refs
         )
-        # Held until done, so it is not garbage-collected mid-flight.
-        self._dispatching.add(task)
-        task.add_done_callback(self._dispatching.discard)
+        return Accepted(notification_id, DeliveryStatus.QUEUED)
 
     async def _insert(
         self, session: AsyncSession, tenant_id: str, plan: SendPlan
@@ -239,47 +229,3 @@ def _decode_page_token(token: str) -> tuple[datetime, str]:
             "page_token",
             "page_token is not one this API returned; pass next_page_token unchanged",
         ) from exc
-
-
-async def start_and_clear(
-    db: Database,
-    dispatcher: Dispatcher,
-    notification_id: str,
-    tenant_id: str,
-    refs: list[DeliveryRef],
-) -> None:
-    """Starts the workflow, then clears the notification's outbox row. On
-    failure the row stays, and dispatch_pending starts it later."""
-    try:
-        await dispatcher.start_notification(
-            notification_id=notification_id, tenant_id=tenant_id, deliveries=refs
-        )
-        async with db.transaction() as session:
-            await store.remove_pending_dispatch(session, notification_id=notification_id)
-    except Exception:
-        log.warning("workflow of %s not started yet; will retry", notification_id, exc_info=True)
-
-
-async def dispatch_pending(
-    db: Database, dispatcher: Dispatcher, *, older_than: timedelta, limit: int = 200
-) -> int:
-    """Starts the workflows still pending after `older_than` (the API server
-    stopped, or Temporal was unreachable). Returns how many it started."""
-    started = 0
-    async with db.transaction() as session:
-        pending = await store.claim_pending_dispatches(
-            session, older_than=datetime.now(UTC) - older_than, limit=limit
-        )
-        for p in pending:
-            try:
-                await dispatcher.start_notification(
-                    notification_id=p.notification_id,
-                    tenant_id=p.tenant_id,
-                    deliveries=[DeliveryRef(d, c) for d, c in p.deliveries],
-                )
-            except Exception:
-                log.warning("Temporal still unreachable; %d starts pending", len(pending) - started)
-                break
-            await store.remove_pending_dispatch(session, notification_id=p.notification_id)
-            started += 1
-    return started

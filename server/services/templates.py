@@ -20,7 +20,7 @@ from server.domain.templates import (
     validate_template,
     whatsapp_parameters,
 )
-from server.services.dispatch import Dispatcher
+from server.services.dispatch import Outbox, approval_start
 from server.store import templates as store
 from server.store.db import Database
 from server.store.templates import TemplateRecord, VersionRecord
@@ -52,9 +52,9 @@ def whatsapp_name(tenant_id: str, template_id: str, version: int) -> str:
 
 
 class Templates:
-    def __init__(self, db: Database, dispatcher: Dispatcher, policy: RolloutPolicy) -> None:
+    def __init__(self, db: Database, outbox: Outbox, policy: RolloutPolicy) -> None:
         self._db = db
-        self._dispatcher = dispatcher
+        self._outbox = outbox
         self._policy = policy
 
     async def create(
@@ -83,13 +83,15 @@ class Templates:
                 description=description,
                 now=now,
             )
-            version = await self._add_version(
+            version, approval = await self._add_version(
                 session, tenant_id, template_id, 1, channels, variables, now
             )
             template = await store.get_template(
                 session, tenant_id=tenant_id, template_id=template_id
             )
         assert template is not None
+        if approval:
+            self._outbox.start_approval_soon(approval)
         return TemplateView(template, version)
 
     async def create_version(
@@ -100,13 +102,15 @@ class Templates:
         async with self._db.transaction() as session:
             template = await self._live(session, tenant_id, template_id, for_update=True)
             number = template.latest_version + 1
-            version = await self._add_version(
+            version, approval = await self._add_version(
                 session, tenant_id, template_id, number, channels, variables, now
             )
             await store.update_template(
                 session, tenant_id=tenant_id, template_id=template_id, now=now,
                 latest_version=number,
             )  # fmt: skip
+        if approval:
+            self._outbox.start_approval_soon(approval)
         return version
 
     async def _add_version(
@@ -118,7 +122,9 @@ class Templates:
         channels: dict[str, Any],
         variables: list[str],
         now: datetime,
-    ) -> VersionRecord:
+    ) -> tuple[VersionRecord, TemplateApprovalInput | None]:
+        """The new version, and the Meta review to start once it is committed
+        (stored in the outbox in this transaction, so no outage loses it)."""
         whatsapp = channels.get(Channel.WHATSAPP.value)
         name = whatsapp_name(tenant_id, template_id, number) if whatsapp else None
         version = await store.insert_version(
@@ -131,18 +137,17 @@ class Templates:
             whatsapp_name=name,
             now=now,
         )
-        if whatsapp and name:
-            body, names = to_whatsapp_positional(whatsapp["body"])
-            # Started before commit: if Temporal is unreachable nothing is stored.
-            await self._dispatcher.start_template_approval(
-                TemplateApprovalInput(
-                    whatsapp_name=name,
-                    language=whatsapp["language"],
-                    body=body,
-                    examples=[f"<{n}>" for n in names],
-                )
-            )
-        return version
+        if not (whatsapp and name):
+            return version, None
+        body, names = to_whatsapp_positional(whatsapp["body"])
+        approval = TemplateApprovalInput(
+            whatsapp_name=name,
+            language=whatsapp["language"],
+            body=body,
+            examples=[f"<{n}>" for n in names],
+        )
+        await self._outbox.add(session, [approval_start(approval)])
+        return version, approval
 
     async def get(self, *, tenant_id: str, template_id: str) -> TemplateView:
         async with self._db.transaction() as session:

@@ -1,11 +1,26 @@
-"""Database connection: URL handling, engine, sessions and migrations."""
+"""Database connection: URL handling, engine, sessions and migrations.
 
+With `DatabaseLimits`, no transaction outlives a database that is down or
+frozen: a SIGSTOPped server accepts TCP and never answers, so neither libpq's
+connect_timeout nor the server's statement_timeout ends a query already sent.
+A watchdog per transaction shuts the connection's socket down at its
+deadline; psycopg then fails the pending call as a lost connection and
+SQLAlchemy discards that connection instead of pooling it. (Cancelling the
+task instead makes psycopg ask the frozen server to cancel, for 10 s.)
+After such a failure transactions fail at once, until a probe gets an answer."""
+
+import asyncio
+import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -14,7 +29,27 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from server.domain.errors import ClarionError, ErrorKind
+
+log = logging.getLogger(__name__)
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class DatabaseLimits:
+    """How long a request may wait on the database; all well under Envoy's
+    30 s route timeout, so a tenant gets a 503 rather than a 504 or a hang."""
+
+    # libpq's connect_timeout, in whole seconds (libpq's minimum is 2).
+    connect_seconds: int = 2
+    # Waiting for a pooled connection when all are in use.
+    pool_seconds: float = 2.0
+    # A transaction's whole life, client side; also the server's statement_timeout.
+    transaction_seconds: float = 3.0
+    # While the database is unreachable, how often to try it again.
+    probe_seconds: float = 0.5
+    retry_after_seconds: int = 2
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -31,23 +66,138 @@ def migrate(database_url: str) -> None:
     command.upgrade(config, "head")
 
 
-def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str, pool_size: int = 10, limits: DatabaseLimits | None = None
+) -> AsyncEngine:
+    if limits is None:
+        return create_async_engine(
+            sqlalchemy_url(database_url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+        )
+    statement_ms = int(limits.transaction_seconds * 1000)
     return create_async_engine(
-        sqlalchemy_url(database_url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+        sqlalchemy_url(database_url),
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_timeout=limits.pool_seconds,
+        # No pre-ping: it would wait on a frozen server before any deadline is
+        # armed. A dead connection fails its first statement instead, and
+        # SQLAlchemy then refreshes the whole pool.
+        pool_pre_ping=False,
+        connect_args={
+            "connect_timeout": limits.connect_seconds,
+            "options": f"-c statement_timeout={statement_ms}",
+        },
+    )
+
+
+def database_unavailable(retry_after_seconds: int = 2) -> ClarionError:
+    return ClarionError(
+        ErrorKind.UNAVAILABLE,
+        "DATABASE_UNAVAILABLE",
+        "the database is not answering; nothing was changed by this request "
+        "unless it is replayed with the same idempotency_key; retry shortly",
+        retry_after_seconds=retry_after_seconds,
+    )
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """Errors that say the database could not serve the request (unreachable,
+    frozen, overloaded), as opposed to a bug in the request."""
+    return isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)) or (
+        isinstance(error, exc.DBAPIError) and error.connection_invalidated
     )
 
 
 class Database:
     """Hands out sessions; the caller that owns the transaction commits."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, limits: DatabaseLimits | None = None) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._limits = limits
+        self._probe: asyncio.Task[None] | None = None
+
+    @property
+    def reachable(self) -> bool:
+        """False from a failure to reach the database until a probe succeeds."""
+        return self._probe is None or self._probe.done()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session, session.begin():
-            yield session
+    async def transaction(self, *, seconds: float | None = None) -> AsyncIterator[AsyncSession]:
+        """A transaction, committed when the block ends. `seconds` raises the
+        limit for one that is known to take long (a 10,000-row bulk)."""
+        limits = self._limits
+        if limits is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        if not self.reachable:
+            raise database_unavailable(limits.retry_after_seconds)
+        try:
+            async with self._guarded(seconds or limits.transaction_seconds) as session:
+                if seconds:
+                    await session.execute(
+                        text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+                    )
+                yield session
+        except Exception as error:
+            if not is_database_outage(error):
+                raise
+            if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+                self._start_probing()
+            log.warning("database unavailable: %s", error.__class__.__name__)
+            raise database_unavailable(limits.retry_after_seconds) from error
+
+    @asynccontextmanager
+    async def _guarded(self, seconds: float) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            try:
+                connection = await session.connection()
+            except Exception as error:
+                # Could not connect (a pool that is merely busy is no outage).
+                if is_database_outage(error) and not isinstance(error, exc.TimeoutError):
+                    self._start_probing()
+                raise
+            driver = (await connection.get_raw_connection()).driver_connection
+            watchdog = asyncio.get_running_loop().call_later(seconds, self._cut, driver)
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                # Under the watchdog too: a rollback can wait on a frozen server.
+                await session.rollback()
+                raise
+            finally:
+                watchdog.cancel()
+
+    def _cut(self, driver: Any) -> None:
+        """The transaction is past its deadline: shut its socket down (not
+        close: the fd stays valid for whoever waits on it)."""
+        if driver.closed:
+            return
+        log.warning("a database call exceeded its deadline; dropping its connection")
+        self._start_probing()
+        fd = driver.pgconn.socket
+        with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as dup:
+            dup.shutdown(socket.SHUT_RDWR)
+
+    def _start_probing(self) -> None:
+        if self.reachable:
+            self._probe = asyncio.get_running_loop().create_task(self._probe_until_answered())
+
+    async def _probe_until_answered(self) -> None:
+        assert self._limits is not None
+        while True:
+            await asyncio.sleep(self._limits.probe_seconds)
+            try:
+                async with self._guarded(self._limits.transaction_seconds) as session:
+                    await session.execute(text("SELECT 1"))
+            except Exception:
+                continue
+            log.warning("database answering again")
+            return
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
         await self.engine.dispose()

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.status import DeliveryStatus, can_move, roll_up
-from server.store.tables import deliveries, delivery_events, notifications, pending_dispatches
+from server.store.tables import deliveries, delivery_events, notifications
 
 
 @dataclass(frozen=True)
@@ -578,57 +578,3 @@ async def add_delivery_note(
             delivery_id=delivery_id, kind="note", status=status, detail=reason, occurred_at=now
         )
     )
-
-
-async def add_pending_dispatch(
-    session: AsyncSession, *, notification_id: str, now: datetime
-) -> None:
-    await session.execute(
-        insert(pending_dispatches).values(notification_id=notification_id, created_at=now)
-    )
-
-
-async def remove_pending_dispatch(session: AsyncSession, *, notification_id: str) -> None:
-    await session.execute(
-        delete(pending_dispatches).where(pending_dispatches.c.notification_id == notification_id)
-    )
-
-
-@dataclass(frozen=True)
-class PendingDispatch:
-    notification_id: str
-    tenant_id: str
-    deliveries: list[tuple[str, str]]  # (delivery_id, channel)
-
-
-async def claim_pending_dispatches(
-    session: AsyncSession, *, older_than: datetime, limit: int
-) -> list[PendingDispatch]:
-    """Pending workflow starts older than `older_than`, locked for this
-    transaction; other API servers skip them rather than wait."""
-    ids = (
-        (
-            await session.execute(
-                select(pending_dispatches.c.notification_id)
-                .where(pending_dispatches.c.created_at < older_than)
-                .order_by(pending_dispatches.c.created_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if not ids:
-        return []
-    rows = await session.execute(
-        select(notifications.c.id, notifications.c.tenant_id, deliveries.c.id, deliveries.c.channel)
-        .join(deliveries, deliveries.c.notification_id == notifications.c.id)
-        .where(notifications.c.id.in_(ids))
-        .order_by(notifications.c.id, deliveries.c.id)
-    )
-    found: dict[str, PendingDispatch] = {}
-    for notification_id, tenant_id, delivery_id, channel in rows:
-        pending = found.setdefault(notification_id, PendingDispatch(notification_id, tenant_id, []))
-        pending.deliveries.append((delivery_id, channel))
-    return list(found.values())

@@ -62,6 +62,8 @@ notifications = Table(
     Column("row_index", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # When recovery last made sure this queued single send's workflow exists.
+    Column("workflow_checked_at", DateTime(timezone=True)),
     Index("ix_notifications_tenant_created", "tenant_id", "created_at", "id"),
 )
 
@@ -104,13 +106,20 @@ delivery_events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
 )
 
-# The transactional outbox of workflow starts: a row per notification whose
-# workflow may not have started yet (see services/notifications.py).
+# The transactional outbox of workflow starts, stored in the transaction of
+# what they start: a notification, a bulk or a template approval whose
+# workflow may not have started yet (see services/dispatch.py).
 pending_dispatches = Table(
     "pending_dispatches",
     metadata,
-    Column("notification_id", Text, ForeignKey("notifications.id"), primary_key=True),
+    # An OutboxKind; `ref` is the notification id, bulk id or WhatsApp name.
+    Column("kind", Text, primary_key=True),
+    Column("ref", Text, primary_key=True),
+    # The workflow input, where the rows it refers to do not hold it.
+    Column("payload", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    # A sweeper is starting it until then; others leave it alone.
+    Column("leased_until", DateTime(timezone=True)),
 )
 
 templates = Table(
@@ -179,6 +188,8 @@ bulks = Table(
     Column("accepted", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    # When recovery last made sure this unfinished bulk's workflow exists.
+    Column("workflow_checked_at", DateTime(timezone=True)),
 )
 
 bulk_errors = Table(

@@ -1,56 +1,155 @@
-"""The outbox of workflow starts: a notification committed but never started
-(its API server died, or Temporal was down) is started by the sweeper, once."""
+"""The outbox of workflow starts: what was committed but never started (its
+API server died, Temporal was down, or Temporal lost the start) is started by
+the sweeper, which holds no lock while it calls Temporal."""
 
-from collections.abc import AsyncIterator
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from runner.stack import Stack
-from server.services.dispatch import Dispatcher
-from server.services.notifications import dispatch_pending
+from server.services.dispatch import Dispatcher, Outbox
 from server.settings import Settings
-from server.store import notifications as store
+from server.store import outbox as store
 from server.store.db import Database, create_engine
-from server.store.tables import pending_dispatches
+from server.store.outbox import OutboxKind, PendingStart
+from server.store.tables import notifications, pending_dispatches
 from tests.integration.test_store import new_notification
 from workflows.contracts import notification_workflow_id
+
+A_DAY_AGO = timedelta(days=1)
 
 
 @pytest.fixture
 async def db(stack: Stack) -> AsyncIterator[Database]:
     assert stack.database_url
-    database = Database(create_engine(stack.database_url, pool_size=2))
+    database = Database(create_engine(stack.database_url, pool_size=4))
     yield database
     await database.close()
 
 
-async def test_a_stored_but_unstarted_notification_is_started_by_the_sweeper(
-    db: Database, stack: Stack
-) -> None:
+@pytest.fixture
+async def temporal(stack: Stack) -> Client:
+    return await Client.connect(f"127.0.0.1:{stack.ports.temporal}")
+
+
+def outbox_for(db: Database, client: Client) -> Outbox:
+    settings = Settings()
+    dispatcher = Dispatcher(
+        client, settings.task_queue, settings.delivery_policy(), rpc_timeout=timedelta(seconds=2)
+    )
+    return Outbox(db, dispatcher)
+
+
+async def stored_notification(db: Database, *, age: timedelta) -> str:
+    """A notification stored `age` ago, with no workflow and no outbox row."""
     _, notification_id = await new_notification(db, ["slack"])
     async with db.transaction() as session:
-        await store.add_pending_dispatch(
-            session, notification_id=notification_id, now=datetime.now(UTC) - timedelta(minutes=1)
+        await session.execute(
+            update(notifications)
+            .where(notifications.c.id == notification_id)
+            .values(created_at=datetime.now(UTC) - age)
         )
-    settings = Settings()
-    client = await Client.connect(f"127.0.0.1:{stack.ports.temporal}")
-    dispatcher = Dispatcher(client, settings.task_queue, settings.delivery_policy())
+    return notification_id
+
+
+async def add_outbox_row(db: Database, notification_id: str, *, age: timedelta) -> None:
+    async with db.transaction() as session:
+        await store.add(
+            session,
+            [PendingStart(OutboxKind.NOTIFICATION, notification_id)],
+            now=datetime.now(UTC) - age,
+        )
+
+
+async def outbox_row(db: Database, ref: str) -> tuple[datetime | None] | None:
+    async with db.transaction() as session:
+        row = (
+            await session.execute(
+                select(pending_dispatches.c.leased_until).where(pending_dispatches.c.ref == ref)
+            )
+        ).first()
+    return None if row is None else (row.leased_until,)
+
+
+async def workflow_exists(client: Client, notification_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(notification_workflow_id(notification_id)).describe()
+    except RPCError:
+        return False
+    return True
+
+
+async def test_a_stored_but_unstarted_notification_is_started_by_the_sweeper(
+    db: Database, temporal: Client
+) -> None:
+    notification_id = await stored_notification(db, age=timedelta(0))
+    await add_outbox_row(db, notification_id, age=timedelta(minutes=1))
+    outbox = outbox_for(db, temporal)
 
     # Younger than the grace period: left to the request that stored it.
-    assert await dispatch_pending(db, dispatcher, older_than=timedelta(minutes=5)) == 0
-    started = await dispatch_pending(db, dispatcher, older_than=timedelta(seconds=1))
-    assert started >= 1
-    description = await client.get_workflow_handle(
-        notification_workflow_id(notification_id)
-    ).describe()
-    assert description.id == notification_workflow_id(notification_id)
+    await outbox.sweep(older_than=timedelta(minutes=5))
+    assert not await workflow_exists(temporal, notification_id)
+    assert await outbox.sweep(older_than=timedelta(seconds=1)) >= 1
+    assert await workflow_exists(temporal, notification_id)
+    assert await outbox_row(db, notification_id) is None
+
+
+async def test_a_queued_notification_whose_workflow_was_lost_is_started_again(
+    db: Database, temporal: Client
+) -> None:
+    # As after a hard kill of Temporal: stored, its start returned, then lost.
+    notification_id = await stored_notification(db, age=A_DAY_AGO)
+    outbox = outbox_for(db, temporal)
+
+    await outbox.sweep(older_than=timedelta(seconds=1), recheck_after=timedelta(hours=1))
+    assert await workflow_exists(temporal, notification_id)
+    # Checked now: not again until another recheck period has passed.
     async with db.transaction() as session:
-        left = await session.scalar(
-            select(func.count())
-            .select_from(pending_dispatches)
-            .where(pending_dispatches.c.notification_id == notification_id)
+        checked = await session.scalar(
+            select(notifications.c.workflow_checked_at).where(notifications.c.id == notification_id)
         )
-    assert left == 0
+    assert checked is not None and datetime.now(UTC) - checked < timedelta(minutes=1)
+    await outbox.sweep(older_than=timedelta(seconds=1), recheck_after=timedelta(hours=1))
+    assert await outbox_row(db, notification_id) is None
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers, like a SIGSTOPped server."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener.getsockname()[1]
+
+
+async def test_the_sweeper_holds_no_lock_while_temporal_hangs_and_retries_later(
+    db: Database, silent_port: int
+) -> None:
+    notification_id = await stored_notification(db, age=timedelta(0))
+    await add_outbox_row(db, notification_id, age=A_DAY_AGO)
+    hanging = await Client.connect(f"127.0.0.1:{silent_port}", lazy=True)
+    sweep = asyncio.create_task(outbox_for(db, hanging).sweep(older_than=timedelta(seconds=1)))
+    await asyncio.sleep(0.5)
+    assert not sweep.done()
+
+    # While the start hangs, the row is leased, committed and not locked.
+    async with db.transaction() as session:
+        locked = await session.execute(
+            select(pending_dispatches.c.ref)
+            .where(pending_dispatches.c.ref == notification_id)
+            .with_for_update(nowait=True)
+        )
+        assert locked.scalar_one() == notification_id
+    row = await outbox_row(db, notification_id)
+    assert row is not None and row[0] is not None and row[0] > datetime.now(UTC)
+
+    # The RPC timeout ends the hang; the row is given back for the next sweep.
+    started = await asyncio.wait_for(sweep, timeout=15)
+    assert started == 0
+    assert await outbox_row(db, notification_id) == (None,)
