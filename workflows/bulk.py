@@ -73,7 +73,7 @@ class BulkSendWorkflow:
         # by the heartbeat each provider answer sends.
         waves = -(-(last - first) // PAGE_CONCURRENCY)
         timeout = timedelta(seconds=policy.provider_timeout_seconds * waves + 60)
-        heartbeat = timedelta(seconds=policy.provider_timeout_seconds + 30)
+        heartbeat = timedelta(seconds=policy.provider_timeout_seconds + 10)
         attempt = 1
         result = await workflow.execute_activity_method(
             BulkActivities.send_bulk_page,
