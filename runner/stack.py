@@ -174,6 +174,7 @@ class Stack:
         return {**os.environ, **values}
 
     def start(self, on_progress: Callable[[str], None] = lambda _: None) -> None:
+        Settings().require_real_provider_secrets()
         check_ports_free(self.ports)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)

@@ -148,6 +148,7 @@ def create_callback_app(settings: Settings, db: Database, temporal: Client) -> w
 
 
 async def serve(settings: Settings, role: str) -> None:
+    settings.require_real_provider_secrets()
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
     limits = settings.database_limits()

@@ -11,6 +11,16 @@ from server.services.idempotency import IdempotencyPolicy
 from server.store.db import DatabaseLimits
 from workflows.contracts import DeliveryPolicy
 
+# Secrets and tokens whose defaults are the sandbox's, published in this repository.
+_PROVIDER_SECRETS = (
+    "mailgun_signing_key",
+    "twilio_auth_token",
+    "slack_bot_token",
+    "meta_access_token",
+    "meta_app_secret",
+    "meta_verify_token",
+)
+
 
 class Settings(BaseSettings):
     """Settings for every Clarion process. Variables are prefixed `CLARION_`,
@@ -125,6 +135,25 @@ class Settings(BaseSettings):
             pool_seconds=self.database_pool_timeout_seconds,
             transaction_seconds=self.database_transaction_timeout_seconds,
         )
+
+    def require_real_provider_secrets(self) -> None:
+        """Every process calls this at start: with the sandbox off, a provider
+        secret left at its sandbox default would let anyone sign callbacks or
+        use our provider accounts, so the process refuses to start."""
+        if self.run_sandbox:
+            return
+        defaults = [
+            f"CLARION_{name.upper()}"
+            for name in _PROVIDER_SECRETS
+            if getattr(self, name) == type(self).model_fields[name].default
+        ]
+        if defaults:
+            raise SystemExit(
+                "clarion: CLARION_RUN_SANDBOX is false, but these provider secrets still "
+                f"have their public sandbox defaults: {', '.join(defaults)}. Set each to the "
+                "value from the provider's console, or set CLARION_RUN_SANDBOX=true "
+                "to develop against the sandbox."
+            )
 
     def idempotency_policy(self) -> IdempotencyPolicy:
         return IdempotencyPolicy(retention=timedelta(hours=self.idempotency_retention_hours))

@@ -121,6 +121,7 @@ def create_worker(
 
 
 async def run(settings: Settings) -> None:
+    settings.require_real_provider_secrets()
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
     db = Database(create_engine(settings.database_url))

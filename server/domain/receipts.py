@@ -2,7 +2,10 @@
 and a reason a tenant can read (never provider internals)."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from server.domain.channels import Channel
+from server.domain.errors import ClarionError, ErrorKind
 from server.domain.status import DeliveryStatus
 
 
@@ -11,6 +14,61 @@ class Receipt:
     delivery_id: str
     status: DeliveryStatus
     reason: str
+    # The channel whose provider API sent it; it may touch no other.
+    channel: Channel
+    # The provider's id of the message (MessageSid, CallSid, wamid), if it gives one.
+    provider_message_id: str = ""
+    # The address the provider says it delivered to, where it says so (email).
+    recipient: str = ""
+
+
+# A Mailgun signature is trusted this long either side of its timestamp, and
+# its token remembered as long, so that a replay is either stale or known.
+MAILGUN_FRESHNESS = timedelta(minutes=5)
+
+
+def refused(reason: str, message: str) -> ClarionError:
+    return ClarionError(ErrorKind.PERMISSION_DENIED, reason, message)
+
+
+def mailgun_freshness_error(timestamp: str, now: datetime) -> ClarionError | None:
+    """Refuses a signature timestamp that is not an integer or is more than
+    MAILGUN_FRESHNESS from now, in either direction."""
+    try:
+        signed_at = datetime.fromtimestamp(int(timestamp), now.tzinfo)
+    except (ValueError, OverflowError, OSError):
+        return refused("RECEIPT_STALE", "signature.timestamp is not a Unix time in seconds")
+    if abs(now - signed_at) > MAILGUN_FRESHNESS:
+        return refused(
+            "RECEIPT_STALE",
+            f"signature.timestamp is more than {MAILGUN_FRESHNESS} from now; "
+            "check the receiver's clock",
+        )
+    return None
+
+
+def receipt_mismatch(
+    receipt: Receipt, *, channel: str, address: str, provider_message_id: str | None
+) -> ClarionError | None:
+    """Refuses a receipt that does not belong to the delivery it names: one
+    from another channel's provider, with another provider message id, or
+    delivered to another address (email addresses compare case-insensitively)."""
+    if receipt.channel != channel:
+        return refused(
+            "RECEIPT_WRONG_CHANNEL",
+            f"a {receipt.channel} receipt cannot change a {channel} delivery",
+        )
+    if (
+        receipt.provider_message_id
+        and provider_message_id
+        and receipt.provider_message_id != provider_message_id
+    ):
+        return refused(
+            "RECEIPT_MISMATCH", "the receipt's message id is not the delivery's provider message id"
+        )
+    if channel == Channel.EMAIL and receipt.recipient.casefold() != address.casefold():
+        return refused("RECEIPT_MISMATCH", "event-data.recipient is not the delivery's address")
+    return None
 
 
 # Twilio's documented error codes for undelivered messages, in tenant words.
@@ -41,7 +99,7 @@ def twilio_message_receipt(delivery_id: str, params: dict[str, str]) -> Receipt 
         reason = _TWILIO_FAILURES.get(
             params.get("ErrorCode", ""), "the carrier could not deliver the message"
         )
-    return Receipt(delivery_id, status, reason)
+    return Receipt(delivery_id, status, reason, Channel.SMS, params.get("MessageSid", ""))
 
 
 # Twilio call statuses. `completed` means the call was answered and the message spoken.
@@ -57,12 +115,14 @@ def twilio_call_receipt(delivery_id: str, params: dict[str, str]) -> Receipt | N
     """A Twilio call status callback."""
     status = params.get("CallStatus", "")
     if status in ("initiated", "ringing", "in-progress", "answered"):
-        return Receipt(delivery_id, DeliveryStatus.SENT, "")
-    if status == "completed":
-        return Receipt(delivery_id, DeliveryStatus.DELIVERED, "")
-    if status in _CALL_FAILURES:
-        return Receipt(delivery_id, DeliveryStatus.FAILED, _CALL_FAILURES[status])
-    return None
+        moved, reason = DeliveryStatus.SENT, ""
+    elif status == "completed":
+        moved, reason = DeliveryStatus.DELIVERED, ""
+    elif status in _CALL_FAILURES:
+        moved, reason = DeliveryStatus.FAILED, _CALL_FAILURES[status]
+    else:
+        return None
+    return Receipt(delivery_id, moved, reason, Channel.VOICE, params.get("CallSid", ""))
 
 
 _WHATSAPP_FAILURES = {
@@ -170,10 +230,19 @@ def mailgun_receipt(event: dict[str, object]) -> Receipt | None:
         return None
     kind = event.get("event")
     if kind == "delivered":
-        return Receipt(delivery_id, DeliveryStatus.DELIVERED, "")
-    if kind == "failed" and event.get("severity") == "permanent":
-        return Receipt(delivery_id, DeliveryStatus.FAILED, "email bounced: the mailbox rejected it")
-    return None
+        status, reason = DeliveryStatus.DELIVERED, ""
+    elif kind == "failed" and event.get("severity") == "permanent":
+        status, reason = DeliveryStatus.FAILED, "email bounced: the mailbox rejected it"
+    else:
+        return None
+    recipient = event.get("recipient")
+    return Receipt(
+        delivery_id,
+        status,
+        reason,
+        Channel.EMAIL,
+        recipient=recipient if isinstance(recipient, str) else "",
+    )
 
 
 def email_message_id(delivery_id: str, domain: str) -> str:

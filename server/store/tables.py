@@ -122,6 +122,17 @@ pending_dispatches = Table(
     Column("leased_until", DateTime(timezone=True)),
 )
 
+# One-use provider webhook tokens (Mailgun's signature token), kept while a
+# signature with them would still be fresh: a second use is a replay.
+webhook_tokens = Table(
+    "webhook_tokens",
+    metadata,
+    Column("provider", Text, primary_key=True),
+    Column("token", Text, primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("webhook_tokens_expires_at", "expires_at"),
+)
+
 templates = Table(
     "templates",
     metadata,
