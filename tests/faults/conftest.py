@@ -7,6 +7,7 @@ supervised as under `make run`: a child the test kills is restarted."""
 import os
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -87,3 +88,12 @@ def kill_and_wait_for_restart(
     wait_for(lambda: platform.pid(name) != old_pid, timeout=10)
     platform.wait_up(name, timeout=60)
     return old_pid
+
+
+def creates_by_number(platform: Stack, channel: str = "sms") -> Counter[str]:
+    """How many create requests the sandbox accepted for each number."""
+    return Counter(
+        str(r["to"])
+        for r in sandbox_requests(platform, channel=channel)
+        if r["outcome"] == "accepted"
+    )

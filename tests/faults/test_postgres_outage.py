@@ -22,7 +22,7 @@ from server.domain.signatures import twilio_signature
 from tests.conftest import Tenant, signup
 from tests.e2e.test_callbacks import TWILIO_TOKEN, _delivery
 from tests.e2e.waiting import wait_for_status
-from tests.faults.conftest import StartStack, sandbox_requests
+from tests.faults.conftest import StartStack, creates_by_number
 from tests.faults.processes import postgres_frozen
 
 FREEZE_SECONDS = 15
@@ -210,11 +210,7 @@ def test_frozen_postgres_answers_503_within_5_s_and_everything_resumes(
         accepted = [a for a in answers if a.notification_id]
         for a in accepted:
             wait_for_status(tenant, str(a.notification_id), FINAL, timeout=120)
-    creates = Counter(
-        str(r["to"])
-        for r in sandbox_requests(platform, channel="sms")
-        if r["outcome"] == "accepted"
-    )
+    creates = creates_by_number(platform)
     copies = Counter(creates[str(a.phone)] for a in accepted)
     print(f"{len(accepted)} sends accepted; creates per accepted send: {dict(copies)}")
     assert copies == Counter({1: len(accepted)})
