@@ -37,6 +37,7 @@ generate: .venv/.installed
 	  --descriptor_set_out=generated/clarion.binpb \
 	  $(PROTOS) $(GOOGLE_PROTOS)
 	touch generated/clarion/__init__.py generated/clarion/v1/__init__.py
+	$(PY) -m gateway.openapi generated/clarion.binpb docs/api.md generated/openapi.json
 
 check-generated: .venv/.installed
 	@tmp=$$(mktemp -d) && cp -r generated $$tmp/before && $(MAKE) -s generate && \

@@ -22,6 +22,10 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # A million CSV rows of recipients and a few variables fit well within this.
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
+# The OpenAPI document (gateway/openapi.py), served from the file beside the descriptor.
+OPENAPI_PATH = "/api/v1/openapi.json"
+MAX_DIRECT_RESPONSE_BYTES = 1024 * 1024
+
 # Envoy's own replies, in the API's JSON error shape: HTTP status → gRPC code.
 LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 3, 429: 8, 503: 14, 504: 4}
 
@@ -107,6 +111,30 @@ def _local_reply_config() -> dict[str, Any]:
 
 def _route(prefix: str, cluster: str = "api") -> dict[str, Any]:
     return {"match": {"prefix": prefix}, "route": {"cluster": cluster, "timeout": "30s"}}
+
+
+def _openapi_route(document: Path) -> dict[str, Any]:
+    """The API's description, needing no key. The transcoder would refuse a
+    path that is no gRPC method, so it is off on this route."""
+    return {
+        "match": {
+            "path": OPENAPI_PATH,
+            "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+        },
+        "direct_response": {"status": 200, "body": {"filename": str(document)}},
+        "response_headers_to_add": [
+            {
+                "header": {"key": "content-type", "value": "application/json"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ],
+        "typed_per_filter_config": {
+            TRANSCODER: {
+                "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                "disabled": True,
+            }
+        },
+    }
 
 
 def _cluster(name: str, port: int, http2: bool = True) -> dict[str, Any]:
@@ -195,6 +223,7 @@ def api_gateway_config(
             },
             "route": {"cluster": "bulk", "timeout": "30s"},
         },
+        _openapi_route(descriptor.with_name("openapi.json")),
         _route("/api/v1/"),
         _route("/portal/signup"),
     ]
@@ -261,6 +290,7 @@ def _bootstrap(
         "local_reply_config": _local_reply_config(),
         "route_config": {
             "name": "clarion",
+            "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BYTES,
             "request_headers_to_remove": SPOOFABLE_HEADERS,
             "request_headers_to_add": [
                 {
