@@ -55,6 +55,11 @@ bench: setup
 	$(PY) -m bench.send_latency $(BENCH_ARGS)
 	$(PY) -m bench.channel_latency
 
+# A long schemathesis run (tests/fuzz) against its own platform on free ports.
+.PHONY: fuzz
+fuzz: setup
+	CLARION_FUZZ_EXAMPLES=$${CLARION_FUZZ_EXAMPLES:-300} $(PY) -m pytest -q -s tests/fuzz
+
 # 100,000-row CSV upload and a 10,000-row JSON bulk; takes about a quarter of an hour here.
 bench-bulk: setup
 	$(PY) -m bench.bulk $(BENCH_ARGS)

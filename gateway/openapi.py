@@ -305,7 +305,11 @@ def _query_parameters(builder: _SchemaBuilder, message: _Message, skip: set[str]
     for f in message.proto.field:
         if f.name in skip or f.type == FieldProto.TYPE_MESSAGE:
             continue
-        parameter = {"name": f.name, "in": "query", "schema": builder.field(f, response=False)}
+        parameter: Schema = {
+            "name": f.name,
+            "in": "query",
+            "schema": builder.field(f, response=False),
+        }
         if field_behavior_pb2.REQUIRED in f.options.Extensions[field_behavior_pb2.field_behavior]:
             parameter["required"] = True
         if message.field_comments[f.name]:
