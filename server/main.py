@@ -2,13 +2,15 @@
 the callbacks process: the same services behind a plain HTTP receiver.
 
     python -m server              # the gRPC API
-    python -m server callbacks    # provider webhooks over HTTP"""
+    python -m server callbacks    # provider webhooks over HTTP
+    python -m server admin …      # operators: a tenant's limits, quota, suspension"""
 
 import argparse
 import asyncio
 import gc
 import logging
 import signal
+import sys
 from datetime import timedelta
 
 import grpc
@@ -27,6 +29,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from temporalio.client import Client
 
+from server import admin
 from server.api.auth import ApiInterceptor, ApiKeyAuthenticator
 from server.api.callbacks import callback_app
 from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
@@ -36,6 +39,7 @@ from server.services.accounts import Accounts
 from server.services.bulk import BulkSends
 from server.services.dispatch import Dispatcher, Outbox
 from server.services.idempotency import Idempotency
+from server.services.limits import Limiter
 from server.services.notifications import Notifications
 from server.services.receipts import ProviderSecrets, Receipts
 from server.services.templates import Templates
@@ -58,8 +62,10 @@ async def create_server(
     """Builds the server and binds it; returns it with the bound port (address
     may end in :0)."""
     outbox = Outbox(db, dispatcher_for(settings, temporal))
+    limiter = Limiter(db, settings.default_limits())
+    authenticator = ApiKeyAuthenticator(db, settings.api_key_cache_seconds, limiter.defaults)
     server = grpc.aio.server(
-        interceptors=[ApiInterceptor(ApiKeyAuthenticator(db, settings.api_key_cache_seconds))],
+        interceptors=[ApiInterceptor(authenticator, limiter)],
         options=[("grpc.so_reuseport", 1)],
     )
     templates = Templates(db, outbox, settings.rollout_policy())
@@ -76,7 +82,7 @@ async def create_server(
     )
     channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(ChannelServicer(), server)
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
-        TenantServicer(Accounts(db)), server
+        TenantServicer(Accounts(db), limiter), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -217,13 +223,17 @@ async def _serve_callbacks(
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["admin"]:
+        admin.main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(prog="python -m server")
     parser.add_argument(
         "role",
         nargs="?",
         default="api",
-        choices=["api", "callbacks"],
-        help="api: the gRPC API (default); callbacks: provider webhooks over HTTP",
+        choices=["api", "callbacks", "admin"],
+        help="api: the gRPC API (default); callbacks: provider webhooks over HTTP; "
+        "admin: operator commands (python -m server admin --help)",
     )
     role = parser.parse_args().role
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

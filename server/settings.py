@@ -6,6 +6,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.domain.limits import LimitName, RateLimit, TenantLimits
 from server.domain.rollout import RolloutPolicy
 from server.services.idempotency import IdempotencyPolicy
 from server.store.db import DatabaseLimits
@@ -126,8 +127,23 @@ class Settings(BaseSettings):
     # Idempotency keys are remembered this long (at least 24 hours is the promise).
     idempotency_retention_hours: float = 24.0
 
-    # Revoked API keys stop working within this many seconds.
+    # Revoked API keys stop working within this many seconds (and a
+    # tenant's suspension or new limits take effect within as long).
     api_key_cache_seconds: float = 2.0
+
+    # Per-tenant token buckets (requests, or rows for bulks, per second and
+    # the burst on top); the admin CLI sets per-tenant overrides.
+    rate_send_per_second: float = 200.0
+    rate_send_burst: int = 400
+    rate_bulk_rows_per_second: float = 10_000.0
+    rate_bulk_rows_burst: int = 20_000
+    rate_writes_per_second: float = 20.0
+    rate_writes_burst: int = 100
+    rate_reads_per_second: float = 200.0
+    rate_reads_burst: int = 400
+    # Notifications per UTC day for tenants without their own quota; 0 = none.
+    # Unset: none while the sandbox is the provider, else 1,000 (trial mode).
+    default_daily_quota: int | None = Field(default=None, ge=0)
 
     def database_limits(self) -> DatabaseLimits:
         return DatabaseLimits(
@@ -154,6 +170,21 @@ class Settings(BaseSettings):
                 "value from the provider's console, or set CLARION_RUN_SANDBOX=true "
                 "to develop against the sandbox."
             )
+
+    def default_limits(self) -> TenantLimits:
+        quota = self.default_daily_quota
+        if quota is None:
+            quota = 0 if self.run_sandbox else 1_000
+        return TenantLimits(
+            rates={
+                name: RateLimit(
+                    getattr(self, f"rate_{name.value}_per_second"),
+                    getattr(self, f"rate_{name.value}_burst"),
+                )
+                for name in LimitName
+            },
+            daily_quota=quota,
+        )
 
     def idempotency_policy(self) -> IdempotencyPolicy:
         return IdempotencyPolicy(retention=timedelta(hours=self.idempotency_retention_hours))

@@ -11,8 +11,12 @@ from typing import Any
 import grpc
 
 from server.api.errors import abort
+from server.api.limits import UPLOAD_BULK, Meter, accepted_by, charge_for
 from server.domain.credentials import hash_api_key
 from server.domain.errors import ClarionError, ErrorKind
+from server.domain.limits import TenantLimits, suspended
+from server.services.limits import Limiter
+from server.store import limits as limits_store
 from server.store import tenants as tenant_store
 from server.store.db import Database, database_unavailable, is_database_outage
 
@@ -31,6 +35,8 @@ _LAST_USED_GRANULARITY = timedelta(minutes=1)
 class Caller:
     tenant_id: str
     key_id: str
+    # The tenant's limits and suspension, as of the key's lookup.
+    limits: TenantLimits
 
 
 _caller: ContextVar[Caller] = ContextVar("caller")
@@ -42,12 +48,14 @@ def current_caller() -> Caller:
 
 
 class ApiKeyAuthenticator:
-    """Finds the tenant for a key. Answers are cached for `cache_seconds`,
-    which bounds how long a revoked key keeps working."""
+    """Finds the tenant for a key, with the tenant's limits. Answers are
+    cached for `cache_seconds`, which bounds how long a revoked key keeps
+    working (and a suspension or new limits take to apply)."""
 
-    def __init__(self, db: Database, cache_seconds: float) -> None:
+    def __init__(self, db: Database, cache_seconds: float, defaults: TenantLimits) -> None:
         self._db = db
         self._cache_seconds = cache_seconds
+        self._defaults = defaults
         self._cache: dict[str, tuple[float, Caller | None]] = {}
 
     async def authenticate(self, api_key: str) -> Caller | None:
@@ -69,7 +77,10 @@ class ApiKeyAuthenticator:
                 return None
             if record.last_used_at is None or now - record.last_used_at > _LAST_USED_GRANULARITY:
                 await tenant_store.mark_key_used(session, key_id=record.key_id, now=now)
-            return Caller(tenant_id=record.tenant_id, key_id=record.key_id)
+            limits = await limits_store.load_limits(
+                session, tenant_id=record.tenant_id, defaults=self._defaults
+            )
+            return Caller(tenant_id=record.tenant_id, key_id=record.key_id, limits=limits)
 
 
 _INVALID_KEY = ClarionError(
@@ -82,11 +93,13 @@ Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Authenticates every Clarion method but the public ones, and turns
-    ClarionError into a rich status and anything unexpected into INTERNAL."""
+    """Authenticates every Clarion method but the public ones, holds each
+    call to its tenant's limits, and turns ClarionError into a rich status
+    and anything unexpected into INTERNAL."""
 
-    def __init__(self, authenticator: ApiKeyAuthenticator) -> None:
+    def __init__(self, authenticator: ApiKeyAuthenticator, limiter: Limiter) -> None:
         self._authenticator = authenticator
+        self._limiter = limiter
 
     async def intercept_service(
         self,
@@ -114,6 +127,7 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     if caller is None:
                         raise _INVALID_KEY
                     token = _caller.set(caller)
+                    return await self._limited(method, inner, request, context, caller)
                 return await inner(request, context)
             except grpc.aio.AbortError:
                 raise
@@ -146,3 +160,26 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    async def _limited(
+        self,
+        method: str,
+        inner: Handler,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        caller: Caller,
+    ) -> Any:
+        if caller.limits.suspended_reason is not None:
+            raise suspended(caller.limits.suspended_reason)
+        meter = Meter(self._limiter, caller.tenant_id, caller.limits)
+        if method == UPLOAD_BULK:
+            request = meter.upload(request)
+        else:
+            await meter.admit(charge_for(method, request))
+        accepted = 0
+        try:
+            response = await inner(request, context)
+            accepted = accepted_by(method, response)
+            return response
+        finally:
+            await meter.settle(accepted)

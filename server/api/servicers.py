@@ -22,6 +22,7 @@ from server.domain.errors import invalid
 from server.domain.sending import BulkRow, SendRequest
 from server.services.accounts import Accounts
 from server.services.bulk import BulkSends, BulkSpec
+from server.services.limits import Limiter
 from server.services.notifications import Notifications
 from server.store.bulks import BulkRecord, RowError
 from server.store.notifications import NotificationRecord
@@ -268,8 +269,9 @@ def _api_key_message(record: ApiKeyRecord) -> tenant_service_pb2.ApiKey:
 
 
 class TenantServicer(tenant_service_pb2_grpc.TenantServiceServicer):
-    def __init__(self, accounts: Accounts) -> None:
+    def __init__(self, accounts: Accounts, limiter: Limiter) -> None:
         self._accounts = accounts
+        self._limiter = limiter
 
     async def Signup(
         self, request: tenant_service_pb2.SignupRequest, context: Context
@@ -292,9 +294,13 @@ class TenantServicer(tenant_service_pb2_grpc.TenantServiceServicer):
     async def ListApiKeys(
         self, request: tenant_service_pb2.ListApiKeysRequest, context: Context
     ) -> tenant_service_pb2.ListApiKeysResponse:
-        records = await self._accounts.list_api_keys(tenant_id=current_caller().tenant_id)
+        records, token = await self._accounts.list_api_keys(
+            tenant_id=current_caller().tenant_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
         return tenant_service_pb2.ListApiKeysResponse(
-            api_keys=[_api_key_message(r) for r in records]
+            api_keys=[_api_key_message(r) for r in records], next_page_token=token
         )
 
     async def RevokeApiKey(
@@ -304,3 +310,23 @@ class TenantServicer(tenant_service_pb2_grpc.TenantServiceServicer):
             tenant_id=current_caller().tenant_id, key_id=request.key_id
         )
         return _api_key_message(record)
+
+    async def GetUsage(
+        self, request: tenant_service_pb2.GetUsageRequest, context: Context
+    ) -> tenant_service_pb2.GetUsageResponse:
+        caller = current_caller()
+        usage = await self._limiter.usage(caller.tenant_id, caller.limits)
+        return tenant_service_pb2.GetUsageResponse(
+            day=usage.day.isoformat(),
+            sent_today=usage.sent,
+            sent_today_by_channel=usage.sent_by_channel,
+            daily_quota=usage.limits.daily_quota,
+            quota_remaining=usage.quota_remaining,
+            quota_resets_at=timestamp_message(usage.resets_at),
+            rate_limits=[
+                tenant_service_pb2.RateLimit(
+                    name=name.value, per_second=rate.per_second, burst=rate.burst
+                )
+                for name, rate in usage.limits.rates.items()
+            ],
+        )

@@ -9,6 +9,7 @@ from server.domain import credentials
 from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
 from server.domain.ids import looks_like_id, new_id
 from server.domain.recipients import normalize_email
+from server.services.paging import check_page_size, decode_page_token, encode_page_token
 from server.store import tenants as store
 from server.store.db import Database
 from server.store.tenants import ApiKeyRecord
@@ -103,9 +104,20 @@ class Accounts:
             )
         return CreatedKey(key_id=key_id, api_key=key.secret)
 
-    async def list_api_keys(self, *, tenant_id: str) -> list[ApiKeyRecord]:
+    async def list_api_keys(
+        self, *, tenant_id: str, page_size: int, page_token: str
+    ) -> tuple[list[ApiKeyRecord], str]:
+        """A page of keys, newest first, and the next page's token ("" at the end)."""
+        limit = check_page_size(page_size, default=50, maximum=100)
+        after = decode_page_token(page_token) if page_token else None
         async with self._db.transaction() as session:
-            return await store.list_api_keys(session, tenant_id=tenant_id)
+            records = await store.list_api_keys(
+                session, tenant_id=tenant_id, after=after, limit=limit + 1
+            )
+        if len(records) <= limit:
+            return records, ""
+        last = records[limit - 1]
+        return records[:limit], encode_page_token(last.created_at, last.key_id)
 
     async def revoke_api_key(self, *, tenant_id: str, key_id: str) -> ApiKeyRecord:
         if not looks_like_id("key", key_id):

@@ -1,7 +1,5 @@
 """Sending notifications and reading them back."""
 
-import base64
-import binascii
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -17,6 +15,7 @@ from server.domain.sending import ContentPlan, RecipientPlan, SendPlan, SendRequ
 from server.domain.status import DeliveryStatus
 from server.services.dispatch import Outbox
 from server.services.idempotency import Idempotency
+from server.services.paging import check_page_size, decode_page_token, encode_page_token
 from server.services.templates import LoadedTemplate, Templates
 from server.store import notifications as store
 from server.store.db import Database
@@ -189,12 +188,8 @@ class Notifications:
                 "status",
                 "status must be one of: " + ", ".join(s.value for s in DeliveryStatus),
             )
-        if page_size < 0 or page_size > MAX_PAGE_SIZE:
-            raise invalid(
-                "INVALID_ARGUMENT", "page_size", f"page_size must be 1 to {MAX_PAGE_SIZE}"
-            )
-        limit = page_size or DEFAULT_PAGE_SIZE
-        after = _decode_page_token(page_token) if page_token else None
+        limit = check_page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        after = decode_page_token(page_token) if page_token else None
         async with self._db.transaction() as session:
             records = await store.list_notifications(
                 session,
@@ -209,23 +204,5 @@ class Notifications:
         if len(records) > limit:
             records = records[:limit]
             last = records[-1]
-            next_token = _encode_page_token(last.created_at, last.notification_id)
+            next_token = encode_page_token(last.created_at, last.notification_id)
         return NotificationPage(records, next_token)
-
-
-def _encode_page_token(created_at: datetime, notification_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), notification_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_page_token(token: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created_at, notification_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), str(notification_id)
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise invalid(
-            "INVALID_ARGUMENT",
-            "page_token",
-            "page_token is not one this API returned; pass next_page_token unchanged",
-        ) from exc

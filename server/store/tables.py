@@ -4,7 +4,9 @@ tenant-owned table carries tenant_id and every query filters by it."""
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -40,6 +42,43 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+# An operator's settings for one tenant (the admin CLI); no row, or a NULL,
+# means the deployment's defaults.
+tenant_limits = Table(
+    "tenant_limits",
+    metadata,
+    Column("tenant_id", Text, ForeignKey("tenants.id"), primary_key=True),
+    # {"send": {"per_second": 50, "burst": 100}, ...}: only the overridden limits.
+    Column("rates", JSONB, nullable=False, server_default="{}"),
+    # Notifications per UTC day; 0 = none; NULL = the default.
+    Column("daily_quota", Integer),
+    Column("suspended_at", DateTime(timezone=True)),
+    Column("suspended_reason", Text, nullable=False, server_default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One token bucket per tenant and limit, refilled lazily by the UPDATE that
+# takes from it, so every API server shares it.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("tokens", Double, nullable=False),
+    Column("refilled_at", DateTime(timezone=True), nullable=False),
+)
+
+# Notifications accepted per tenant and UTC day: channel "" counts
+# notifications (the quota), each channel its deliveries.
+daily_usage = Table(
+    "daily_usage",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("sent", BigInteger, nullable=False),
 )
 
 notifications = Table(

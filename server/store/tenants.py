@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.store.tables import api_keys, tenants
@@ -83,11 +83,15 @@ async def find_key_by_hash(session: AsyncSession, *, key_hash: str) -> ApiKeyRec
     return _key_record(row) if row else None
 
 
-async def list_api_keys(session: AsyncSession, *, tenant_id: str) -> list[ApiKeyRecord]:
+async def list_api_keys(
+    session: AsyncSession, *, tenant_id: str, after: tuple[datetime, str] | None, limit: int
+) -> list[ApiKeyRecord]:
+    """Newest first; `after` is the (created_at, id) of the previous page's last key."""
+    query = select(api_keys).where(api_keys.c.tenant_id == tenant_id)
+    if after is not None:
+        query = query.where(tuple_(api_keys.c.created_at, api_keys.c.id) < tuple_(*after))
     rows = await session.execute(
-        select(api_keys)
-        .where(api_keys.c.tenant_id == tenant_id)
-        .order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
+        query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit)
     )
     return [_key_record(row) for row in rows]
 

@@ -55,6 +55,11 @@ class TenantServiceStub:
                 request_serializer=clarion_dot_v1_dot_tenant__service__pb2.RevokeApiKeyRequest.SerializeToString,
                 response_deserializer=clarion_dot_v1_dot_tenant__service__pb2.ApiKey.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/clarion.v1.TenantService/GetUsage',
+                request_serializer=clarion_dot_v1_dot_tenant__service__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_tenant__service__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class TenantServiceServicer:
@@ -78,7 +83,8 @@ class TenantServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListApiKeys(self, request, context):
-        """Lists the tenant's API keys, without their secrets.
+        """Lists the tenant's API keys, without their secrets, newest first, a
+        page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -88,6 +94,13 @@ class TenantServiceServicer:
         """Revokes a key. Requests with it are refused within 5 seconds.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         (AIP-135 style: the revoked key itself, with revoked_at set.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsage(self, request, context):
+        """The caller's usage today (UTC) against its quota, and its rate limits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,6 +128,11 @@ def add_TenantServiceServicer_to_server(servicer, server):
                     servicer.RevokeApiKey,
                     request_deserializer=clarion_dot_v1_dot_tenant__service__pb2.RevokeApiKeyRequest.FromString,
                     response_serializer=clarion_dot_v1_dot_tenant__service__pb2.ApiKey.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=clarion_dot_v1_dot_tenant__service__pb2.GetUsageRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_tenant__service__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +244,33 @@ class TenantService:
             '/clarion.v1.TenantService/RevokeApiKey',
             clarion_dot_v1_dot_tenant__service__pb2.RevokeApiKeyRequest.SerializeToString,
             clarion_dot_v1_dot_tenant__service__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.TenantService/GetUsage',
+            clarion_dot_v1_dot_tenant__service__pb2.GetUsageRequest.SerializeToString,
+            clarion_dot_v1_dot_tenant__service__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,85 @@
+"""What each RPC costs against its tenant's limits, and metering one call."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from server.domain.limits import Charge, LimitName, TenantLimits
+from server.services.limits import Admission, Limiter
+
+_NOTIFICATIONS = "/clarion.v1.NotificationService/"
+SEND = _NOTIFICATIONS + "SendNotification"
+SEND_BULK = _NOTIFICATIONS + "SendBulk"
+UPLOAD_BULK = _NOTIFICATIONS + "UploadBulk"
+_WRITES = frozenset(
+    {
+        "/clarion.v1.TemplateService/CreateTemplate",
+        "/clarion.v1.TemplateService/CreateTemplateVersion",
+        "/clarion.v1.TemplateService/RolloutTemplate",
+        "/clarion.v1.TemplateService/DeleteTemplate",
+        "/clarion.v1.TenantService/CreateApiKey",
+        "/clarion.v1.TenantService/RevokeApiKey",
+    }
+)
+
+
+def charge_for(method: str, request: Any) -> Charge:
+    """The charge of a unary call, from its request."""
+    if method == SEND:
+        return Charge(LimitName.SEND, 1, list(request.notification.channels))
+    if method == SEND_BULK:
+        return Charge(LimitName.BULK_ROWS, max(1, len(request.recipients)), list(request.channels))
+    if method in _WRITES:
+        return Charge(LimitName.WRITES, 1)
+    return Charge(LimitName.READS, 1)
+
+
+def accepted_by(method: str, response: Any) -> int:
+    """How many notifications a successful call created."""
+    if method == SEND:
+        return 1
+    if method in (SEND_BULK, UPLOAD_BULK):
+        return int(response.accepted)
+    return 0
+
+
+class Meter:
+    """Charges one call of `tenant_id` and afterwards counts what it really
+    created toward today's usage."""
+
+    def __init__(self, limiter: Limiter, tenant_id: str, limits: TenantLimits) -> None:
+        self._limiter = limiter
+        self._tenant_id = tenant_id
+        self._limits = limits
+        self._admissions: list[Admission] = []
+
+    async def admit(self, charge: Charge) -> None:
+        admission = await self._limiter.admit(self._tenant_id, self._limits, charge)
+        if admission:
+            self._admissions.append(admission)
+
+    async def upload(self, messages: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """An upload's messages, each charged about one bulk row per line as
+        it arrives; over the rate the stream waits instead of failing."""
+        burst = self._limits.rate(LimitName.BULK_ROWS).burst
+        channels: list[str] = []
+        async for message in messages:
+            channels = channels or ([message.channel] if message.channel else [])
+            lines = message.body.data.count(b"\n")
+            while lines > 0:
+                part = min(lines, burst)
+                admission = await self._limiter.throttle(
+                    self._tenant_id, self._limits, Charge(LimitName.BULK_ROWS, part, channels)
+                )
+                if admission:
+                    self._admissions.append(admission)
+                lines -= part
+            yield message
+
+    async def settle(self, accepted: int) -> None:
+        if not self._admissions:
+            return
+        first = self._admissions[0]
+        charged = sum(a.charged for a in self._admissions)
+        await self._limiter.settle(
+            Admission(first.tenant_id, first.day, first.channels, charged), accepted
+        )

@@ -1,0 +1,169 @@
+"""Admits requests within their tenant's rate limits and daily quota, and
+reports usage. State is in PostgreSQL (server/store/limits.py), so the limits
+hold across every API server process and every Envoy in front of them."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from server.domain import limits as rules
+from server.domain.channels import Channel
+from server.domain.limits import Charge, TenantLimits
+from server.store import limits as store
+from server.store.db import Database
+
+log = logging.getLogger(__name__)
+
+_CHANNELS = frozenset(c.value for c in Channel)
+# A refused tenant is logged at most this often per limit, with a count.
+_LOG_EVERY_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A counted charge that was admitted, to settle once the request is done."""
+
+    tenant_id: str
+    day: date
+    channels: list[str]
+    charged: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    day: date
+    sent: int
+    sent_by_channel: dict[str, int]
+    limits: TenantLimits
+    resets_at: datetime
+
+    @property
+    def quota_remaining(self) -> int | None:
+        quota = self.limits.daily_quota
+        return max(0, quota - self.sent) if quota else None
+
+
+class RefusalLog:
+    """One WARNING per tenant and reason every 10 s, with how many requests
+    were refused since the last one: a burst cannot flood the log."""
+
+    def __init__(self) -> None:
+        self._since: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def refused(self, tenant_id: str, reason: str, detail: str) -> None:
+        key = (tenant_id, reason)
+        logged_at, count = self._since.get(key, (0.0, 0))
+        now = time.monotonic()
+        if now - logged_at < _LOG_EVERY_SECONDS:
+            self._since[key] = (logged_at, count + 1)
+            return
+        if len(self._since) > 10_000:
+            self._since.clear()
+        self._since[key] = (now, 0)
+        log.warning(
+            "tenant %s refused %s (%s); %d more refused since the last report",
+            tenant_id,
+            reason,
+            detail,
+            count,
+        )
+
+
+class Limiter:
+    def __init__(
+        self,
+        db: Database,
+        defaults: TenantLimits,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._db = db
+        self.defaults = defaults
+        self._clock = clock
+        self.refusals = RefusalLog()
+
+    async def limits_for(self, tenant_id: str) -> TenantLimits:
+        async with self._db.transaction() as session:
+            return await store.load_limits(session, tenant_id=tenant_id, defaults=self.defaults)
+
+    async def admit(self, tenant_id: str, limits: TenantLimits, charge: Charge) -> Admission | None:
+        """Takes the charge, or raises RATE_LIMITED or QUOTA_EXCEEDED.
+        Counted charges return an Admission to settle."""
+        wait, admission = await self._take(tenant_id, limits, charge)
+        if wait is not None:
+            rate = limits.rate(charge.limit)
+            detail = f"{rate.per_second:g}/s, burst {rate.burst}"
+            self.refusals.refused(tenant_id, f"{charge.limit.value} rate", detail)
+            raise rules.rate_limited(charge.limit, rate, wait)
+        return admission
+
+    async def throttle(
+        self, tenant_id: str, limits: TenantLimits, charge: Charge
+    ) -> Admission | None:
+        """Like admit, but over the rate it waits for the tokens (a stream is
+        slowed down, not refused)."""
+        while True:
+            wait, admission = await self._take(tenant_id, limits, charge)
+            if wait is None:
+                return admission
+            await asyncio.sleep(wait)
+
+    async def _take(
+        self, tenant_id: str, limits: TenantLimits, charge: Charge
+    ) -> tuple[float | None, Admission | None]:
+        rate = limits.rate(charge.limit)
+        if charge.cost > rate.burst:
+            raise rules.too_large_for_burst(charge.limit, rate, charge.cost)
+        now = self._clock()
+        day = rules.utc_day(now)
+        channels = sorted(set(charge.channels) & _CHANNELS)
+        async with self._db.transaction() as session:
+            taken = await store.take(
+                session,
+                tenant_id=tenant_id,
+                charge=Charge(charge.limit, charge.cost, channels),
+                rate=rate,
+                quota=limits.daily_quota,
+                day=day,
+            )
+        if taken.wait_seconds is not None:
+            return taken.wait_seconds, None
+        if not taken.within_quota:
+            self.refusals.refused(tenant_id, "quota", f"{limits.daily_quota} per day")
+            raise rules.quota_exceeded(limits.daily_quota, day, now)
+        if not charge.counted:
+            return None, None
+        return None, Admission(tenant_id, day, channels, charge.cost)
+
+    async def settle(self, admission: Admission, accepted: int) -> None:
+        """Counts `accepted` notifications instead of what was charged: a
+        failed request gives its charge back, a bulk the rows it refused."""
+        delta = accepted - admission.charged
+        if delta == 0:
+            return
+        try:
+            async with self._db.transaction() as session:
+                await store.adjust_usage(
+                    session,
+                    tenant_id=admission.tenant_id,
+                    day=admission.day,
+                    channels=admission.channels,
+                    delta=delta,
+                )
+        except Exception:
+            # Never hides the request's own answer; the count is off by delta.
+            log.warning("could not correct tenant %s usage by %d", admission.tenant_id, delta)
+
+    async def usage(self, tenant_id: str, limits: TenantLimits) -> Usage:
+        day = rules.utc_day(self._clock())
+        async with self._db.transaction() as session:
+            counts = await store.usage_on(session, tenant_id=tenant_id, day=day)
+        return Usage(
+            day=day,
+            sent=counts.pop("", 0),
+            sent_by_channel={c: n for c, n in sorted(counts.items()) if n},
+            limits=limits,
+            resets_at=rules.quota_resets_at(day),
+        )
