@@ -201,6 +201,9 @@ class Stack:
             "--search-attribute", "TenantId=Keyword",
             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off",
             "--ui-disable-news-fetch", "--log-level", "error",
+            # Dispatch backlogged tasks round-robin across tenants (fairness
+            # keys) within each priority; see docs/architecture.md.
+            "--dynamic-config-value", "matching.enableFairness=true",
         ]  # fmt: skip
         if self.headless:
             temporal.append("--headless")

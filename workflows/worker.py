@@ -25,6 +25,7 @@ from workflows.providers.whatsapp import WhatsAppCloudProvider
 from workflows.template_approval import TemplateApprovalWorkflow
 
 log = logging.getLogger("clarion.worker")
+WORKFLOW_TASK_SLOTS = 16
 
 
 def drain_timeout(settings: Settings) -> timedelta:
@@ -114,6 +115,14 @@ def create_worker(
             bulk.finish_bulk,
         ],
         max_concurrent_activities=200,
+        # Tasks a worker has taken wait for its CPU in arrival order, past
+        # Temporal's fair, prioritised matching. Few slots keep that wait
+        # short (Little's law); a provider call takes milliseconds, so 16
+        # still outrun the CPU. See docs/architecture.md, "Fairness".
+        max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
+        max_concurrent_local_activities=WORKFLOW_TASK_SLOTS,
+        # An eager activity skips matching, and so priority and fairness.
+        disable_eager_activity_execution=True,
         # On SIGTERM: stop polling, let running activities (local ones
         # inside workflow tasks too) finish, then cancel what is left.
         graceful_shutdown_timeout=drain_timeout(settings),

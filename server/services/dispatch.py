@@ -11,6 +11,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.common import (
+    Priority,
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
@@ -34,6 +35,7 @@ from workflows.contracts import (
     DeliveryRef,
     NotificationWorkflowInput,
     TemplateApprovalInput,
+    WorkClass,
     bulk_workflow_id,
     notification_workflow_id,
     template_approval_workflow_id,
@@ -70,7 +72,7 @@ class Dispatcher:
         )
         await self._start(
             NOTIFICATION_WORKFLOW, workflow_input, notification_workflow_id(notification_id),
-            tenant_id,
+            tenant_id, WorkClass.SINGLE,
         )  # fmt: skip
 
     async def start_bulk(self, *, bulk_id: str, tenant_id: str, rows: int) -> None:
@@ -80,6 +82,7 @@ class Dispatcher:
             BulkSendInput(bulk_id=bulk_id, tenant_id=tenant_id, rows=rows, policy=self._policy),
             bulk_workflow_id(bulk_id),
             tenant_id,
+            WorkClass.BULK,
         )
 
     async def start_template_approval(self, approval: TemplateApprovalInput) -> None:
@@ -89,12 +92,17 @@ class Dispatcher:
             approval,
             template_approval_workflow_id(approval.whatsapp_name),
             tenant_id=None,
+            work=WorkClass.BACKGROUND,
         )
 
     async def _start(
-        self, workflow: str, arg: object, workflow_id: str, tenant_id: str | None
+        self, workflow: str, arg: object, workflow_id: str, tenant_id: str | None, work: WorkClass
     ) -> None:
         tenant = [SearchAttributePair(_TENANT, tenant_id)] if tenant_id else []
+        # Temporal's matching dispatches backlogged tasks by priority_key
+        # (lower first), then round-robin across fairness keys within a key;
+        # activities inherit both from their workflow. See architecture.md.
+        priority = Priority(priority_key=work.priority_key, fairness_key=tenant_id or None)
         # rpc_timeout bounds each attempt; the client retries unreachable
         # servers on its own, so the whole call gets a deadline too.
         async with asyncio.timeout(self._rpc_timeout.total_seconds() * 2):
@@ -107,6 +115,7 @@ class Dispatcher:
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     rpc_timeout=self._rpc_timeout,
                     search_attributes=TypedSearchAttributes(tenant),
+                    priority=priority,
                 )
             except WorkflowAlreadyStartedError:
                 pass

@@ -105,6 +105,8 @@ class Receipts:
         self._secrets = secrets
         self._rollout = rollout
         self._batches = GroupCommit(self._apply)
+        # Each webhook's workflow signals, sent after its batch commits.
+        self._signals: dict[int, asyncio.Future[list[None]]] = {}
 
     async def handle(self, callback: Callback) -> None:
         """Records a webhook's receipts, or raises PERMISSION_DENIED (and
@@ -118,7 +120,14 @@ class Receipts:
         else:
             raise not_found("callback route")
         if signed.receipts or signed.token:
-            await self._batches.submit([signed])
+            try:
+                await self._batches.submit([signed])
+            finally:
+                signals = self._signals.pop(id(signed), None)
+            if signals is not None:
+                # The 2xx waits for the signal, so a failed one is retried
+                # with the provider's retry of the webhook.
+                await signals
 
     async def forget_expired_tokens(self, every: float = TOKEN_PURGE_SECONDS) -> None:
         """Runs for the life of the callbacks process: deletes spent tokens
@@ -262,15 +271,21 @@ class Receipts:
             for r in results
             if r.move.status.is_final and r.status.is_final and r.bulk_id is None
         }
-        await asyncio.gather(
-            *(
-                self._dispatcher.signal_receipt(
-                    r.notification_id,
-                    DeliveryReceipt(delivery_id=delivery_id, status=r.status.value),
+        if waiting:
+            # Not awaited here: the next batch (another tenant's receipts)
+            # must not wait for this one's signals while Temporal is busy.
+            signals = asyncio.gather(
+                *(
+                    self._dispatcher.signal_receipt(
+                        r.notification_id,
+                        DeliveryReceipt(delivery_id=delivery_id, status=r.status.value),
+                    )
+                    for delivery_id, r in waiting.items()
                 )
-                for delivery_id, r in waiting.items()
             )
-        )
+            for c in callbacks:
+                if any(r.delivery_id in waiting for r in c.receipts):
+                    self._signals[id(c)] = signals
         return refusals
 
 
