@@ -35,6 +35,7 @@ from server.api.callbacks import callback_app
 from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
 from server.api.template_servicer import TemplateServicer
 from server.domain.errors import ClarionError
+from server.log_redaction import configure_logging
 from server.services.accounts import Accounts
 from server.services.bulk import BulkSends
 from server.services.dispatch import Dispatcher, Outbox
@@ -236,7 +237,7 @@ def main() -> None:
         "admin: operator commands (python -m server admin --help)",
     )
     role = parser.parse_args().role
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging()
     asyncio.run(serve(Settings(), role))
 
 

@@ -26,7 +26,7 @@ from workflows.providers.base import (
     WhatsAppTemplate,
 )
 from workflows.providers.whatsapp import WhatsAppCloudProvider
-from workflows.reconcile import reconcile, unknown_outcome_note
+from workflows.reconcile import call_provider, reconcile, unknown_outcome_note
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class DeliveryActivities:
                 session, delivery_ids=[delivery.delivery_id], now=datetime.now(UTC)
             )
         try:
-            accepted = await provider.send(message)
+            accepted = await call_provider(provider, message)
         except ProviderError as error:
             await self._record_attempt(
                 delivery.delivery_id,

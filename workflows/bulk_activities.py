@@ -19,7 +19,13 @@ from server.store.db import Database
 from server.store.notifications import DeliveryRecord
 from workflows.activities import outbound_message
 from workflows.providers.base import OutboundMessage, Provider, ProviderAccepted, ProviderError
-from workflows.reconcile import OUTCOME_UNKNOWN, Reconciled, reconcile, unknown_outcome_note
+from workflows.reconcile import (
+    OUTCOME_UNKNOWN,
+    Reconciled,
+    call_provider,
+    reconcile,
+    unknown_outcome_note,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +164,7 @@ class BulkActivities:
         provider: Provider, message: OutboundMessage
     ) -> ProviderAccepted | ProviderError:
         try:
-            return await provider.send(message)
+            return await call_provider(provider, message)
         except ProviderError as error:
             return error
 

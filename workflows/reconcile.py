@@ -10,6 +10,7 @@ is sent again, the provider's rule (AfterUnknownOutcome) decides:
 
 Each case leaves a line in the delivery's history."""
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,6 +26,29 @@ from workflows.providers.base import (
 )
 
 OUTCOME_UNKNOWN = "outcome unknown"
+# What a tenant reads when an adapter fails in a way it does not classify.
+ADAPTER_FAILURE = (
+    "the platform could not hand this message to the provider (an internal error, "
+    "logged for the operator); it was not retried"
+)
+
+log = logging.getLogger(__name__)
+
+
+async def call_provider(provider: Provider, message: OutboundMessage) -> ProviderAccepted:
+    """The provider call, with any failure an adapter did not classify turned
+    into a permanent ProviderError: retrying a bug cannot fix it, and
+    "provider unavailable" would not be true. Its outcome counts as unknown,
+    because the adapter may have failed after the request went out."""
+    try:
+        return await provider.send(message)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        log.exception("provider adapter for %s failed on %s", message.channel, message.delivery_id)
+        raise ProviderError(
+            ADAPTER_FAILURE, permanent=True, detail=repr(exc), outcome_unknown=True
+        ) from exc
 
 
 def unknown_outcome_note(reason: str) -> str:

@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from server.log_redaction import configure_logging
 from server.settings import Settings
 from server.store.db import Database, create_engine
 from workflows.activities import DeliveryActivities, TemplateActivities
@@ -152,7 +153,7 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging()
     asyncio.run(run(Settings()))
 
 

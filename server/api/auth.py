@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from server.api.errors import abort
+from server.api.input_checks import refuse_control_characters
 from server.api.limits import UPLOAD_BULK, Meter, accepted_by, charge_for
 from server.domain.credentials import hash_api_key
 from server.domain.errors import ClarionError, ErrorKind
@@ -18,7 +19,13 @@ from server.domain.limits import TenantLimits, suspended
 from server.services.limits import Limiter
 from server.store import limits as limits_store
 from server.store import tenants as tenant_store
-from server.store.db import Database, database_unavailable, is_database_outage
+from server.store.db import (
+    Database,
+    conflict,
+    database_unavailable,
+    is_conflict,
+    is_database_outage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +129,15 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = None
             try:
+                caller = None
                 if needs_key:
                     caller = await self._authenticator.authenticate(api_key) if api_key else None
                     if caller is None:
                         raise _INVALID_KEY
                     token = _caller.set(caller)
+                if not streaming:
+                    refuse_control_characters(request)
+                if caller is not None:
                     return await self._limited(method, inner, request, context, caller)
                 return await inner(request, context)
             except grpc.aio.AbortError:
@@ -137,6 +148,8 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if is_database_outage(error):
                     # Reached the database outside Database.transaction's mapping.
                     await abort(context, database_unavailable())
+                if is_conflict(error):
+                    await abort(context, conflict())
                 log.exception("unexpected error in %s", method)
                 await abort(
                     context,

@@ -171,6 +171,13 @@ def _check_raw_content(channels: list[Channel], subject: str, body: str, path: s
             f"{path}subject",
             f"{path}subject is longer than {MAX_SUBJECT_LENGTH} characters",
         )
+    # An email header is one line: CR or LF would end it (header injection).
+    if any(c in subject for c in "\r\n"):
+        raise invalid(
+            "SUBJECT_NOT_ONE_LINE",
+            f"{path}subject",
+            f"{path}subject holds a line break; a subject is one line, so remove CR and LF",
+        )
     for channel in channels:
         limit = POLICIES[channel].max_body_length
         if len(body) > limit:

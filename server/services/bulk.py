@@ -241,9 +241,15 @@ class BulkSends:
         try:
             after = int(page_token) if page_token else -1
         except ValueError:
+            after = -2
+        # Row indexes are 0 to 999,999; anything else was not returned by us
+        # (and a huge number would overflow the integer column).
+        if not -1 <= after < MAX_UPLOAD_ROWS:
             raise invalid(
-                "INVALID_ARGUMENT", "page_token", "page_token is not one this API returned"
-            ) from None
+                "INVALID_ARGUMENT",
+                "page_token",
+                "page_token is not one this API returned; pass next_page_token unchanged",
+            )
         async with self._db.transaction() as session:
             found = await store.list_errors(session, bulk_id=bulk_id, after=after, limit=limit + 1)
         token = str(found[limit - 1].index) if len(found) > limit else ""

@@ -99,8 +99,9 @@ class Idempotency:
         request_hash: str,
         long_running: bool = False,
     ) -> AsyncIterator[Claim]:
-        """Claims the key for the body of the `async with`; a ClarionError
-        raised there releases it. A long-running claim (an upload may take
+        """Claims the key for the body of the `async with`; any exception
+        raised there releases it (a key that completed in the body's
+        transaction stays completed). A long-running claim (an upload may take
         minutes) is refreshed while it runs, so it is not taken for abandoned."""
         claim = Claim(tenant_id, operation, key)
         if key is None:
@@ -115,7 +116,9 @@ class Idempotency:
             refresh = asyncio.create_task(self._keep_fresh(tenant_id, operation, key))
         try:
             yield claim
-        except ClarionError:
+        except BaseException:
+            # Not only refusals: an unexpected error or a cancelled request
+            # must not leave the key "in use" until it goes stale.
             if refresh is not None:
                 refresh.cancel()
             if first is None:
@@ -152,7 +155,10 @@ class Idempotency:
                     existing.state == "in_progress"
                     and existing.updated_at < now - self._policy.abandoned_after
                 )
-                if expired or abandoned:
+                if expired:
+                    await store.forget(session, tenant_id=tenant_id, operation=operation, key=key)
+                    continue
+                if abandoned:
                     await store.release(session, tenant_id=tenant_id, operation=operation, key=key)
                     continue
                 if existing.request_hash != request_hash:

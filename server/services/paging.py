@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from server.domain.errors import ClarionError, invalid
+from server.domain.ids import is_id
 
 
 def check_page_size(page_size: int, *, default: int, maximum: int) -> int:
@@ -25,7 +26,12 @@ def decode_page_token(token: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         created_at, item_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), str(item_id)
+        after = datetime.fromisoformat(created_at)
+        # Only what encode_page_token makes: an aware time and one of our ids
+        # (anything else, a NUL say, would reach the query).
+        if after.tzinfo is None or not is_id(item_id):
+            raise ValueError(token)
+        return after, item_id
     except (binascii.Error, ValueError, TypeError) as exc:
         raise bad_page_token() from exc
 

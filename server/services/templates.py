@@ -26,7 +26,7 @@ from server.store.db import Database
 from server.store.templates import TemplateRecord, VersionRecord
 from workflows.contracts import TemplateApprovalInput
 
-TEMPLATE_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
+TEMPLATE_ID = re.compile(r"[a-z0-9_-]{1,64}")
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
@@ -46,9 +46,11 @@ class ResolvedContent:
 
 def whatsapp_name(tenant_id: str, template_id: str, version: int) -> str:
     """The name a version is submitted to Meta under: unique across tenants
-    sharing one WhatsApp Business Account, in Meta's alphabet."""
-    tenant = hashlib.sha256(tenant_id.encode()).hexdigest()[:10]
-    return f"c{tenant}_{template_id.replace('-', '_')}_v{version}"
+    sharing one WhatsApp Business Account, in Meta's alphabet (lower case,
+    digits, underscores). The hash covers the exact template id, because
+    "order-update" and "order_update" read the same once `-` becomes `_`."""
+    owner = hashlib.sha256(f"{tenant_id}\0{template_id}".encode()).hexdigest()[:12]
+    return f"c{owner}_{template_id.replace('-', '_')}_v{version}"
 
 
 class Templates:
@@ -60,7 +62,7 @@ class Templates:
     async def create(
         self, *, tenant_id: str, template_id: str, description: str, channels: dict[str, Any]
     ) -> TemplateView:
-        if not TEMPLATE_ID.match(template_id):
+        if not TEMPLATE_ID.fullmatch(template_id):
             raise invalid(
                 "INVALID_ARGUMENT",
                 "template_id",
@@ -376,7 +378,9 @@ def _decode_token(token: str) -> str:
         return ""
     try:
         [template_id] = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return str(template_id)
+        if not isinstance(template_id, str) or not TEMPLATE_ID.fullmatch(template_id):
+            raise ValueError(token)
+        return template_id
     except (ValueError, TypeError):
         raise invalid(
             "INVALID_ARGUMENT",

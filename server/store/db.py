@@ -71,7 +71,11 @@ def create_engine(
 ) -> AsyncEngine:
     if limits is None:
         return create_async_engine(
-            sqlalchemy_url(database_url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+            sqlalchemy_url(database_url),
+            pool_size=pool_size,
+            max_overflow=10,
+            pool_pre_ping=True,
+            hide_parameters=True,
         )
     statement_ms = int(limits.transaction_seconds * 1000)
     return create_async_engine(
@@ -83,6 +87,9 @@ def create_engine(
         # armed. A dead connection fails its first statement instead, and
         # SQLAlchemy then refreshes the whole pool.
         pool_pre_ping=False,
+        # Errors must not print bound values: password hashes, message
+        # bodies with one-time codes, phone numbers.
+        hide_parameters=True,
         connect_args={
             "connect_timeout": limits.connect_seconds,
             "options": f"-c statement_timeout={statement_ms}",
@@ -105,6 +112,21 @@ def is_database_outage(error: BaseException) -> bool:
     frozen, overloaded), as opposed to a bug in the request."""
     return isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)) or (
         isinstance(error, exc.DBAPIError) and error.connection_invalidated
+    )
+
+
+def is_conflict(error: BaseException) -> bool:
+    """A uniqueness or reference constraint refused the write: two requests
+    raced for the same resource. A request-level check should have caught it
+    first; this is the backstop, answered as a conflict, not an error."""
+    return isinstance(error, exc.IntegrityError)
+
+
+def conflict() -> ClarionError:
+    return ClarionError(
+        ErrorKind.ABORTED,
+        "CONFLICT",
+        "the request conflicts with another change to the same resource; fetch it again and retry",
     )
 
 

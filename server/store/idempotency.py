@@ -91,7 +91,15 @@ async def touch(
 
 
 async def release(session: AsyncSession, *, tenant_id: str, operation: str, key: str) -> None:
-    """Forgets a key whose request was refused, so it can be fixed and retried."""
+    """Forgets a key whose request was refused or failed, so it can be fixed and
+    retried. A key whose request completed stays: its answer is the replay."""
+    await session.execute(
+        delete(keys).where(*_where(tenant_id, operation, key), keys.c.state == "in_progress")
+    )
+
+
+async def forget(session: AsyncSession, *, tenant_id: str, operation: str, key: str) -> None:
+    """Forgets a key whatever its state (one past its retention)."""
     await session.execute(delete(keys).where(*_where(tenant_id, operation, key)))
 
 

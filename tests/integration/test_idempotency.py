@@ -71,3 +71,28 @@ async def test_streamed_replay_is_compared_on_the_whole_request(db: Database) ->
         with pytest.raises(ClarionError) as reused:
             replay.check_replay(await read("p", b"phone\n+1416\n"))
         assert reused.value.reason == "IDEMPOTENCY_KEY_REUSED"
+
+
+async def test_any_failure_inside_a_claim_releases_the_key(db: Database) -> None:
+    """Not only refusals: an unexpected error (a bug, a lost connection) must
+    not leave the key "in use", or the tenant's corrected retry is refused."""
+    idempotency = Idempotency(db, IdempotencyPolicy())
+    tenant_id = new_id("tnt")
+    with pytest.raises(RuntimeError):
+        async with idempotency.claim(
+            tenant_id=tenant_id, operation="send", key="k", request_hash="first"
+        ):
+            raise RuntimeError("unexpected")
+    assert await reason_of_claim_for(idempotency, tenant_id, "send", "corrected") == "claimed"
+
+
+async def reason_of_claim_for(
+    idempotency: Idempotency, tenant_id: str, operation: str, request_hash: str
+) -> str:
+    try:
+        async with idempotency.claim(
+            tenant_id=tenant_id, operation=operation, key="k", request_hash=request_hash
+        ):
+            return "claimed"
+    except ClarionError as error:
+        return error.reason
