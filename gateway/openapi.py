@@ -256,14 +256,20 @@ class _SchemaBuilder:
 
     def error(self) -> Schema:
         """AIP-193's `{"code", "message", "details"}`, as the transcoder prints
-        a google.rpc.Status; Envoy's own replies have empty details."""
+        a google.rpc.Status. Envoy's own replies are written by hand in the
+        gateway config and may leave out an empty map (ErrorInfo.metadata)."""
         for detail in DETAIL_TYPES:
             schema = self.message(detail, response=True)
             schema["properties"] = {
                 "@type": {"const": f"type.googleapis.com/{detail}"},
                 **schema["properties"],
             }
-            schema["required"] = ["@type", *schema.get("required", [])]
+            fields = self.descriptors.messages[detail].proto.field
+            maps = {f.name for f in fields if _is_map(self.descriptors, f)}
+            schema["required"] = [
+                "@type",
+                *(n for n in schema.get("required", []) if n not in maps),
+            ]
             self.schemas[detail.rsplit(".", 1)[-1]] = schema
         info = self.schemas["ErrorInfo"]
         # Google's own comments describe other APIs' errors; these are ours.
