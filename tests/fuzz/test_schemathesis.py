@@ -35,13 +35,16 @@ VARIABLE_PART = re.compile(r"[:(\[{\"']")
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 # Failure classes found and not fixed yet, each with its cause. They are
 # printed on every run; remove the entry with the fix.
+BAD_METADATA_KEY = "Server error | 500 | a header name gRPC metadata cannot carry"
 TOLERATED = {
-    "Server error | 500 | Illegal header key": (
-        "issue 12: an HTTP header whose name is a valid token but not a valid gRPC "
-        "metadata key (e.g. `a|b: 1`, `4_o$6+x: 1`) reaches grpc-python through Envoy, "
-        "which answers INTERNAL; Envoy should drop or refuse such headers"
+    BAD_METADATA_KEY: (
+        "issue 12: a header whose name is a valid HTTP token but not a gRPC metadata "
+        "key ([0-9a-z_.-]), e.g. `a|b: 1` or `%c3Mo: 1`, reaches grpc-python through "
+        "Envoy, which answers 500 ('Illegal header key: a|b', or an empty body); "
+        "Envoy should drop such headers before the transcoder"
     ),
 }
+GRPC_METADATA_KEY = re.compile(r"[0-9a-z_.-]+")
 
 
 @dataclass
@@ -51,9 +54,12 @@ class Finding:
     example: str = ""
 
 
-def failure_class(failure: Failure, status: int, body: str) -> str:
+def failure_class(case: Case, failure: Failure, status: int, body: str) -> str:
     """What kind of failure, without the generated values: the check, the
     status and the first words of the server's message or the check's."""
+    names = (case.headers or {}).keys()
+    if status == 500 and any(not GRPC_METADATA_KEY.fullmatch(n.lower()) for n in names):
+        return BAD_METADATA_KEY
     try:
         message = str(json.loads(body).get("message", ""))
     except (ValueError, AttributeError):
@@ -70,7 +76,7 @@ class Findings:
     failures: dict[str, Finding] = field(default_factory=dict)
 
     def record(self, case: Case, failure: Failure, status: int, body: str, curl: str) -> None:
-        finding = self.failures.setdefault(failure_class(failure, status, body), Finding())
+        finding = self.failures.setdefault(failure_class(case, failure, status, body), Finding())
         finding.operations.add(case.operation.label)
         finding.count += 1
         if not finding.example:
