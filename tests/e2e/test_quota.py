@@ -8,6 +8,7 @@ import pytest
 from runner.stack import Stack
 from tests.conftest import Tenant
 from tests.e2e.operator import SMS, admin, wait_for_usage
+from tests.e2e.waiting import wait_for
 
 
 def _next_utc_midnight() -> datetime:
@@ -117,7 +118,8 @@ def test_a_suspended_tenant_gets_403_with_the_reason(stack: Stack, tenant: Tenan
         assert tenant.get("/api/v1/usage").status_code == 403
     finally:
         admin(stack, "unsuspend", tenant.tenant_id)
-    wait_for_usage(tenant, lambda u: True)
+    # The suspension stays cached for up to CLARION_API_KEY_CACHE_SECONDS.
+    wait_for(lambda: tenant.get("/api/v1/usage").status_code == 200, timeout=10)
     assert tenant.post("/api/v1/notifications/send", SMS).status_code == 200
 
 
