@@ -186,6 +186,33 @@ def _cluster(name: str, port: int, http2: bool = True) -> dict[str, Any]:
     }
 
 
+# A gRPC metadata key may only hold 0-9 a-z _ . - (gRPC's PROTOCOL-HTTP2
+# spec); HTTP header names may hold more ("a|b"). The gRPC server refuses a
+# request with such a header, which Envoy answers with a 500. No header of
+# ours looks like that, so they are dropped before the transcoder.
+_DROP_NON_GRPC_HEADERS: dict[str, Any] = {
+    "name": "envoy.filters.http.lua",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        "default_source_code": {
+            "inline_string": """
+function envoy_on_request(handle)
+  local drop = {}
+  for name, _ in pairs(handle:headers()) do
+    if string.sub(name, 1, 1) ~= ":" and string.find(name, "[^0-9a-z_.-]") then
+      drop[#drop + 1] = name
+    end
+  end
+  for _, name in ipairs(drop) do
+    handle:headers():remove(name)
+  end
+end
+"""
+        },
+    },
+}
+
+
 def api_gateway_config(
     *, listen_port: int, admin_port: int, grpc_port: int, bulk_port: int, descriptor: Path
 ) -> dict[str, Any]:
@@ -228,6 +255,7 @@ def api_gateway_config(
         _route("/portal/signup"),
     ]
     filters = [
+        _DROP_NON_GRPC_HEADERS,
         # Runs after the transcoder on responses: keeps gRPC trailers out of REST replies.
         {
             "name": "envoy.filters.http.header_mutation",

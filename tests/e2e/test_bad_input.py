@@ -134,3 +134,9 @@ def test_whatsapp_template_ids_differing_only_in_dash_and_underscore_both_work(
             },
         )
         assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("name", ["a|b", "%c3Mo", "x~y"])
+def test_header_names_grpc_cannot_carry_are_dropped_not_a_500(tenant: Tenant, name: str) -> None:
+    response = tenant.api.get("/api/v1/api-keys", headers={**tenant.headers, name: "1"})
+    assert response.status_code == 200, response.text
