@@ -5,7 +5,7 @@ SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["pure
 PROTOS  := $(wildcard proto/clarion/v1/*.proto)
 GOOGLE_PROTOS := google/rpc/status.proto google/rpc/error_details.proto
 
-.PHONY: run test setup generate check-generated lint bench bench-bulk
+.PHONY: run test setup generate check-generated lint bench bench-bulk bench-csv
 
 setup: .venv/.installed node_modules/.installed
 
@@ -54,6 +54,11 @@ lint: setup
 bench: setup
 	$(PY) -m bench.send_latency $(BENCH_ARGS)
 	$(PY) -m bench.channel_latency
+	$(PY) -m bench.csv_parse
+
+# CSV parse CPU, 50 MB in 4 KiB against 1 MiB chunks; no platform needed.
+bench-csv: setup
+	$(PY) -m bench.csv_parse
 	$(PY) -m bench.isolation
 
 # A long schemathesis run (tests/fuzz) against its own platform on free ports.

@@ -19,7 +19,7 @@ from server.domain.sending import (
     plan_content,
     plan_recipient,
 )
-from server.services.bulk_csv import csv_rows
+from server.services.bulk_csv import capped, csv_rows
 from server.services.dispatch import Outbox
 from server.services.idempotency import Claim, Idempotency, StreamHash
 from server.services.notifications import build_notification, request_hash
@@ -133,6 +133,7 @@ class BulkSends:
         The idempotency key is claimed with the hash of the parameters; the
         hash of the parameters and the body is recorded on completion."""
         content = self._check(spec)
+        body = capped(body)
         params_hash = request_hash(spec)
         body_hash = StreamHash(params_hash)
         async with self._idempotency.claim(
