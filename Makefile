@@ -54,12 +54,12 @@ lint: setup
 bench: setup
 	$(PY) -m bench.send_latency $(BENCH_ARGS)
 	$(PY) -m bench.channel_latency
+	$(PY) -m bench.isolation
 	$(PY) -m bench.csv_parse
 
 # CSV parse CPU, 50 MB in 4 KiB against 1 MiB chunks; no platform needed.
 bench-csv: setup
 	$(PY) -m bench.csv_parse
-	$(PY) -m bench.isolation
 
 # A long schemathesis run (tests/fuzz) against its own platform on free ports.
 .PHONY: fuzz
