@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from server.domain import body_limits
+
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 TRANSCODER_TYPE = (
     "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"
@@ -18,9 +20,38 @@ SERVICES = [
 ]
 # Headers the API server trusts and a client must never set.
 SPOOFABLE_HEADERS = ["x-tenant-id", "x-caller-id"]
-MAX_BODY_BYTES = 16 * 1024 * 1024
+# The same limits the API servers apply (gRPC receive size, upload bytes).
+# Bodies are capped by the buffer filter: the transcoder streams unary JSON
+# through, so its own max_request_body_size does not stop a large one.
+MAX_BODY_BYTES = body_limits.MAX_JSON_BODY_BYTES
+MAX_BULK_BODY_BYTES = body_limits.MAX_BULK_BODY_BYTES
+BUFFER = "envoy.filters.http.buffer"
+BUFFER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"
+BUFFER_PER_ROUTE_TYPE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 # A million CSV rows of recipients and a few variables fit well within this.
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+MAX_UPLOAD_BYTES = body_limits.MAX_UPLOAD_BYTES
+LOCAL_RATE_LIMIT = "envoy.filters.http.local_ratelimit"
+LOCAL_RATE_LIMIT_TYPE = (
+    "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+)
+# Signups per client address (the TCP peer, which a client cannot forge):
+# a burst, then one every SIGNUP_REFILL_SECONDS. Enough for a team and for
+# the test suite's tenants; a flood from one address gets 429 from Envoy
+# without reaching Python. Buckets are per Envoy process.
+SIGNUP_BURST = 60
+SIGNUP_REFILL_SECONDS = 1
+# Slow clients: all request headers within this, and no stream or
+# connection silent for longer than these.
+REQUEST_HEADERS_TIMEOUT = "10s"
+STREAM_IDLE_TIMEOUT = "30s"
+CONNECTION_IDLE_TIMEOUT = "120s"
+# An upload pauses while the server stores a batch of rows (up to 25 s).
+UPLOAD_IDLE_TIMEOUT = "60s"
+# Overload manager: Envoy's heap here is 8-26 MB; past these shares of this
+# ceiling it first shortens idle timeouts, then closes keep-alive connections,
+# then refuses new requests and connections.
+MAX_HEAP_BYTES = 1024 * 1024 * 1024
+MAX_DOWNSTREAM_CONNECTIONS = 10_000
 
 # The OpenAPI document (gateway/openapi.py), served from the file beside the descriptor.
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -46,8 +77,8 @@ def transcoder(descriptor: Path) -> dict[str, Any]:
             "reject_unknown_method": True,
             "reject_unknown_query_parameters": True,
         },
-        "max_request_body_size": MAX_BODY_BYTES,
-        "max_response_body_size": MAX_BODY_BYTES,
+        "max_request_body_size": MAX_BULK_BODY_BYTES,
+        "max_response_body_size": MAX_BULK_BODY_BYTES,
     }
 
 
@@ -92,6 +123,44 @@ def _local_reply_config() -> dict[str, Any]:
             }
         }
     ]
+    mappers.append(
+        _worded_reply(
+            {
+                "and_filter": {
+                    "filters": [
+                        _status_filter(429),
+                        # The rate limit runs before the transcoder rewrites :path.
+                        {
+                            "header_filter": {
+                                "header": {
+                                    "name": ":path",
+                                    "string_match": {"prefix": "/portal/signup"},
+                                }
+                            }
+                        },
+                    ]
+                }
+            },
+            LOCAL_REPLY_CODES[429],
+            f"too many signups from your address; at most {SIGNUP_BURST} at once, then one "
+            f"every {SIGNUP_REFILL_SECONDS} s. Try again later",
+            reason="SIGNUP_RATE_LIMITED",
+            headers={"retry-after": str(SIGNUP_REFILL_SECONDS)},
+        )
+    )
+    # The buffer filter's 413 says "Payload Too Large"; name the limits.
+    mappers.append(
+        _worded_reply(
+            _status_filter(413),
+            LOCAL_REPLY_CODES[413],
+            f"the request body is larger than the API accepts: {MAX_BODY_BYTES} bytes "
+            f"({MAX_BODY_BYTES // 2**20} MiB), or {MAX_BULK_BODY_BYTES} bytes "
+            f"({MAX_BULK_BODY_BYTES // 2**20} MiB) for POST /api/v1/notifications/bulk; "
+            "send more recipients as a CSV with POST /api/v1/notifications/bulk:upload",
+            reason="REQUEST_TOO_LARGE",
+            exclude_upload=True,
+        )
+    )
     for status, code in LOCAL_REPLY_CODES.items():
         mappers.append(
             {
@@ -107,6 +176,87 @@ def _local_reply_config() -> dict[str, Any]:
             }
         )
     return {"mappers": mappers}
+
+
+def _worded_reply(
+    match: dict[str, Any],
+    code: int,
+    message: str,
+    *,
+    reason: str,
+    headers: dict[str, str] | None = None,
+    exclude_upload: bool = False,
+) -> dict[str, Any]:
+    """A local reply in the API's words, with its reason in an ErrorInfo as
+    the API servers send them."""
+    if exclude_upload:
+        # The upload route's own 413 already names its (larger) limit.
+        match = {
+            "and_filter": {
+                "filters": [
+                    match,
+                    {
+                        "header_filter": {
+                            "header": {
+                                # Before the transcoder, :path is still the JSON path.
+                                "name": ":path",
+                                "string_match": {"prefix": "/api/v1/notifications/bulk:upload"},
+                                "invert_match": True,
+                            }
+                        }
+                    },
+                ]
+            }
+        }
+    mapper: dict[str, Any] = {
+        "filter": match,
+        "body": {"inline_string": message},
+        "body_format_override": {
+            "json_format": {
+                "code": code,
+                "message": "%LOCAL_REPLY_BODY%",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": reason,
+                        "domain": "clarion",
+                    }
+                ],
+            },
+            "content_type": "application/json",
+        },
+    }
+    if headers:
+        mapper["headers_to_add"] = [
+            {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+            for k, v in headers.items()
+        ]
+    return mapper
+
+
+def _signup_rate_limit() -> dict[str, Any]:
+    """Per-route config of the local rate limit filter: one token bucket per
+    client address (created on first sight, up to max_dynamic_descriptors)."""
+    bucket = {
+        "max_tokens": SIGNUP_BURST,
+        "tokens_per_fill": 1,
+        "fill_interval": f"{SIGNUP_REFILL_SECONDS}s",
+    }
+    enabled = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
+    return {
+        "@type": LOCAL_RATE_LIMIT_TYPE,
+        "stat_prefix": "signup",
+        # The default bucket is required, but only the per-address one is consumed.
+        "token_bucket": {"max_tokens": 1_000_000, "tokens_per_fill": 1_000_000,
+                         "fill_interval": "1s"},
+        "filter_enabled": {**enabled, "runtime_key": "clarion.signup_limit.enabled"},
+        "filter_enforced": {**enabled, "runtime_key": "clarion.signup_limit.enforced"},
+        "always_consume_default_token_bucket": False,
+        "rate_limits": [{"actions": [{"remote_address": {}}]}],
+        # An empty value matches any address, each with its own bucket.
+        "descriptors": [{"entries": [{"key": "remote_address"}], "token_bucket": bucket}],
+        "max_dynamic_descriptors": 100_000,
+    }  # fmt: skip
 
 
 def _route(prefix: str, cluster: str = "api") -> dict[str, Any]:
@@ -241,7 +391,9 @@ def api_gateway_config(
         # A million-row upload streams for minutes: no route timeout.
         {
             "match": {"path": "/api/v1/notifications/bulk:upload"},
-            "route": {"cluster": "bulk", "timeout": "0s"},
+            "route": {"cluster": "bulk", "timeout": "0s", "idle_timeout": UPLOAD_IDLE_TIMEOUT},
+            # Streamed with backpressure, never buffered whole.
+            "typed_per_filter_config": {BUFFER: {"@type": BUFFER_PER_ROUTE_TYPE, "disabled": True}},
         },
         {
             "match": {
@@ -249,13 +401,33 @@ def api_gateway_config(
                 "headers": [{"name": ":method", "string_match": {"exact": "POST"}}],
             },
             "route": {"cluster": "bulk", "timeout": "30s"},
+            "typed_per_filter_config": {
+                BUFFER: {
+                    "@type": BUFFER_PER_ROUTE_TYPE,
+                    "buffer": {"max_request_bytes": MAX_BULK_BODY_BYTES},
+                }
+            },
         },
         _openapi_route(descriptor.with_name("openapi.json")),
         _route("/api/v1/"),
-        _route("/portal/signup"),
+        {
+            **_route("/portal/signup"),
+            "typed_per_filter_config": {LOCAL_RATE_LIMIT: _signup_rate_limit()},
+        },
     ]
     filters = [
         _DROP_NON_GRPC_HEADERS,
+        # Before the transcoder, so a refused signup is never buffered or
+        # transcoded. Acts only on routes that configure it.
+        {
+            "name": LOCAL_RATE_LIMIT,
+            "typed_config": {"@type": LOCAL_RATE_LIMIT_TYPE, "stat_prefix": "local_rate_limit"},
+        },
+        # Caps request bodies (413) before they are transcoded.
+        {
+            "name": BUFFER,
+            "typed_config": {"@type": BUFFER_TYPE, "max_request_bytes": MAX_BODY_BYTES},
+        },
         # Runs after the transcoder on responses: keeps gRPC trailers out of REST replies.
         {
             "name": "envoy.filters.http.header_mutation",
@@ -315,6 +487,9 @@ def _bootstrap(
         "codec_type": "AUTO",
         # At the edge: clients cannot forge x-forwarded-for or -proto.
         "use_remote_address": True,
+        "request_headers_timeout": REQUEST_HEADERS_TIMEOUT,
+        "stream_idle_timeout": STREAM_IDLE_TIMEOUT,
+        "common_http_protocol_options": {"idle_timeout": CONNECTION_IDLE_TIMEOUT},
         "local_reply_config": _local_reply_config(),
         "route_config": {
             "name": "clarion",
@@ -342,6 +517,7 @@ def _bootstrap(
         "admin": {
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}
         },
+        "overload_manager": _overload_manager(),
         "static_resources": {
             "listeners": [
                 {
@@ -363,6 +539,63 @@ def _bootstrap(
             ],
             "clusters": clusters,
         },
+    }
+
+
+def _overload_manager() -> dict[str, Any]:
+    heap = "envoy.resource_monitors.fixed_heap"
+
+    def above(share: float) -> list[dict[str, Any]]:
+        return [{"name": heap, "threshold": {"value": share}}]
+
+    return {
+        "refresh_interval": "0.25s",
+        "resource_monitors": [
+            {
+                "name": heap,
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors."
+                    "fixed_heap.v3.FixedHeapConfig",
+                    "max_heap_size_bytes": MAX_HEAP_BYTES,
+                },
+            },
+            {
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors."
+                    "downstream_connections.v3.DownstreamConnectionsConfig",
+                    "max_active_downstream_connections": MAX_DOWNSTREAM_CONNECTIONS,
+                },
+            },
+        ],
+        "actions": [
+            {
+                # Idle connections and streams get as little as a tenth of their timeout.
+                "name": "envoy.overload_actions.reduce_timeouts",
+                "triggers": [
+                    {
+                        "name": heap,
+                        "scaled": {"scaling_threshold": 0.8, "saturation_threshold": 0.95},
+                    }
+                ],
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.config.overload.v3."
+                    "ScaleTimersOverloadActionConfig",
+                    "timer_scale_factors": [
+                        {"timer": timer, "min_scale": {"value": 10}}
+                        for timer in (
+                            "HTTP_DOWNSTREAM_CONNECTION_IDLE",
+                            "HTTP_DOWNSTREAM_STREAM_IDLE",
+                        )
+                    ],
+                },
+            },
+            {"name": "envoy.overload_actions.disable_http_keepalive", "triggers": above(0.92)},
+            {"name": "envoy.overload_actions.stop_accepting_requests", "triggers": above(0.95)},
+        ],
+        "loadshed_points": [
+            {"name": "envoy.load_shed_points.tcp_listener_accept", "triggers": above(0.95)}
+        ],
     }
 
 

@@ -34,6 +34,8 @@ from server.api.auth import ApiInterceptor, ApiKeyAuthenticator
 from server.api.callbacks import callback_app
 from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
 from server.api.template_servicer import TemplateServicer
+from server.domain.body_limits import MAX_GRPC_MESSAGE_BYTES
+from server.domain.credentials import PasswordWork
 from server.domain.errors import ClarionError
 from server.log_redaction import configure_logging
 from server.services.accounts import Accounts
@@ -67,7 +69,11 @@ async def create_server(
     authenticator = ApiKeyAuthenticator(db, settings.api_key_cache_seconds, limiter.defaults)
     server = grpc.aio.server(
         interceptors=[ApiInterceptor(authenticator, limiter)],
-        options=[("grpc.so_reuseport", 1)],
+        options=[
+            ("grpc.so_reuseport", 1),
+            # Above what Envoy lets through, so that Envoy's 413 is the answer.
+            ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
+        ],
     )
     templates = Templates(db, outbox, settings.rollout_policy())
     idempotency = Idempotency(db, settings.idempotency_policy())
@@ -83,7 +89,7 @@ async def create_server(
     )
     channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(ChannelServicer(), server)
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
-        TenantServicer(Accounts(db), limiter), server
+        TenantServicer(Accounts(db, PasswordWork()), limiter), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

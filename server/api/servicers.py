@@ -3,7 +3,7 @@ mapping happen in server.api.auth.ApiInterceptor."""
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 from clarion.v1 import (
@@ -14,12 +14,12 @@ from clarion.v1 import (
     tenant_service_pb2,
     tenant_service_pb2_grpc,
 )
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from server.api.auth import current_caller
 from server.domain.channels import DELIVERABLE_CHANNELS, POLICIES
 from server.domain.errors import invalid
-from server.domain.sending import BulkRow, SendRequest
+from server.domain.sending import BulkRow, SendRequest, check_data_wire_size
 from server.services.accounts import Accounts
 from server.services.bulk import BulkSends, BulkSpec
 from server.services.limits import Limiter
@@ -74,6 +74,11 @@ def notification_message(record: NotificationRecord) -> notification_service_pb2
     )
 
 
+def _data(data: struct_pb2.Struct, path: str) -> dict[str, Any]:
+    check_data_wire_size(data.ByteSize(), path)
+    return json_format.MessageToDict(data)
+
+
 class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServicer):
     def __init__(self, notifications: Notifications, bulk: BulkSends) -> None:
         self._notifications = notifications
@@ -94,7 +99,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
                 subject=content.subject,
                 body=content.body,
                 template_id=content.template_id,
-                data=json_format.MessageToDict(content.data),
+                data=_data(content.data, "notification.data"),
                 idempotency_key=request.idempotency_key or metadata.get("idempotency-key", ""),
             ),
         )
@@ -137,7 +142,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
                 template_id=request.template_id,
                 subject=request.subject,
                 body=request.body,
-                data=json_format.MessageToDict(request.data),
+                data=_data(request.data, "data"),
                 idempotency_key=request.idempotency_key or metadata.get("idempotency-key", ""),
             ),
             rows=[

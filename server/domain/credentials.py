@@ -1,10 +1,22 @@
-"""API keys and portal passwords."""
+"""API keys and portal passwords: how they are made, hashed and judged."""
 
+import asyncio
+import contextlib
 import hashlib
+import os
 import secrets
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
+from zxcvbn import zxcvbn
+
+from server.domain.errors import ClarionError, ErrorKind
+
+T = TypeVar("T")
 
 KEY_PREFIX = "clk_"
 # Characters shown in listings so that a tenant can tell keys apart.
@@ -39,3 +51,69 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _passwords.verify(password_hash, password)
     except Exception:
         return False
+
+
+# zxcvbn's score: 3 is "safely unguessable: moderate protection from an
+# offline slow-hash scenario" (about 10^8 guesses or more).
+MIN_PASSWORD_SCORE = 3
+# zxcvbn refuses longer input, and its matching grows quickly with length; a
+# passphrase whose first 72 characters are strong is strong.
+_STRENGTH_CHARS = 72
+
+
+def password_weakness(password: str, user_inputs: Sequence[str]) -> str | None:
+    """Why the password is too easy to guess, or None if it is strong enough.
+    `user_inputs` are the account's own words (name, email), which count as guessable."""
+    result = zxcvbn(password[:_STRENGTH_CHARS], user_inputs=list(user_inputs))
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    feedback = result["feedback"]
+    reasons = [feedback["warning"], *feedback["suggestions"]]
+    return " ".join(r for r in reasons if r) or "It is too easy to guess."
+
+
+class PasswordWork:
+    """Runs argon2 (64 MiB per hash) and the strength check in a small thread
+    pool, off the event loop: argon2-cffi releases the GIL while hashing, so
+    the loop keeps answering other tenants. Its threads run at a lower CPU
+    priority, and at most `max_waiting` calls queue; past that the caller is
+    told to retry, so a flood of signups costs bounded memory and CPU."""
+
+    def __init__(self, workers: int = 1, max_waiting: int = 16, niceness: int = 10) -> None:
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="password",
+            initializer=_lower_priority,
+            initargs=(niceness,),
+        )
+        self._capacity = workers + max_waiting
+        self._in_flight = 0
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        if self._in_flight >= self._capacity:
+            raise ClarionError(
+                ErrorKind.UNAVAILABLE,
+                "SIGNUP_BUSY",
+                "too many signups are being processed; try again in a few seconds",
+                retry_after_seconds=2,
+            )
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        finally:
+            self._in_flight -= 1
+
+    async def hash(self, password: str) -> str:
+        return await self.run(hash_password, password)
+
+    async def weakness(self, password: str, user_inputs: Sequence[str]) -> str | None:
+        return await self.run(password_weakness, password, user_inputs)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_priority(niceness: int) -> None:
+    # On Linux a thread has its own nice value (and argon2's lane threads inherit it).
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)

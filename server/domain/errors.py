@@ -48,5 +48,10 @@ def invalid(reason: str, field_path: str, message: str) -> ClarionError:
     )
 
 
+def limit_reached(reason: str, message: str) -> ClarionError:
+    """A count limit (templates, versions, API keys) the tenant is at; 400 like a field error."""
+    return ClarionError(ErrorKind.FAILED_PRECONDITION, reason, message)
+
+
 def not_found(what: str) -> ClarionError:
     return ClarionError(ErrorKind.NOT_FOUND, "NOT_FOUND", f"{what} not found")

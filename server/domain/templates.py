@@ -45,6 +45,8 @@ from server.domain.errors import ClarionError, ErrorKind, FieldViolation
 MAX_FIELD_SOURCE_LENGTH: Final = 100_000
 # RFC 5322 line limit; the same as raw sends (sending.MAX_SUBJECT_LENGTH).
 MAX_SUBJECT_LENGTH: Final = 998
+# A note for the tenant's team, never sent; long enough for a paragraph.
+MAX_DESCRIPTION_LENGTH: Final = 1024
 # Filters a template may use, with how many literal arguments each takes.
 ALLOWED_FILTERS: Final[Mapping[str, tuple[int, int]]] = {
     "upper": (0, 0),
@@ -71,7 +73,7 @@ _COMPILED_CACHE_SIZE = 512
 @dataclass
 class TemplateError(ClarionError):
     """A template or its data refused. `reason` (also `code`) is one of
-    TEMPLATE_INVALID, TEMPLATE_TOO_LARGE, BODY_TOO_LONG, SUBJECT_TOO_LONG,
+    TEMPLATE_INVALID, TEMPLATE_TOO_LARGE, DESCRIPTION_TOO_LONG, BODY_TOO_LONG, SUBJECT_TOO_LONG,
     BODY_REQUIRED, TEMPLATE_VARIABLE_MISMATCH, TEMPLATE_DATA_INVALID.
     Violation paths are `channels.<channel>.<field>` for template content and
     the given data path (DATA_PATH by default) for data found at render."""
@@ -418,6 +420,15 @@ def extract_variables(source: str) -> frozenset[str]:
         return _analyse(source).variables
     except _Refusal as refusal:
         raise _refused(refusal, "template", None, None) from None
+
+
+def check_description(description: str) -> None:
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise _error(
+            "DESCRIPTION_TOO_LONG",
+            f"description has {len(description)} characters; at most {MAX_DESCRIPTION_LENGTH}",
+            path="description",
+        )
 
 
 def validate_template(contents: Mapping[str, Mapping[str, str]]) -> list[str]:

@@ -1,12 +1,13 @@
 """Tenant signup and API key management."""
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 
 from server.domain import credentials
-from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
+from server.domain.errors import ClarionError, ErrorKind, invalid, limit_reached, not_found
 from server.domain.ids import looks_like_id, new_id
 from server.domain.recipients import normalize_email
 from server.services.paging import check_page_size, decode_page_token, encode_page_token
@@ -16,6 +17,9 @@ from server.store.tenants import ApiKeyRecord
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
+# Active (unrevoked) keys per tenant: enough for a key per service and
+# environment, with room to rotate.
+MAX_API_KEYS = 20
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,9 @@ def _check_name(name: str, field: str, limit: int) -> str:
 
 
 class Accounts:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, passwords: credentials.PasswordWork) -> None:
         self._db = db
+        self._passwords = passwords
 
     async def signup(self, *, name: str, email: str, password: str) -> SignupResult:
         name = _check_name(name, "name", 200)
@@ -58,14 +63,23 @@ class Accounts:
             "EMAIL_TAKEN",
             "an account with this email already exists; log in to the portal instead",
         )
-        password_hash = credentials.hash_password(password)
+        # Checked before the costly strength check and hash, so that repeated
+        # signups with a taken email cost one indexed read. Answering sooner
+        # reveals nothing the 409 itself does not say.
+        async with self._db.transaction() as session:
+            if await store.email_taken(session, email=email):
+                raise taken
+        # The account's own words are the first an attacker tries.
+        own_words = [w for w in re.split(r"[\W_]+", f"{name} {email}".lower()) if w]
+        weakness = await self._passwords.weakness(password, [*own_words, email])
+        if weakness:
+            raise invalid("WEAK_PASSWORD", "password", f"password is too easy to guess: {weakness}")
+        password_hash = await self._passwords.hash(password)
         tenant_id = new_id("tnt")
         key = credentials.new_api_key()
         now = datetime.now(UTC)
         try:
             async with self._db.transaction() as session:
-                if await store.email_taken(session, email=email):
-                    raise taken
                 await store.insert_tenant(
                     session,
                     tenant_id=tenant_id,
@@ -93,6 +107,14 @@ class Accounts:
         key = credentials.new_api_key()
         key_id = new_id("key")
         async with self._db.transaction() as session:
+            # The tenant's row is locked, so concurrent creates count one at a time.
+            await store.lock_tenant(session, tenant_id=tenant_id)
+            if await store.count_active_keys(session, tenant_id=tenant_id) >= MAX_API_KEYS:
+                raise limit_reached(
+                    "API_KEY_LIMIT",
+                    f"a tenant may have at most {MAX_API_KEYS} active API keys; "
+                    "revoke one you no longer use with DELETE /api/v1/api-keys/{key_id}",
+                )
             await store.insert_api_key(
                 session,
                 tenant_id=tenant_id,

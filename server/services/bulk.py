@@ -15,6 +15,7 @@ from server.domain.ids import looks_like_id, new_id
 from server.domain.sending import (
     BulkRow,
     ContentPlan,
+    check_data,
     check_idempotency_key,
     plan_content,
     plan_recipient,
@@ -258,6 +259,7 @@ class BulkSends:
 
     def _check(self, spec: BulkSpec) -> ContentPlan:
         check_idempotency_key(spec.idempotency_key)
+        check_data(spec.data, "data")
         return plan_content(
             channels=spec.channels,
             subject=spec.subject,
@@ -319,12 +321,14 @@ class BulkSends:
                     slack_user_id=row.slack_user_id,
                     path=f"recipients[{row.index}].",
                 )
+                data = {**shared_data, **row.data}
+                check_data(data, f"recipients[{row.index}].data")
                 notifications.append(
                     build_notification(
                         tenant_id=tenant_id,
                         content=content,
                         recipient=recipient,
-                        data={**shared_data, **row.data},
+                        data=data,
                         template=template,
                         bulk_id=bulk_id,
                         row_index=row.index,

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.channels import Channel
-from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
+from server.domain.errors import ClarionError, ErrorKind, invalid, limit_reached, not_found
 from server.domain.rollout import RolloutPolicy, choose_version
 from server.domain.templates import (
+    check_description,
     render_channel,
     to_whatsapp_positional,
     validate_template,
@@ -22,6 +23,7 @@ from server.domain.templates import (
 )
 from server.services.dispatch import Outbox, approval_start
 from server.store import templates as store
+from server.store import tenants as tenant_store
 from server.store.db import Database
 from server.store.templates import TemplateRecord, VersionRecord
 from workflows.contracts import TemplateApprovalInput
@@ -29,6 +31,10 @@ from workflows.contracts import TemplateApprovalInput
 TEMPLATE_ID = re.compile(r"[a-z0-9_-]{1,64}")
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# Live (not archived) templates per tenant, and versions per template: far
+# above what a product's messages need, and a bound on what one tenant stores.
+MAX_TEMPLATES = 1_000
+MAX_VERSIONS = 100
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Templates:
                 "template_id",
                 "template_id must be 1 to 64 characters of a-z, 0-9, _ and -",
             )
+        check_description(description)
         variables = validate_template(channels)
         now = datetime.now(UTC)
         async with self._db.transaction() as session:
@@ -77,6 +84,14 @@ class Templates:
                     "TEMPLATE_EXISTS",
                     f"template {template_id!r} already exists; "
                     f"add a version with POST /api/v1/templates/{template_id}/versions",
+                )
+            # The tenant's row is locked, so concurrent creates count one at a time.
+            await tenant_store.lock_tenant(session, tenant_id=tenant_id)
+            if await store.count_live(session, tenant_id=tenant_id) >= MAX_TEMPLATES:
+                raise limit_reached(
+                    "TEMPLATE_LIMIT",
+                    f"a tenant may have at most {MAX_TEMPLATES} templates; "
+                    "archive unused ones with DELETE /api/v1/templates/{template_id}",
                 )
             await store.insert_template(
                 session,
@@ -103,6 +118,12 @@ class Templates:
         now = datetime.now(UTC)
         async with self._db.transaction() as session:
             template = await self._live(session, tenant_id, template_id, for_update=True)
+            if template.latest_version >= MAX_VERSIONS:
+                raise limit_reached(
+                    "VERSION_LIMIT",
+                    f"template {template_id!r} has {MAX_VERSIONS} versions, the most a "
+                    "template may have; create a new template for further changes",
+                )
             number = template.latest_version + 1
             version, approval = await self._add_version(
                 session, tenant_id, template_id, number, channels, variables, now

@@ -81,6 +81,16 @@ async def exists(session: AsyncSession, *, tenant_id: str, template_id: str) -> 
     return row.first() is not None
 
 
+async def count_live(session: AsyncSession, *, tenant_id: str) -> int:
+    """The tenant's templates that are not archived."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(templates)
+        .where(templates.c.tenant_id == tenant_id, templates.c.archived_at.is_(None))
+    )
+    return int(count or 0)
+
+
 async def insert_template(
     session: AsyncSession, *, tenant_id: str, template_id: str, description: str, now: datetime
 ) -> None:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, tuple_, update
+from sqlalchemy import Row, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.store.tables import api_keys, tenants
@@ -120,3 +120,17 @@ async def revoke_api_key(
 
 async def mark_key_used(session: AsyncSession, *, key_id: str, now: datetime) -> None:
     await session.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
+
+
+async def lock_tenant(session: AsyncSession, *, tenant_id: str) -> None:
+    """Serializes changes that count a tenant's rows (keys, templates) until commit."""
+    await session.execute(select(tenants.c.id).where(tenants.c.id == tenant_id).with_for_update())
+
+
+async def count_active_keys(session: AsyncSession, *, tenant_id: str) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(api_keys)
+        .where(api_keys.c.tenant_id == tenant_id, api_keys.c.revoked_at.is_(None))
+    )
+    return int(count or 0)
