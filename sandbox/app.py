@@ -10,9 +10,12 @@ from aiohttp import web
 from .config import Config
 from .context import Context
 from .email import start_smtp
+from .outage import OutageApi, outage_middleware
+from .sendgrid import SendGridApi
 from .slack import SlackApi
 from .store import Store
 from .twilio import TwilioApi
+from .vonage import VonageApi
 from .webhooks import CallbackSender
 from .whatsapp import WhatsAppApi
 
@@ -54,6 +57,7 @@ class InspectionApi:
             channel=request.query.get("channel") or None,
             to=request.query.get("to") or None,
             limit=_limit(request, 100),
+            provider=request.query.get("provider") or None,
         )
         return web.json_response({"messages": [m.to_json() for m in found]})
 
@@ -76,6 +80,7 @@ class InspectionApi:
             to=request.query.get("to") or None,
             outcomes=outcomes,
             limit=_limit(request, 1000),
+            provider=request.query.get("provider") or None,
         )
         return web.json_response({key: [r.to_json() for r in found]})
 
@@ -91,8 +96,17 @@ class InspectionApi:
 
 
 def build_app(ctx: Context) -> web.Application:
-    app = web.Application(client_max_size=32 * 1024 * 1024)
-    for api in (InspectionApi(ctx), TwilioApi(ctx), SlackApi(ctx), WhatsAppApi(ctx)):
+    app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[outage_middleware(ctx)])
+    apis = (
+        InspectionApi(ctx),
+        OutageApi(ctx),
+        TwilioApi(ctx),
+        VonageApi(ctx),
+        SendGridApi(ctx),
+        SlackApi(ctx),
+        WhatsAppApi(ctx),
+    )
+    for api in apis:
         app.add_routes(api.routes())
     return app
 

@@ -26,6 +26,20 @@ class Config:
     whatsapp_webhook_url: str = ""
     whatsapp_waba_id: str = "100000000000001"
     whatsapp_display_phone_number: str = "15550000000"
+    vonage_api_key: str = "sandboxkey"
+    vonage_api_secret: str = "sandbox-vonage-secret"
+    vonage_signature_secret: str = "sandbox-vonage-signature-secret"
+    vonage_signature_method: str = "sha256"
+    vonage_dlr_url: str = ""
+    sendgrid_api_key: str = "SG.sandbox-sendgrid-key"
+    sendgrid_webhook_url: str = ""
+    # A fixed P-256 key (base64 PKCS#8 DER) so a platform can be configured with
+    # its public key ahead of time (see sandbox/README.md); override it anywhere real.
+    sendgrid_webhook_private_key: str = (
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgJ/BvTNa1GCt21LJuuCJ4ZggIhOzMZuoc"
+        "lTpSvSkAYSehRANCAATjs9uN4uXj/u/irWB+JAJukj2q248HJxlK9hbU/tB4aW4bxgNSryW5TftNAGQX"
+        "FhYhcrqmwcrznuJdZb/a81SU"
+    )
     callback_delay: float = 0.2
     callback_retries: int = 3
     callback_backoff: float = 1.0
@@ -51,6 +65,14 @@ _OPTIONS: list[tuple[str, type, str]] = [
     ("whatsapp-webhook-url", str, "where WhatsApp webhooks are POSTed (empty = none)"),
     ("whatsapp-waba-id", str, "WhatsApp Business Account id used in message webhooks"),
     ("whatsapp-display-phone-number", str, "display number reported in webhook metadata"),
+    ("vonage-api-key", str, "Vonage api_key accepted by the SMS API"),
+    ("vonage-api-secret", str, "Vonage api_secret accepted by the SMS API"),
+    ("vonage-signature-secret", str, "Vonage signature secret (signs delivery receipts)"),
+    ("vonage-signature-method", str, "md5hash | md5 | sha1 | sha256 | sha512"),
+    ("vonage-dlr-url", str, "account-level Vonage delivery receipt URL (empty = none)"),
+    ("sendgrid-api-key", str, "accepted SendGrid API key (Authorization: Bearer)"),
+    ("sendgrid-webhook-url", str, "where SendGrid Event Webhook posts go (empty = none)"),
+    ("sendgrid-webhook-private-key", str, "base64 PKCS#8 DER P-256 key signing SendGrid events"),
     ("callback-delay", float, "seconds between accepting a message and its first callback"),
     ("callback-retries", int, "retries of a failed callback POST (after the first try)"),
     ("callback-backoff", float, "first retry delay in seconds; doubles per retry"),
@@ -70,7 +92,9 @@ def parse_args(
     defaults = Config()
     parser = argparse.ArgumentParser(
         prog="python -m sandbox",
-        description="Local provider sandbox (SMTP/Mailgun, Twilio, Slack, WhatsApp).",
+        description=(
+            "Local provider sandbox (SMTP/Mailgun, Twilio, Vonage, SendGrid, Slack, WhatsApp)."
+        ),
     )
     for option, kind, help_text in _OPTIONS:
         attr = option.replace("-", "_")

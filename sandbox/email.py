@@ -51,6 +51,18 @@ class SmtpHandler:
     ) -> str:
         trigger = email_trigger(address)
         store = self.ctx.store
+        if self.ctx.outages.active("smtp"):
+            # The outage switch (sandbox/outage.py): a transient reply for everyone.
+            reply = "451 4.3.2 System not accepting network messages"
+            store.log_request(
+                channel="email",
+                operation="outage",
+                to=address,
+                outcome="transient",
+                status_code=451,
+                error=reply,
+            )
+            return reply
         if trigger.kind is Kind.SLOW:
             await asyncio.sleep(self.ctx.config.slow_seconds)
         if trigger.kind is Kind.INVALID:

@@ -61,11 +61,13 @@ class Message:
     error_code: int | None = None
     received_at: str = field(default_factory=now_iso)
     callbacks: list[Callback] = field(default_factory=list)
+    provider: str = ""
 
     def to_json(self) -> JSON:
         return {
             "id": self.id,
             "channel": self.channel,
+            "provider": provider_of(self.channel, self.provider),
             "to": self.to,
             "from": self.from_,
             "subject": self.subject,
@@ -93,11 +95,13 @@ class RequestLog:
     error: Any = None
     message_id: str | None = None
     received_at: str = field(default_factory=now_iso)
+    provider: str = ""
 
     def to_json(self) -> JSON:
         return {
             "id": self.id,
             "channel": self.channel,
+            "provider": provider_of(self.channel, self.provider),
             "operation": self.operation,
             "to": self.to,
             "outcome": self.outcome,
@@ -131,6 +135,7 @@ class Store:
         subject: str | None = None,
         html: str | None = None,
         status: str = "accepted",
+        provider: str = "",
     ) -> Message:
         message = Message(
             id=self._next_id("msg"),
@@ -143,6 +148,7 @@ class Store:
             subject=subject,
             html=html,
             status=status,
+            provider=provider,
         )
         self.messages.append(message)
         self._by_provider_id[provider_message_id] = message
@@ -158,6 +164,7 @@ class Store:
         status_code: int,
         error: Any = None,
         message_id: str | None = None,
+        provider: str = "",
     ) -> RequestLog:
         entry = RequestLog(
             id=self._next_id("req"),
@@ -168,6 +175,7 @@ class Store:
             status_code=status_code,
             error=error,
             message_id=message_id,
+            provider=provider,
         )
         self.requests.append(entry)
         return entry
@@ -188,12 +196,18 @@ class Store:
         return self._by_provider_id.get(provider_message_id)
 
     def find_messages(
-        self, channel: str | None = None, to: str | None = None, limit: int = 100
+        self,
+        channel: str | None = None,
+        to: str | None = None,
+        limit: int = 100,
+        provider: str | None = None,
     ) -> list[Message]:
         found = [
             m
             for m in reversed(self.messages)
-            if (not channel or m.channel == channel) and (not to or _same(m.to, to))
+            if (not channel or m.channel == channel)
+            and (not to or _same(m.to, to))
+            and (not provider or provider_of(m.channel, m.provider) == provider)
         ]
         return found[:limit]
 
@@ -203,11 +217,13 @@ class Store:
         to: str | None = None,
         outcomes: set[str] | None = None,
         limit: int = 1000,
+        provider: str | None = None,
     ) -> list[RequestLog]:
         found = [
             r
             for r in reversed(self.requests)
             if (not channel or r.channel == channel)
+            and (not provider or provider_of(r.channel, r.provider) == provider)
             and (not to or (r.to is not None and _same(r.to, to)))
             and (outcomes is None or r.outcome in outcomes)
         ]
@@ -218,6 +234,15 @@ class Store:
         self.requests.clear()
         self.callbacks.clear()
         self._by_provider_id.clear()
+
+
+# The provider a channel's records come from when the handler names none
+# (the first provider of each channel predates the field).
+_DEFAULT_PROVIDER = {"sms": "twilio", "voice": "twilio", "email": "smtp"}
+
+
+def provider_of(channel: str, provider: str) -> str:
+    return provider or _DEFAULT_PROVIDER.get(channel, channel)
 
 
 def _same(a: str, b: str) -> bool:

@@ -32,6 +32,10 @@ def sandbox(receiver: Receiver) -> Iterator[SandboxProcess]:
         # A query string that must survive into signatures unchanged.
         "--whatsapp-webhook-url",
         receiver.url("/hooks/whatsapp?source=meta"),
+        "--vonage-dlr-url",
+        receiver.url("/hooks/vonage"),
+        "--sendgrid-webhook-url",
+        receiver.url("/hooks/sendgrid"),
     )
     yield proc
     code = proc.stop()
