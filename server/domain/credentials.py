@@ -3,11 +3,12 @@
 import asyncio
 import contextlib
 import hashlib
+import multiprocessing
 import os
 import secrets
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -73,21 +74,27 @@ def password_weakness(password: str, user_inputs: Sequence[str]) -> str | None:
 
 
 class PasswordWork:
-    """Runs argon2 (64 MiB per hash) and the strength check in a small thread
-    pool, off the event loop: argon2-cffi releases the GIL while hashing, so
-    the loop keeps answering other tenants. Its threads run at a lower CPU
-    priority, and at most `max_waiting` calls queue; past that the caller is
-    told to retry, so a flood of signups costs bounded memory and CPU."""
+    """Runs argon2 (64 MiB per hash) and the zxcvbn strength check in a worker
+    process at a lower CPU priority, never on the event loop. A thread would
+    not do: zxcvbn is pure Python and holds the GIL (50 weak-password signups
+    a second in a thread tripled another tenant's p99). At most `max_waiting`
+    calls queue; past that the caller is told to retry, so a flood of signups
+    costs bounded memory and CPU."""
 
-    def __init__(self, workers: int = 1, max_waiting: int = 16, niceness: int = 10) -> None:
-        self._pool = ThreadPoolExecutor(
-            max_workers=workers,
-            thread_name_prefix="password",
-            initializer=_lower_priority,
-            initargs=(niceness,),
-        )
-        self._capacity = workers + max_waiting
+    def __init__(self, max_waiting: int = 16, niceness: int = 10) -> None:
+        self._niceness = niceness
+        self._pool = self._new_pool()
+        self._capacity = 1 + max_waiting
         self._in_flight = 0
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # Spawned, not forked: the API process has gRPC and event loop threads.
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_lower_priority,
+            initargs=(self._niceness,),
+        )
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         if self._in_flight >= self._capacity:
@@ -99,7 +106,13 @@ class PasswordWork:
             )
         self._in_flight += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(self._pool, work, *args)
+            except BrokenProcessPool:
+                # The worker died (killed, out of memory): start another once.
+                self._pool = self._new_pool()
+                return await loop.run_in_executor(self._pool, work, *args)
         finally:
             self._in_flight -= 1
 
@@ -107,13 +120,12 @@ class PasswordWork:
         return await self.run(hash_password, password)
 
     async def weakness(self, password: str, user_inputs: Sequence[str]) -> str | None:
-        return await self.run(password_weakness, password, user_inputs)
+        return await self.run(password_weakness, password, list(user_inputs))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _lower_priority(niceness: int) -> None:
-    # On Linux a thread has its own nice value (and argon2's lane threads inherit it).
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    with contextlib.suppress(OSError):
+        os.nice(niceness)
