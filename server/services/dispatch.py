@@ -20,6 +20,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from server.services.fair_gate import FairGate
 from server.store import outbox as store
 from server.store.db import Database
 from server.store.outbox import OutboxKind, PendingStart
@@ -133,6 +134,8 @@ class Dispatcher:
 
 
 Start = Callable[[], Awaitable[None]]
+# A leased row, whose tenant it is ("" for none), and the call that starts it.
+Planned = tuple[PendingStart, str, Start | None]
 
 
 class Outbox:
@@ -155,7 +158,9 @@ class Outbox:
         # Longer than a sweep of `batch` starts takes, `concurrency` at a time.
         self._lease = lease
         self._batch = batch
-        self._concurrency = concurrency
+        # Shared by every start of this process, at accept and in sweeps: a
+        # tenant's burst must not queue another tenant's start behind it.
+        self._gate = FairGate(concurrency)
         self._starting: set[asyncio.Task[int]] = set()
 
     async def add(self, session: AsyncSession, starts: list[PendingStart]) -> None:
@@ -166,6 +171,7 @@ class Outbox:
     ) -> None:
         self._start_soon(
             PendingStart(OutboxKind.NOTIFICATION, notification_id),
+            tenant_id,
             partial(
                 self.dispatcher.start_notification,
                 notification_id=notification_id,
@@ -177,16 +183,17 @@ class Outbox:
     def start_bulk_soon(self, *, bulk_id: str, tenant_id: str, rows: int) -> None:
         self._start_soon(
             PendingStart(OutboxKind.BULK, bulk_id),
+            tenant_id,
             partial(self.dispatcher.start_bulk, bulk_id=bulk_id, tenant_id=tenant_id, rows=rows),
         )
 
     def start_approval_soon(self, approval: TemplateApprovalInput) -> None:
         self._start_soon(
-            approval_start(approval), partial(self.dispatcher.start_template_approval, approval)
+            approval_start(approval), "", partial(self.dispatcher.start_template_approval, approval)
         )
 
-    def _start_soon(self, pending: PendingStart, start: Start) -> None:
-        task = asyncio.create_task(self._start_and_clear([(pending, start)]))
+    def _start_soon(self, pending: PendingStart, tenant_id: str, start: Start) -> None:
+        task = asyncio.create_task(self._start_and_clear([(pending, tenant_id, start)]))
         # Held until done, so it is not garbage-collected mid-flight.
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
@@ -211,9 +218,7 @@ class Outbox:
             starts = await self._resolve(session, leased)
         return await self._start_and_clear(starts)
 
-    async def _resolve(
-        self, session: AsyncSession, leased: list[PendingStart]
-    ) -> list[tuple[PendingStart, Start | None]]:
+    async def _resolve(self, session: AsyncSession, leased: list[PendingStart]) -> list[Planned]:
         """Each leased row with the call that starts its workflow; None when
         what it would start is gone (an upload that was discarded)."""
         notifications = await store.notification_starts(
@@ -223,33 +228,35 @@ class Outbox:
             session, bulk_ids=[p.ref for p in leased if p.kind == OutboxKind.BULK]
         )
         d = self.dispatcher
-        starts: list[tuple[PendingStart, Start | None]] = []
+        starts: list[Planned] = []
         for p in leased:
             start: Start | None = None
+            tenant_id = ""
             if p.kind == OutboxKind.NOTIFICATION and (n := notifications.get(p.ref)):
+                tenant_id = n.tenant_id
                 refs = [DeliveryRef(delivery_id, channel) for delivery_id, channel in n.deliveries]
                 start = partial(
                     d.start_notification, notification_id=p.ref, tenant_id=n.tenant_id,
                     deliveries=refs,
                 )  # fmt: skip
             elif p.kind == OutboxKind.BULK and (b := bulks.get(p.ref)):
+                tenant_id = b[0]
                 start = partial(d.start_bulk, bulk_id=p.ref, tenant_id=b[0], rows=b[1])
             elif p.kind == OutboxKind.TEMPLATE_APPROVAL and p.payload:
                 start = partial(d.start_template_approval, TemplateApprovalInput(**p.payload))
-            starts.append((p, start))
+            starts.append((p, tenant_id, start))
         return starts
 
-    async def _start_and_clear(self, starts: list[tuple[PendingStart, Start | None]]) -> int:
+    async def _start_and_clear(self, starts: list[Planned]) -> int:
         """Starts each workflow, then deletes the rows of those started (or
         already started) and gives the others back for a later sweep. Once
         one start fails, Temporal is taken for unreachable and the rest wait."""
-        gate = asyncio.Semaphore(self._concurrency)
         unreachable = asyncio.Event()
 
-        async def run(start: Start | None) -> bool:
+        async def run(tenant_id: str, start: Start | None) -> bool:
             if start is None:
                 return True
-            async with gate:
+            async with self._gate.turn(tenant_id):
                 if unreachable.is_set():
                     return False
                 try:
@@ -261,9 +268,9 @@ class Outbox:
                     return False
                 return True
 
-        done = await asyncio.gather(*(run(start) for _, start in starts))
-        started = [p for (p, _), ok in zip(starts, done, strict=True) if ok]
-        left = [p for (p, _), ok in zip(starts, done, strict=True) if not ok]
+        done = await asyncio.gather(*(run(tenant_id, start) for _, tenant_id, start in starts))
+        started = [p for (p, _, _), ok in zip(starts, done, strict=True) if ok]
+        left = [p for (p, _, _), ok in zip(starts, done, strict=True) if not ok]
         try:
             async with self._db.transaction() as session:
                 await store.remove(session, started)
@@ -271,7 +278,7 @@ class Outbox:
         except Exception:
             # The rows stay; a start already made is refused harmlessly later.
             log.warning("could not clear %d started workflows from the outbox", len(started))
-        return sum(ok and start is not None for (_, start), ok in zip(starts, done, strict=True))
+        return sum(ok and start is not None for (_, _, start), ok in zip(starts, done, strict=True))
 
 
 def approval_start(approval: TemplateApprovalInput) -> PendingStart:
