@@ -6,6 +6,8 @@ import hashlib
 import multiprocessing
 import os
 import secrets
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -92,7 +94,7 @@ class PasswordWork:
         return ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_lower_priority,
+            initializer=_worker_setup,
             initargs=(self._niceness,),
         )
 
@@ -126,6 +128,15 @@ class PasswordWork:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _lower_priority(niceness: int) -> None:
+def _worker_setup(niceness: int) -> None:
     with contextlib.suppress(OSError):
         os.nice(niceness)
+    # A worker outlives a SIGKILLed API server otherwise.
+    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
