@@ -11,13 +11,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from server.domain.rollout import RolloutPolicy
+from server.domain.routing import StepOutcome
 from server.domain.status import DeliveryStatus
 from server.services.deliveries import move_delivery
+from server.services.routing import advance_routing
 from server.store import notifications as store
 from server.store import templates as template_store
 from server.store.db import Database
 from server.store.notifications import DeliveryRecord
-from workflows.contracts import TemplateApprovalInput
+from workflows.contracts import DeliveryRef, TemplateApprovalInput
 from workflows.providers.base import (
     OutboundMessage,
     Provider,
@@ -59,6 +61,18 @@ class RecordFailureInput:
 class MissingReceiptInput:
     delivery_id: str
     waited_seconds: float
+
+
+@dataclass
+class AdvanceRoutingInput:
+    notification_id: str
+    position: int
+    delivery_id: str
+    # domain.routing.StepOutcome: sent, delivered, failed or timed_out.
+    outcome: str
+    reason: str
+    # Create and return the next step's delivery.
+    start_next: bool
 
 
 def backoff_with_jitter(attempt: int, initial: float, maximum: float) -> float:
@@ -212,6 +226,21 @@ class DeliveryActivities:
                 now=datetime.now(UTC),
                 rollout=self._rollout,
             )
+
+    @activity.defn(name="advance_routing")
+    async def advance_routing(self, task: AdvanceRoutingInput) -> DeliveryRef | None:
+        """Records a routing step's outcome; returns the next step's delivery."""
+        async with self._db.transaction() as session:
+            following = await advance_routing(
+                session,
+                notification_id=task.notification_id,
+                position=task.position,
+                outcome=StepOutcome(task.outcome),
+                reason=task.reason,
+                start_next=task.start_next,
+                rollout=self._rollout,
+            )
+        return DeliveryRef(following.delivery_id, following.channel) if following else None
 
     @activity.defn(name="record_missing_receipt")
     async def record_missing_receipt(self, task: MissingReceiptInput) -> None:

@@ -51,11 +51,24 @@ class DeliveryPolicy:
 
 
 @dataclass
+class RoutingPlan:
+    """Channel fallback: the steps are tried in order; `deliveries` holds
+    the first step's delivery, later ones are created as they are tried."""
+
+    channels: list[str]
+    # "sent" or "delivered" (domain.routing.SuccessOn).
+    success_on: str
+    step_timeout_seconds: float
+
+
+@dataclass
 class NotificationWorkflowInput:
     notification_id: str
     tenant_id: str
     deliveries: list[DeliveryRef] = field(default_factory=list)
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    # None: every delivery at once.
+    routing: RoutingPlan | None = None
 
 
 @dataclass

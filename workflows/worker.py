@@ -110,6 +110,7 @@ def create_worker(
             activities.send_delivery,
             activities.record_failure,
             activities.record_missing_receipt,
+            activities.advance_routing,
             templates.submit_whatsapp_template,
             bulk.send_bulk_page,
             bulk.send_bulk_retries,

@@ -19,13 +19,16 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from server.api.auth import current_caller
 from server.domain.channels import DELIVERABLE_CHANNELS, POLICIES
 from server.domain.errors import invalid
+from server.domain.routing import RoutingPolicy, RoutingRequest
 from server.domain.sending import BulkRow, SendRequest, check_data_wire_size
 from server.services.accounts import Accounts
 from server.services.bulk import BulkSends, BulkSpec
 from server.services.limits import Limiter
 from server.services.notifications import Notifications
+from server.services.routing import DefaultRouting
 from server.store.bulks import BulkRecord, RowError
 from server.store.notifications import NotificationRecord
+from server.store.routing import RoutingStepRecord
 from server.store.tenants import ApiKeyRecord
 
 # grpc ships no type information, so this alias is Any to mypy.
@@ -40,7 +43,62 @@ def timestamp_message(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     return stamp
 
 
-def notification_message(record: NotificationRecord) -> notification_service_pb2.Notification:
+def routing_request(
+    message: notification_service_pb2.Routing, given: bool
+) -> RoutingRequest | None:
+    if not given:
+        return None
+    return RoutingRequest(
+        strategy=message.strategy,
+        channels=tuple(message.channels),
+        success_on=message.success_on,
+        step_timeout=message.step_timeout,
+    )
+
+
+def routing_message(policy: RoutingPolicy) -> notification_service_pb2.Routing:
+    return notification_service_pb2.Routing(
+        strategy=policy.strategy.value,
+        channels=[c.value for c in policy.channels],
+        success_on=policy.success_on.value,
+        step_timeout=policy.step_timeout,
+    )
+
+
+def _notification_routing(
+    stored: dict[str, Any] | None, steps: list[RoutingStepRecord]
+) -> notification_service_pb2.NotificationRouting | None:
+    if stored is None:
+        return None
+    policy = RoutingPolicy.from_json(stored)
+    return notification_service_pb2.NotificationRouting(
+        strategy=policy.strategy.value,
+        channels=[c.value for c in policy.channels],
+        success_on=policy.success_on.value,
+        step_timeout=policy.step_timeout,
+        source=str(stored.get("source", "request")),
+        steps=[
+            notification_service_pb2.RoutingStep(
+                channel=s.channel,
+                outcome=s.outcome.value,
+                reason=s.reason,
+                started_at=timestamp_message(s.started_at),
+                finished_at=timestamp_message(s.finished_at),
+            )
+            for s in steps
+        ],
+    )
+
+
+def _default_routing_message(default: DefaultRouting) -> notification_service_pb2.DefaultRouting:
+    return notification_service_pb2.DefaultRouting(
+        routing=routing_message(default.policy), updated_at=timestamp_message(default.updated_at)
+    )
+
+
+def notification_message(
+    record: NotificationRecord, steps: list[RoutingStepRecord] | None = None
+) -> notification_service_pb2.Notification:
     return notification_service_pb2.Notification(
         notification_id=record.notification_id,
         status=record.status.value,
@@ -71,6 +129,7 @@ def notification_message(record: NotificationRecord) -> notification_service_pb2
         idempotency_key=record.idempotency_key or "",
         created_at=timestamp_message(record.created_at),
         updated_at=timestamp_message(record.updated_at),
+        routing=_notification_routing(record.routing, steps or []),
     )
 
 
@@ -101,6 +160,8 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
                 template_id=content.template_id,
                 data=_data(content.data, "notification.data"),
                 idempotency_key=request.idempotency_key or metadata.get("idempotency-key", ""),
+                routing=routing_request(content.routing, content.HasField("routing")),
+                priority=content.priority,
             ),
         )
         return notification_service_pb2.SendNotificationResponse(
@@ -110,10 +171,27 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
     async def GetNotification(
         self, request: notification_service_pb2.GetNotificationRequest, context: Context
     ) -> notification_service_pb2.Notification:
-        record = await self._notifications.get(
+        view = await self._notifications.get(
             tenant_id=current_caller().tenant_id, notification_id=request.notification_id
         )
-        return notification_message(record)
+        return notification_message(view.record, view.steps)
+
+    async def GetDefaultRouting(
+        self, request: notification_service_pb2.GetDefaultRoutingRequest, context: Context
+    ) -> notification_service_pb2.DefaultRouting:
+        default = await self._notifications.routing_defaults.get(
+            tenant_id=current_caller().tenant_id
+        )
+        return _default_routing_message(default)
+
+    async def UpdateDefaultRouting(
+        self, request: notification_service_pb2.UpdateDefaultRoutingRequest, context: Context
+    ) -> notification_service_pb2.DefaultRouting:
+        default = await self._notifications.routing_defaults.put(
+            tenant_id=current_caller().tenant_id,
+            routing=routing_request(request.routing, True) or RoutingRequest(),
+        )
+        return _default_routing_message(default)
 
     async def ListNotifications(
         self, request: notification_service_pb2.ListNotificationsRequest, context: Context
@@ -256,6 +334,7 @@ class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
                     max_body_length=p.max_body_length,
                     supports_subject=p.supports_subject,
                     available=p.channel in DELIVERABLE_CHANNELS,
+                    gives_receipts=p.gives_receipts,
                 )
                 for p in POLICIES.values()
             ]

@@ -22,20 +22,24 @@ class ChannelPolicy:
     recipient_field: str
     max_body_length: int
     supports_subject: bool
+    # True when the provider reports delivery after accepting a message, so
+    # routing's `success_on: delivered` waits for that report. Without it an
+    # accepted message counts as delivered at once (Slack's post is final).
+    gives_receipts: bool
 
 
 POLICIES: dict[Channel, ChannelPolicy] = {
     p.channel: p
     for p in (
-        ChannelPolicy(Channel.EMAIL, False, True, "email", 100_000, True),
+        ChannelPolicy(Channel.EMAIL, False, True, "email", 100_000, True, True),
         # Twilio's Messages API refuses bodies over 1600 characters.
-        ChannelPolicy(Channel.SMS, False, True, "phone", 1600, False),
+        ChannelPolicy(Channel.SMS, False, True, "phone", 1600, False, True),
         # Slack truncates chat.postMessage text beyond 40,000 characters.
-        ChannelPolicy(Channel.SLACK, False, True, "slack_user_id", 40_000, False),
+        ChannelPolicy(Channel.SLACK, False, True, "slack_user_id", 40_000, False, False),
         # Twilio's Calls API accepts TwiML up to 4000 characters.
-        ChannelPolicy(Channel.VOICE, False, True, "phone", 3000, False),
+        ChannelPolicy(Channel.VOICE, False, True, "phone", 3000, False, True),
         # Meta limits a template body to 1024 characters.
-        ChannelPolicy(Channel.WHATSAPP, True, False, "phone", 1024, False),
+        ChannelPolicy(Channel.WHATSAPP, True, False, "phone", 1024, False, True),
     )
 }
 

@@ -8,6 +8,13 @@ from typing import Any
 from server.domain.channels import DELIVERABLE_CHANNELS, POLICIES, Channel, parse_channels
 from server.domain.errors import ClarionError, ErrorKind, invalid
 from server.domain.recipients import normalize_email, normalize_phone
+from server.domain.routing import (
+    Priority,
+    RoutingPolicy,
+    RoutingRequest,
+    check_routing,
+    parse_priority,
+)
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_SUBJECT_LENGTH = 998  # RFC 5322 line limit
@@ -27,6 +34,10 @@ class SendRequest:
     template_id: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str = ""
+    # Instead of `channels`: try channels in order (see domain.routing).
+    routing: RoutingRequest | None = None
+    # "high" without routing or channels uses the tenant's default routing.
+    priority: str = ""
 
 
 @dataclass
@@ -81,16 +92,35 @@ class SendPlan:
     recipient: RecipientPlan
     data: dict[str, Any]
     idempotency_key: str
+    # Set when the channels are tried in order rather than all at once.
+    routing: RoutingPolicy | None = None
+
+
+def wants_default_routing(request: SendRequest) -> bool:
+    """A high-priority send naming neither routing nor channels."""
+    priority = parse_priority(request.priority, "priority")
+    return priority is Priority.HIGH and request.routing is None and not request.channels
 
 
 def plan_send(
-    request: SendRequest, deliverable: frozenset[Channel] = DELIVERABLE_CHANNELS
+    request: SendRequest,
+    deliverable: frozenset[Channel] = DELIVERABLE_CHANNELS,
+    *,
+    default_routing: RoutingPolicy | None = None,
 ) -> SendPlan:
     """Checks a single send, in the order a tenant fixes things: channels,
-    template policy, content, availability, then the recipient."""
+    template policy, content, availability, then the recipient. With
+    routing, every step's channel is checked as if all were sent."""
     check_idempotency_key(request.idempotency_key)
-    content = plan_content(
+    routing = plan_routing(
         channels=request.channels,
+        routing=request.routing,
+        use_default=wants_default_routing(request),
+        default=default_routing,
+        path="notification.",
+    )
+    content = plan_content(
+        channels=[c.value for c in routing.channels] if routing else request.channels,
         subject=request.subject,
         body=request.body,
         template_id=request.template_id,
@@ -105,7 +135,37 @@ def plan_send(
         path="recipient.",
     )
     check_data(request.data, "notification.data")
-    return SendPlan(content, recipient, request.data, request.idempotency_key)
+    return SendPlan(content, recipient, request.data, request.idempotency_key, routing)
+
+
+def plan_routing(
+    *,
+    channels: list[str],
+    routing: RoutingRequest | None,
+    use_default: bool = False,
+    default: RoutingPolicy | None = None,
+    path: str = "",
+) -> RoutingPolicy | None:
+    """The routing policy of a send or bulk, if it has one."""
+    if routing is not None and channels:
+        raise invalid(
+            "ROUTING_CONFLICT",
+            f"{path}routing",
+            f"give {path}channels or {path}routing, not both: "
+            f"{path}routing.channels takes the place of {path}channels",
+        )
+    if routing is not None:
+        return check_routing(routing, f"{path}routing")
+    if use_default:
+        if default is None:
+            raise invalid(
+                "ROUTING_DEFAULT_MISSING",
+                f"{path}routing",
+                f'priority "high" without {path}routing or {path}channels uses the '
+                "default routing, and none is set; set it with PUT /api/v1/routing/default",
+            )
+        return default
+    return None
 
 
 def check_idempotency_key(key: str) -> None:

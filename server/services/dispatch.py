@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -20,6 +21,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from server.domain.routing import RoutingPolicy
 from server.services.fair_gate import FairGate
 from server.store import outbox as store
 from server.store.db import Database
@@ -35,6 +37,7 @@ from workflows.contracts import (
     DeliveryReceipt,
     DeliveryRef,
     NotificationWorkflowInput,
+    RoutingPlan,
     TemplateApprovalInput,
     WorkClass,
     bulk_workflow_id,
@@ -44,6 +47,18 @@ from workflows.contracts import (
 
 log = logging.getLogger(__name__)
 _TENANT = SearchAttributeKey.for_keyword(TENANT_SEARCH_ATTRIBUTE)
+
+
+def routing_plan(stored: dict[str, Any] | None) -> RoutingPlan | None:
+    """The workflow's routing input from a notification's stored policy."""
+    if stored is None:
+        return None
+    policy = RoutingPolicy.from_json(stored)
+    return RoutingPlan(
+        channels=[c.value for c in policy.channels],
+        success_on=policy.success_on.value,
+        step_timeout_seconds=policy.step_timeout_seconds,
+    )
 
 
 class Dispatcher:
@@ -61,7 +76,12 @@ class Dispatcher:
         self._rpc_timeout = rpc_timeout
 
     async def start_notification(
-        self, *, notification_id: str, tenant_id: str, deliveries: list[DeliveryRef]
+        self,
+        *,
+        notification_id: str,
+        tenant_id: str,
+        deliveries: list[DeliveryRef],
+        routing: RoutingPlan | None = None,
     ) -> None:
         """Starts the notification's workflow. Starting it twice is harmless:
         the id is derived from the notification, so the second start is refused."""
@@ -70,6 +90,7 @@ class Dispatcher:
             tenant_id=tenant_id,
             deliveries=deliveries,
             policy=self._policy,
+            routing=routing,
         )
         await self._start(
             NOTIFICATION_WORKFLOW, workflow_input, notification_workflow_id(notification_id),
@@ -167,7 +188,12 @@ class Outbox:
         await store.add(session, starts, now=datetime.now(UTC))
 
     def start_notification_soon(
-        self, *, notification_id: str, tenant_id: str, deliveries: list[DeliveryRef]
+        self,
+        *,
+        notification_id: str,
+        tenant_id: str,
+        deliveries: list[DeliveryRef],
+        routing: RoutingPlan | None = None,
     ) -> None:
         self._start_soon(
             PendingStart(OutboxKind.NOTIFICATION, notification_id),
@@ -177,6 +203,7 @@ class Outbox:
                 notification_id=notification_id,
                 tenant_id=tenant_id,
                 deliveries=deliveries,
+                routing=routing,
             ),
         )
 
@@ -237,7 +264,7 @@ class Outbox:
                 refs = [DeliveryRef(delivery_id, channel) for delivery_id, channel in n.deliveries]
                 start = partial(
                     d.start_notification, notification_id=p.ref, tenant_id=n.tenant_id,
-                    deliveries=refs,
+                    deliveries=refs, routing=routing_plan(n.routing),
                 )  # fmt: skip
             elif p.kind == OutboxKind.BULK and (b := bulks.get(p.ref)):
                 tenant_id = b[0]

@@ -11,16 +11,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.domain.channels import Channel
 from server.domain.errors import invalid, not_found
 from server.domain.ids import looks_like_id, new_id
-from server.domain.sending import ContentPlan, RecipientPlan, SendPlan, SendRequest, plan_send
+from server.domain.routing import RoutingPolicy
+from server.domain.sending import (
+    ContentPlan,
+    RecipientPlan,
+    SendPlan,
+    SendRequest,
+    plan_send,
+    wants_default_routing,
+)
 from server.domain.status import DeliveryStatus
-from server.services.dispatch import Outbox
+from server.services.dispatch import Outbox, routing_plan
 from server.services.idempotency import Idempotency
 from server.services.paging import check_page_size, decode_page_token, encode_page_token
+from server.services.routing import RoutingDefaults
 from server.services.templates import LoadedTemplate, Templates
 from server.store import notifications as store
+from server.store import routing as routing_store
 from server.store.db import Database
 from server.store.notifications import NewDelivery, NewNotification, NotificationRecord
 from server.store.outbox import OutboxKind, PendingStart
+from server.store.routing import NewRoutingStep, RoutingStepRecord
 from workflows.contracts import DeliveryRef
 
 DEFAULT_PAGE_SIZE = 20
@@ -31,6 +42,14 @@ MAX_PAGE_SIZE = 100
 class Accepted:
     notification_id: str
     status: DeliveryStatus
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    """A notification with its routing steps (empty when not routed)."""
+
+    record: NotificationRecord
+    steps: list[RoutingStepRecord]
 
 
 @dataclass(frozen=True)
@@ -49,9 +68,12 @@ def build_notification(
     idempotency_key: str | None = None,
     bulk_id: str | None = None,
     row_index: int | None = None,
+    routing: RoutingPolicy | None = None,
+    routing_source: str = "request",
 ) -> NewNotification:
     """One notification, with what each channel's delivery will send. Raises
-    a TemplateError when the data does not fit the template."""
+    a TemplateError when the data does not fit the template. A routed one
+    gets its first step's delivery; every step's content is rendered now."""
     channels = [c.value for c in content.channels]
     version = None
     if template is not None:
@@ -59,6 +81,17 @@ def build_notification(
         version, contents = resolved.version, resolved.content
     else:
         contents = {c.value: content.raw_content(c) for c in content.channels}
+    deliveries = [
+        NewDelivery(new_id("dlv"), d.channel.value, d.address, contents[d.channel.value])
+        for d in recipient.deliveries
+    ]
+    steps: list[NewRoutingStep] = []
+    if routing is not None:
+        steps = [
+            NewRoutingStep(i, d.channel, d.address, d.content, d.delivery_id if i == 0 else None)
+            for i, d in enumerate(deliveries)
+        ]
+        deliveries = deliveries[:1]
     return NewNotification(
         notification_id=new_id("ntf"),
         tenant_id=tenant_id,
@@ -72,10 +105,9 @@ def build_notification(
         idempotency_key=idempotency_key,
         bulk_id=bulk_id,
         row_index=row_index,
-        deliveries=[
-            NewDelivery(new_id("dlv"), d.channel.value, d.address, contents[d.channel.value])
-            for d in recipient.deliveries
-        ],
+        deliveries=deliveries,
+        routing=None if routing is None else routing.as_json() | {"source": routing_source},
+        routing_steps=steps,
     )
 
 
@@ -99,9 +131,14 @@ class Notifications:
         self._outbox = outbox
         self._templates = templates
         self._idempotency = idempotency
+        self.routing_defaults = RoutingDefaults(db)
 
     async def send(self, *, tenant_id: str, request: SendRequest) -> Accepted:
-        plan = plan_send(request)
+        default = None
+        if wants_default_routing(request):
+            async with self._db.transaction() as session:
+                default = await RoutingDefaults.load(session, tenant_id=tenant_id)
+        plan = plan_send(request, default_routing=default)
         async with self._idempotency.claim(
             tenant_id=tenant_id,
             operation="send",
@@ -116,8 +153,14 @@ class Notifications:
                     assert record is not None
                     notification_id = record.notification_id
                     refs = [DeliveryRef(d.delivery_id, d.channel) for d in record.deliveries]
+                    routing = routing_plan(record.routing)
                 else:
-                    notification_id, refs = await self._insert(session, tenant_id, plan)
+                    notification_id, refs = await self._insert(
+                        session, tenant_id, plan, request.routing is not None
+                    )
+                    routing = routing_plan(
+                        plan.routing.as_json() if plan.routing is not None else None
+                    )
                     await self._outbox.add(
                         session, [PendingStart(OutboxKind.NOTIFICATION, notification_id)]
                     )
@@ -128,12 +171,12 @@ class Notifications:
         # instead of failing the send. A replay dispatches too (harmless: the
         # workflow id is derived from the notification).
         self._outbox.start_notification_soon(
-            notification_id=notification_id, tenant_id=tenant_id, deliveries=refs
+            notification_id=notification_id, tenant_id=tenant_id, deliveries=refs, routing=routing
         )
         return Accepted(notification_id, DeliveryStatus.QUEUED)
 
     async def _insert(
-        self, session: AsyncSession, tenant_id: str, plan: SendPlan
+        self, session: AsyncSession, tenant_id: str, plan: SendPlan, request_routing: bool
     ) -> tuple[str, list[DeliveryRef]]:
         content = plan.content
         template = None
@@ -151,20 +194,26 @@ class Notifications:
             data=plan.data,
             template=template,
             idempotency_key=plan.idempotency_key or None,
+            routing=plan.routing,
+            routing_source="request" if request_routing else "default",
         )
         await store.insert_notifications(session, [row], now=datetime.now(UTC))
         return row.notification_id, [DeliveryRef(d.delivery_id, d.channel) for d in row.deliveries]
 
-    async def get(self, *, tenant_id: str, notification_id: str) -> NotificationRecord:
+    async def get(self, *, tenant_id: str, notification_id: str) -> NotificationView:
         if not looks_like_id("ntf", notification_id):
             raise not_found("notification")
         async with self._db.transaction() as session:
             record = await store.get_notification(
                 session, tenant_id=tenant_id, notification_id=notification_id
             )
+            steps: list[RoutingStepRecord] = []
+            if record is not None and record.routing is not None:
+                found = await routing_store.steps_of(session, notification_ids=[notification_id])
+                steps = found.get(notification_id, [])
         if record is None:
             raise not_found("notification")
-        return record
+        return NotificationView(record, steps)
 
     async def list_notifications(
         self,

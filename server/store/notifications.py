@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import Row, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.domain.routing import StepOutcome, StepState, roll_up_routed
 from server.domain.status import DeliveryStatus, can_move, roll_up
-from server.store.tables import deliveries, delivery_events, notifications
+from server.store.routing import NewRoutingStep, insert_steps
+from server.store.tables import deliveries, delivery_events, notifications, routing_steps
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class NotificationRecord:
     created_at: datetime
     updated_at: datetime
     deliveries: list[DeliveryRecord] = field(default_factory=list)
+    # A routed notification's policy and its "source"; None when not routed.
+    routing: dict[str, Any] | None = None
 
 
 @dataclass
@@ -84,6 +88,9 @@ class NewNotification:
     deliveries: list[NewDelivery]
     bulk_id: str | None = None
     row_index: int | None = None
+    routing: dict[str, Any] | None = None
+    # Every step of a routed notification; `deliveries` holds the first's.
+    routing_steps: list[NewRoutingStep] = field(default_factory=list)
 
 
 def delivery_record(row: Row[Any]) -> DeliveryRecord:
@@ -120,6 +127,7 @@ def _notification(row: Row[Any]) -> NotificationRecord:
         bulk_id=row.bulk_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        routing=row._mapping.get("routing"),
     )
 
 
@@ -147,6 +155,7 @@ async def insert_notifications(
                 "idempotency_key": n.idempotency_key,
                 "bulk_id": n.bulk_id,
                 "row_index": n.row_index,
+                "routing": n.routing,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -185,6 +194,11 @@ async def insert_notifications(
             for n in rows
             for d in n.deliveries
         ],
+    )
+    await insert_steps(
+        session,
+        [(n.notification_id, n.tenant_id, step) for n in rows for step in n.routing_steps],
+        now=now,
     )
 
 
@@ -542,21 +556,40 @@ async def advance_deliveries(
 async def roll_up_notifications(
     session: AsyncSession, *, notification_ids: set[str], now: datetime
 ) -> None:
-    """Sets each notification's status from its deliveries' (see roll_up).
-    The caller holds the notifications' locks."""
+    """Sets each notification's status from its deliveries' (see roll_up),
+    or a routed one's from its steps (see roll_up_routed). The caller holds
+    the notifications' locks."""
+    ids = sorted(notification_ids)
     siblings = await session.execute(
-        select(deliveries.c.notification_id, deliveries.c.status).where(
-            deliveries.c.notification_id.in_(sorted(notification_ids))
+        select(deliveries.c.notification_id, deliveries.c.id, deliveries.c.status).where(
+            deliveries.c.notification_id.in_(ids)
         )
     )
     statuses: dict[str, list[DeliveryStatus]] = defaultdict(list)
-    for notification_id, delivery_status in siblings:
+    by_delivery: dict[str, DeliveryStatus] = {}
+    for notification_id, delivery_id, delivery_status in siblings:
         statuses[notification_id].append(DeliveryStatus(delivery_status))
+        by_delivery[delivery_id] = DeliveryStatus(delivery_status)
+    steps: dict[str, list[StepState]] = defaultdict(list)
+    for row in await session.execute(
+        select(
+            routing_steps.c.notification_id, routing_steps.c.delivery_id, routing_steps.c.outcome
+        )
+        .where(routing_steps.c.notification_id.in_(ids))
+        .order_by(routing_steps.c.notification_id, routing_steps.c.position)
+    ):
+        steps[row.notification_id].append(
+            StepState(StepOutcome(row.outcome), by_delivery.get(row.delivery_id or ""))
+        )
+    rolled = {
+        nid: roll_up_routed(steps[nid]) if nid in steps else roll_up(s)
+        for nid, s in statuses.items()
+    }
     await session.execute(
         update(notifications)
         .where(notifications.c.id == bindparam("nid"))
         .values(status=bindparam("rolled"), updated_at=now),
-        [{"nid": nid, "rolled": roll_up(s).value} for nid, s in statuses.items()],
+        [{"nid": nid, "rolled": status.value} for nid, status in rolled.items()],
     )
 
 

@@ -94,6 +94,8 @@ def _keys_in(starts: list[PendingStart]) -> Any:
 class NotificationStart:
     tenant_id: str
     deliveries: list[tuple[str, str]]  # (delivery_id, channel)
+    # The notification's stored routing policy, if routed.
+    routing: dict[str, Any] | None = None
 
 
 async def notification_starts(
@@ -104,15 +106,20 @@ async def notification_starts(
     if not notification_ids:
         return found
     rows = await session.execute(
-        select(notifications.c.id, notifications.c.tenant_id, deliveries.c.id, deliveries.c.channel)
+        select(
+            notifications.c.id,
+            notifications.c.tenant_id,
+            notifications.c.routing,
+            deliveries.c.id,
+            deliveries.c.channel,
+        )
         .join(deliveries, deliveries.c.notification_id == notifications.c.id)
         .where(notifications.c.id.in_(notification_ids))
         .order_by(notifications.c.id, deliveries.c.position)
     )
-    for notification_id, tenant_id, delivery_id, channel in rows:
-        found.setdefault(notification_id, NotificationStart(tenant_id, [])).deliveries.append(
-            (delivery_id, channel)
-        )
+    for notification_id, tenant_id, routing, delivery_id, channel in rows:
+        start = found.setdefault(notification_id, NotificationStart(tenant_id, [], routing))
+        start.deliveries.append((delivery_id, channel))
     return found
 
 

@@ -103,7 +103,39 @@ notifications = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # When recovery last made sure this queued single send's workflow exists.
     Column("workflow_checked_at", DateTime(timezone=True)),
+    # A routed notification's policy (domain.routing.RoutingPolicy.as_json,
+    # plus "source"); NULL when its channels are sent all at once.
+    Column("routing", JSONB),
     Index("ix_notifications_tenant_created", "tenant_id", "created_at", "id"),
+)
+
+# The steps of a routed notification, one per channel in order. A step's
+# delivery is created only when the step is tried.
+routing_steps = Table(
+    "routing_steps",
+    metadata,
+    Column("notification_id", Text, ForeignKey("notifications.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    # What the step's delivery will send, rendered at accept time.
+    Column("content", JSONB, nullable=False),
+    Column("delivery_id", Text),
+    # domain.routing.StepOutcome
+    Column("outcome", Text, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+# A tenant's default routing, for high-priority sends without their own.
+routing_defaults = Table(
+    "routing_defaults",
+    metadata,
+    Column("tenant_id", Text, ForeignKey("tenants.id"), primary_key=True),
+    Column("policy", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 deliveries = Table(

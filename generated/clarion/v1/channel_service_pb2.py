@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n clarion/v1/channel_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\"\x1f\n\x1dGetChannelCapabilitiesRequest\"\xb4\x01\n\x11\x43hannelCapability\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x19\n\x11template_required\x18\x02 \x01(\x08\x12\x13\n\x0braw_allowed\x18\x03 \x01(\x08\x12\x18\n\x10recipient_fields\x18\x04 \x03(\t\x12\x17\n\x0fmax_body_length\x18\x05 \x01(\x05\x12\x18\n\x10supports_subject\x18\x06 \x01(\x08\x12\x11\n\tavailable\x18\x07 \x01(\x08\"Q\n\x1eGetChannelCapabilitiesResponse\x12/\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x1d.clarion.v1.ChannelCapability2\xa9\x01\n\x0e\x43hannelService\x12\x96\x01\n\x16GetChannelCapabilities\x12).clarion.v1.GetChannelCapabilitiesRequest\x1a*.clarion.v1.GetChannelCapabilitiesResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/v1/channels/capabilitiesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n clarion/v1/channel_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\"\x1f\n\x1dGetChannelCapabilitiesRequest\"\xcc\x01\n\x11\x43hannelCapability\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x19\n\x11template_required\x18\x02 \x01(\x08\x12\x13\n\x0braw_allowed\x18\x03 \x01(\x08\x12\x18\n\x10recipient_fields\x18\x04 \x03(\t\x12\x17\n\x0fmax_body_length\x18\x05 \x01(\x05\x12\x18\n\x10supports_subject\x18\x06 \x01(\x08\x12\x11\n\tavailable\x18\x07 \x01(\x08\x12\x16\n\x0egives_receipts\x18\x08 \x01(\x08\"Q\n\x1eGetChannelCapabilitiesResponse\x12/\n\x08\x63hannels\x18\x01 \x03(\x0b\x32\x1d.clarion.v1.ChannelCapability2\xa9\x01\n\x0e\x43hannelService\x12\x96\x01\n\x16GetChannelCapabilities\x12).clarion.v1.GetChannelCapabilitiesRequest\x1a*.clarion.v1.GetChannelCapabilitiesResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/v1/channels/capabilitiesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCHANNELCAPABILITIESREQUEST']._serialized_start=78
   _globals['_GETCHANNELCAPABILITIESREQUEST']._serialized_end=109
   _globals['_CHANNELCAPABILITY']._serialized_start=112
-  _globals['_CHANNELCAPABILITY']._serialized_end=292
-  _globals['_GETCHANNELCAPABILITIESRESPONSE']._serialized_start=294
-  _globals['_GETCHANNELCAPABILITIESRESPONSE']._serialized_end=375
-  _globals['_CHANNELSERVICE']._serialized_start=378
-  _globals['_CHANNELSERVICE']._serialized_end=547
+  _globals['_CHANNELCAPABILITY']._serialized_end=316
+  _globals['_GETCHANNELCAPABILITIESRESPONSE']._serialized_start=318
+  _globals['_GETCHANNELCAPABILITIESRESPONSE']._serialized_end=399
+  _globals['_CHANNELSERVICE']._serialized_start=402
+  _globals['_CHANNELSERVICE']._serialized_end=571
 # @@protoc_insertion_point(module_scope)

@@ -12,7 +12,7 @@ class GetChannelCapabilitiesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ChannelCapability(_message.Message):
-    __slots__ = ("channel", "template_required", "raw_allowed", "recipient_fields", "max_body_length", "supports_subject", "available")
+    __slots__ = ("channel", "template_required", "raw_allowed", "recipient_fields", "max_body_length", "supports_subject", "available", "gives_receipts")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     RAW_ALLOWED_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class ChannelCapability(_message.Message):
     MAX_BODY_LENGTH_FIELD_NUMBER: _ClassVar[int]
     SUPPORTS_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    GIVES_RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     channel: str
     template_required: bool
     raw_allowed: bool
@@ -27,7 +28,8 @@ class ChannelCapability(_message.Message):
     max_body_length: int
     supports_subject: bool
     available: bool
-    def __init__(self, channel: _Optional[str] = ..., template_required: _Optional[bool] = ..., raw_allowed: _Optional[bool] = ..., recipient_fields: _Optional[_Iterable[str]] = ..., max_body_length: _Optional[int] = ..., supports_subject: _Optional[bool] = ..., available: _Optional[bool] = ...) -> None: ...
+    gives_receipts: bool
+    def __init__(self, channel: _Optional[str] = ..., template_required: _Optional[bool] = ..., raw_allowed: _Optional[bool] = ..., recipient_fields: _Optional[_Iterable[str]] = ..., max_body_length: _Optional[int] = ..., supports_subject: _Optional[bool] = ..., available: _Optional[bool] = ..., gives_receipts: _Optional[bool] = ...) -> None: ...
 
 class GetChannelCapabilitiesResponse(_message.Message):
     __slots__ = ("channels",)

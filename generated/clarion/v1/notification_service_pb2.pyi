@@ -13,6 +13,66 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Routing(_message.Message):
+    __slots__ = ("strategy", "channels", "success_on", "step_timeout")
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_ON_FIELD_NUMBER: _ClassVar[int]
+    STEP_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    strategy: str
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    success_on: str
+    step_timeout: str
+    def __init__(self, strategy: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., success_on: _Optional[str] = ..., step_timeout: _Optional[str] = ...) -> None: ...
+
+class RoutingStep(_message.Message):
+    __slots__ = ("channel", "outcome", "reason", "started_at", "finished_at")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    outcome: str
+    reason: str
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    def __init__(self, channel: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class NotificationRouting(_message.Message):
+    __slots__ = ("strategy", "channels", "success_on", "step_timeout", "source", "steps")
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_ON_FIELD_NUMBER: _ClassVar[int]
+    STEP_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    strategy: str
+    channels: _containers.RepeatedScalarFieldContainer[str]
+    success_on: str
+    step_timeout: str
+    source: str
+    steps: _containers.RepeatedCompositeFieldContainer[RoutingStep]
+    def __init__(self, strategy: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., success_on: _Optional[str] = ..., step_timeout: _Optional[str] = ..., source: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[RoutingStep, _Mapping]]] = ...) -> None: ...
+
+class GetDefaultRoutingRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class UpdateDefaultRoutingRequest(_message.Message):
+    __slots__ = ("routing",)
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
+    routing: Routing
+    def __init__(self, routing: _Optional[_Union[Routing, _Mapping]] = ...) -> None: ...
+
+class DefaultRouting(_message.Message):
+    __slots__ = ("routing", "updated_at")
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    routing: Routing
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, routing: _Optional[_Union[Routing, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class Recipient(_message.Message):
     __slots__ = ("email", "phone", "slack_user_id")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
@@ -24,18 +84,22 @@ class Recipient(_message.Message):
     def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., slack_user_id: _Optional[str] = ...) -> None: ...
 
 class NotificationContent(_message.Message):
-    __slots__ = ("channels", "subject", "body", "template_id", "data")
+    __slots__ = ("channels", "subject", "body", "template_id", "data", "routing", "priority")
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     channels: _containers.RepeatedScalarFieldContainer[str]
     subject: str
     body: str
     template_id: str
     data: _struct_pb2.Struct
-    def __init__(self, channels: _Optional[_Iterable[str]] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., template_id: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    routing: Routing
+    priority: str
+    def __init__(self, channels: _Optional[_Iterable[str]] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., template_id: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., routing: _Optional[_Union[Routing, _Mapping]] = ..., priority: _Optional[str] = ...) -> None: ...
 
 class SendNotificationRequest(_message.Message):
     __slots__ = ("recipient", "notification", "idempotency_key")
@@ -90,7 +154,7 @@ class DeliveryEvent(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., status: _Optional[str] = ..., detail: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("notification_id", "status", "channels", "deliveries", "recipient", "template_id", "idempotency_key", "created_at", "updated_at", "template_version", "bulk_id")
+    __slots__ = ("notification_id", "status", "channels", "deliveries", "recipient", "template_id", "idempotency_key", "created_at", "updated_at", "template_version", "bulk_id", "routing")
     NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +166,7 @@ class Notification(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     BULK_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
     notification_id: str
     status: str
     channels: _containers.RepeatedScalarFieldContainer[str]
@@ -113,7 +178,8 @@ class Notification(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     template_version: int
     bulk_id: str
-    def __init__(self, notification_id: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., recipient: _Optional[_Union[Recipient, _Mapping]] = ..., template_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., template_version: _Optional[int] = ..., bulk_id: _Optional[str] = ...) -> None: ...
+    routing: NotificationRouting
+    def __init__(self, notification_id: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., recipient: _Optional[_Union[Recipient, _Mapping]] = ..., template_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., template_version: _Optional[int] = ..., bulk_id: _Optional[str] = ..., routing: _Optional[_Union[NotificationRouting, _Mapping]] = ...) -> None: ...
 
 class ListNotificationsRequest(_message.Message):
     __slots__ = ("channel", "status", "recipient", "page_size", "page_token")

@@ -72,6 +72,16 @@ class NotificationServiceStub:
                 request_serializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsRequest.SerializeToString,
                 response_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsResponse.FromString,
                 _registered_method=True)
+        self.GetDefaultRouting = channel.unary_unary(
+                '/clarion.v1.NotificationService/GetDefaultRouting',
+                request_serializer=clarion_dot_v1_dot_notification__service__pb2.GetDefaultRoutingRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_notification__service__pb2.DefaultRouting.FromString,
+                _registered_method=True)
+        self.UpdateDefaultRouting = channel.unary_unary(
+                '/clarion.v1.NotificationService/UpdateDefaultRouting',
+                request_serializer=clarion_dot_v1_dot_notification__service__pb2.UpdateDefaultRoutingRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_notification__service__pb2.DefaultRouting.FromString,
+                _registered_method=True)
 
 
 class NotificationServiceServicer:
@@ -142,6 +152,29 @@ class NotificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDefaultRouting(self, request, context):
+        """The tenant's default routing, used by sends with `priority: "high"` that
+        give neither `routing` nor `channels`. NOT_FOUND until one is set.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        (AIP-131: Get returns the resource, a singleton per tenant.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateDefaultRouting(self, request, context):
+        """Sets (replaces) the tenant's default routing. The body is a routing
+        object, e.g. {"strategy": "fallback", "channels": ["sms", "email"],
+        "success_on": "delivered", "step_timeout": "60s"}.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        (AIP-134: Update returns the resource.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +212,16 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.ListBulkErrors,
                     request_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsRequest.FromString,
                     response_serializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsResponse.SerializeToString,
+            ),
+            'GetDefaultRouting': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDefaultRouting,
+                    request_deserializer=clarion_dot_v1_dot_notification__service__pb2.GetDefaultRoutingRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_notification__service__pb2.DefaultRouting.SerializeToString,
+            ),
+            'UpdateDefaultRouting': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateDefaultRouting,
+                    request_deserializer=clarion_dot_v1_dot_notification__service__pb2.UpdateDefaultRoutingRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_notification__service__pb2.DefaultRouting.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -373,6 +416,60 @@ class NotificationService:
             '/clarion.v1.NotificationService/ListBulkErrors',
             clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsRequest.SerializeToString,
             clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDefaultRouting(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.NotificationService/GetDefaultRouting',
+            clarion_dot_v1_dot_notification__service__pb2.GetDefaultRoutingRequest.SerializeToString,
+            clarion_dot_v1_dot_notification__service__pb2.DefaultRouting.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateDefaultRouting(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.NotificationService/UpdateDefaultRouting',
+            clarion_dot_v1_dot_notification__service__pb2.UpdateDefaultRoutingRequest.SerializeToString,
+            clarion_dot_v1_dot_notification__service__pb2.DefaultRouting.FromString,
             options,
             channel_credentials,
             insecure,
