@@ -61,6 +61,11 @@ bench: setup
 bench-csv: setup
 	$(PY) -m bench.csv_parse
 
+# Another tenant's send latency, quiet and during 50 signups/s from 50 addresses.
+.PHONY: bench-signup
+bench-signup: setup
+	$(PY) -m bench.signup_flood $(BENCH_ARGS)
+
 # A long schemathesis run (tests/fuzz) against its own platform on free ports.
 .PHONY: fuzz
 fuzz: setup
