@@ -29,8 +29,8 @@ from temporalio.client import Client
 from bench.bulk import address, signup
 from bench.platform import fresh_stack
 from bench.send_latency import percentile
+from contracts.workflows import notification_workflow_id
 from runner.stack import Stack
-from workflows.contracts import notification_workflow_id
 
 SEND = "/api/v1/notifications/send"
 

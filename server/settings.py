@@ -6,11 +6,10 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.policies import IdempotencyPolicy, RolloutPolicy
+from contracts.workflows import DeliveryPolicy
 from server.domain.limits import LimitName, RateLimit, TenantLimits
-from server.domain.rollout import RolloutPolicy
-from server.services.idempotency import IdempotencyPolicy
 from server.store.db import DatabaseLimits
-from workflows.contracts import DeliveryPolicy
 
 # Secrets and tokens whose defaults are the sandbox's, published in this repository.
 _PROVIDER_SECRETS = (

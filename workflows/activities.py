@@ -10,7 +10,16 @@ from urllib.parse import urlencode
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from server.domain.rollout import RolloutPolicy
+from contracts.policies import RolloutPolicy
+from contracts.workflows import DeliveryRef, TemplateApprovalInput
+from providers.base import (
+    OutboundMessage,
+    Provider,
+    ProviderAccepted,
+    ProviderError,
+    WhatsAppTemplate,
+)
+from providers.whatsapp.adapter import WhatsAppCloudProvider
 from server.domain.routing import StepOutcome
 from server.domain.status import DeliveryStatus
 from server.services.deliveries import move_delivery
@@ -19,15 +28,6 @@ from server.store import notifications as store
 from server.store import templates as template_store
 from server.store.db import Database
 from server.store.notifications import DeliveryRecord
-from workflows.contracts import DeliveryRef, TemplateApprovalInput
-from workflows.providers.base import (
-    OutboundMessage,
-    Provider,
-    ProviderAccepted,
-    ProviderError,
-    WhatsAppTemplate,
-)
-from workflows.providers.whatsapp import WhatsAppCloudProvider
 from workflows.reconcile import call_provider, reconcile, unknown_outcome_note
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.workflows import BULK_WORKFLOW, BulkSendInput
     from workflows.bulk_activities import (
         PAGE_CONCURRENCY,
         BulkActivities,
@@ -17,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
         BulkRetryInput,
         FinishBulkInput,
     )
-    from workflows.contracts import BULK_WORKFLOW, BulkSendInput
 
 # Infrastructure failures of the activity itself (worker lost, database
 # blip) are retried by Temporal; provider failures are handled per recipient.

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
-from server.domain.rollout import RolloutPolicy
+from contracts.policies import RolloutPolicy
+from providers.base import OutboundMessage, Provider, ProviderAccepted, ProviderError
 from server.domain.status import DeliveryStatus
 from server.services.deliveries import guard_rollout
 from server.store import bulks as store
@@ -18,7 +19,6 @@ from server.store import notifications as store_notifications
 from server.store.db import Database
 from server.store.notifications import DeliveryRecord
 from workflows.activities import outbound_message
-from workflows.providers.base import OutboundMessage, Provider, ProviderAccepted, ProviderError
 from workflows.reconcile import (
     OUTCOME_UNKNOWN,
     Reconciled,

@@ -9,6 +9,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.workflows import (
+        NOTIFICATION_WORKFLOW,
+        RECEIPT_SIGNAL,
+        DeliveryPolicy,
+        DeliveryReceipt,
+        DeliveryRef,
+        NotificationWorkflowInput,
+        RoutingPlan,
+    )
     from workflows.activities import (
         PERMANENT_FAILURE,
         AdvanceRoutingInput,
@@ -17,15 +26,6 @@ with workflow.unsafe.imports_passed_through():
         RecordFailureInput,
         SendDeliveryInput,
         SendDeliveryResult,
-    )
-    from workflows.contracts import (
-        NOTIFICATION_WORKFLOW,
-        RECEIPT_SIGNAL,
-        DeliveryPolicy,
-        DeliveryReceipt,
-        DeliveryRef,
-        NotificationWorkflowInput,
-        RoutingPlan,
     )
 
 _BOOKKEEPING_TIMEOUT = timedelta(seconds=30)

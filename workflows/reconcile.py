@@ -14,16 +14,16 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from server.store import notifications as store
-from server.store.db import Database
-from server.store.notifications import DeliveryRecord
-from workflows.providers.base import (
+from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     Provider,
     ProviderAccepted,
     ProviderError,
 )
+from server.store import notifications as store
+from server.store.db import Database
+from server.store.notifications import DeliveryRecord
 
 OUTCOME_UNKNOWN = "outcome unknown"
 # What a tenant reads when an adapter fails in a way it does not classify.

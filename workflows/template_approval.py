@@ -7,8 +7,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from contracts.workflows import TEMPLATE_APPROVAL_WORKFLOW, TemplateApprovalInput
     from workflows.activities import TemplateActivities
-    from workflows.contracts import TEMPLATE_APPROVAL_WORKFLOW, TemplateApprovalInput
 
 
 @workflow.defn(name=TEMPLATE_APPROVAL_WORKFLOW)

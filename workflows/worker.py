@@ -10,6 +10,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from providers.base import Provider
+from providers.mailgun.adapter import SmtpEmailProvider
+from providers.slack.adapter import SlackProvider
+from providers.twilio.adapter import TwilioClient, TwilioSmsProvider, TwilioVoiceProvider
+from providers.whatsapp.adapter import WhatsAppCloudProvider
 from server.log_redaction import configure_logging
 from server.settings import Settings
 from server.store.db import Database, create_engine
@@ -18,11 +23,6 @@ from workflows.bulk import BulkSendWorkflow
 from workflows.bulk_activities import BulkActivities
 from workflows.drain import MAX_DRAIN_SECONDS
 from workflows.notification import NotificationWorkflow
-from workflows.providers.base import Provider
-from workflows.providers.slack import SlackProvider
-from workflows.providers.smtp import SmtpEmailProvider
-from workflows.providers.twilio import TwilioClient, TwilioSmsProvider, TwilioVoiceProvider
-from workflows.providers.whatsapp import WhatsAppCloudProvider
 from workflows.template_approval import TemplateApprovalWorkflow
 
 log = logging.getLogger("clarion.worker")

@@ -4,6 +4,7 @@ and a reason a tenant can read (never provider internals)."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from providers.mailgun.message_ids import delivery_id_from_message_id
 from server.domain.channels import Channel
 from server.domain.errors import ClarionError, ErrorKind
 from server.domain.status import DeliveryStatus
@@ -243,13 +244,3 @@ def mailgun_receipt(event: dict[str, object]) -> Receipt | None:
         Channel.EMAIL,
         recipient=recipient if isinstance(recipient, str) else "",
     )
-
-
-def email_message_id(delivery_id: str, domain: str) -> str:
-    """The Message-ID header we send with, so that events lead back to the delivery."""
-    return f"<{delivery_id}@{domain}>"
-
-
-def delivery_id_from_message_id(message_id: str) -> str | None:
-    local = message_id.strip().strip("<>").partition("@")[0]
-    return local if local.startswith("dlv_") else None

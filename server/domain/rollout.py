@@ -1,15 +1,8 @@
 """Gradual rollout of template versions: the sticky split and the failure guard."""
 
 import hashlib
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class RolloutPolicy:
-    # Stop when the new version's failure rate exceeds the active one's by this much.
-    failure_margin: float = 0.2
-    # ... once the new version has at least this many final deliveries.
-    min_sends: int = 20
+from contracts.policies import RolloutPolicy
 
 
 def bucket(template_id: str, recipient_key: str) -> int:

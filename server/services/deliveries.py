@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.rollout import RolloutPolicy, stop_reason
+from contracts.policies import RolloutPolicy
+from server.domain.rollout import stop_reason
 from server.domain.status import DeliveryStatus
 from server.store import notifications as store
 from server.store import templates as template_store

@@ -21,12 +21,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from server.domain.routing import RoutingPolicy
-from server.services.fair_gate import FairGate
-from server.store import outbox as store
-from server.store.db import Database
-from server.store.outbox import OutboxKind, PendingStart
-from workflows.contracts import (
+from contracts.workflows import (
     BULK_WORKFLOW,
     NOTIFICATION_WORKFLOW,
     RECEIPT_SIGNAL,
@@ -44,6 +39,11 @@ from workflows.contracts import (
     notification_workflow_id,
     template_approval_workflow_id,
 )
+from server.domain.routing import RoutingPolicy
+from server.services.fair_gate import FairGate
+from server.store import outbox as store
+from server.store.db import Database
+from server.store.outbox import OutboxKind, PendingStart
 
 log = logging.getLogger(__name__)
 _TENANT = SearchAttributeKey.for_keyword(TENANT_SEARCH_ATTRIBUTE)

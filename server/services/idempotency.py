@@ -16,23 +16,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.policies import IdempotencyPolicy
 from server.domain.errors import ClarionError, ErrorKind, invalid
 from server.store import idempotency as store
 from server.store.db import Database
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IdempotencyPolicy:
-    # How long a key is remembered; after that it may be used again.
-    retention: timedelta = timedelta(hours=24)
-    # A claim older than this with no answer is from a request that died.
-    abandoned_after: timedelta = timedelta(seconds=60)
 
 
 @dataclass

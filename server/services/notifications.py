@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.workflows import DeliveryRef
 from server.domain.channels import Channel
 from server.domain.errors import invalid, not_found
 from server.domain.ids import looks_like_id, new_id
@@ -32,7 +33,6 @@ from server.store.db import Database
 from server.store.notifications import NewDelivery, NewNotification, NotificationRecord
 from server.store.outbox import OutboxKind, PendingStart
 from server.store.routing import NewRoutingStep, RoutingStepRecord
-from workflows.contracts import DeliveryRef
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

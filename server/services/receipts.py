@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.policies import RolloutPolicy
+from contracts.workflows import DeliveryReceipt
 from server.domain.channels import Channel
 from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
 from server.domain.receipts import (
@@ -26,7 +28,6 @@ from server.domain.receipts import (
     whatsapp_statuses,
     whatsapp_template_reviews,
 )
-from server.domain.rollout import RolloutPolicy
 from server.domain.signatures import (
     mailgun_signature_valid,
     meta_signature_valid,
@@ -40,7 +41,6 @@ from server.store import templates as template_store
 from server.store import webhook_tokens
 from server.store.db import Database
 from server.store.notifications import DeliveryIdentity, StatusMove
-from workflows.contracts import DeliveryReceipt
 
 log = logging.getLogger(__name__)
 

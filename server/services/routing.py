@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.policies import RolloutPolicy
 from server.domain.errors import not_found
 from server.domain.ids import new_id
-from server.domain.rollout import RolloutPolicy
 from server.domain.routing import RoutingPolicy, RoutingRequest, StepOutcome, check_routing
 from server.domain.status import DeliveryStatus
 from server.services.deliveries import move_delivery

@@ -11,9 +11,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.policies import RolloutPolicy
+from contracts.workflows import TemplateApprovalInput
 from server.domain.channels import Channel
 from server.domain.errors import ClarionError, ErrorKind, invalid, limit_reached, not_found
-from server.domain.rollout import RolloutPolicy, choose_version
+from server.domain.rollout import choose_version
 from server.domain.templates import (
     check_description,
     render_channel,
@@ -26,7 +28,6 @@ from server.store import templates as store
 from server.store import tenants as tenant_store
 from server.store.db import Database
 from server.store.templates import TemplateRecord, VersionRecord
-from workflows.contracts import TemplateApprovalInput
 
 TEMPLATE_ID = re.compile(r"[a-z0-9_-]{1,64}")
 DEFAULT_PAGE_SIZE = 20

@@ -33,7 +33,7 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from workflows.providers.http import SentRequest
+from providers.http import SentRequest
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 TWILIO_SPEC = SPECS_DIR / "twilio_api_v2010.yaml"

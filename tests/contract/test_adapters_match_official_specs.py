@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from providers.base import OutboundMessage, WhatsAppTemplate
+from providers.twilio.adapter import TwilioClient, TwilioSmsProvider, TwilioVoiceProvider
+from providers.whatsapp.adapter import WhatsAppCloudProvider
 from runner.stack import Stack
 from tests.contract.openapi_check import TWILIO_SPEC, WHATSAPP_SPEC, sent_request_checker
-from workflows.providers.base import OutboundMessage, WhatsAppTemplate
-from workflows.providers.twilio import TwilioClient, TwilioSmsProvider, TwilioVoiceProvider
-from workflows.providers.whatsapp import WhatsAppCloudProvider
 
 
 def message(channel: str, address: str, **extra: object) -> OutboundMessage:

@@ -4,11 +4,11 @@ pages (priority key), and each tenant's tasks fair against the others'
 
 from temporalio.client import Client
 
+from contracts.workflows import WorkClass, bulk_workflow_id, notification_workflow_id
 from runner.stack import Stack
 from tests.conftest import Tenant
 from tests.e2e.test_delivery_outcomes import send
 from tests.e2e.waiting import wait_for, wait_for_status
-from workflows.contracts import WorkClass, bulk_workflow_id, notification_workflow_id
 
 
 async def priority_of(stack: Stack, workflow_id: str) -> tuple[int, str]:

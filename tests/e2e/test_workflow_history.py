@@ -8,11 +8,11 @@ from collections import Counter
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from contracts.workflows import notification_workflow_id
 from runner.stack import Stack
 from tests.conftest import Tenant
 from tests.e2e.test_delivery_outcomes import send
 from tests.e2e.waiting import wait_for_status
-from workflows.contracts import notification_workflow_id
 
 
 async def test_retries_wait_on_durable_timers_and_the_send_is_one_marker(

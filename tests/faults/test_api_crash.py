@@ -12,11 +12,11 @@ import time
 import httpx
 from temporalio.client import Client
 
+from contracts.workflows import notification_workflow_id
 from tests.conftest import signup
 from tests.e2e.waiting import wait_for, wait_for_status
 from tests.faults.conftest import StartStack, creates_by_number
 from tests.faults.processes import stopped
-from workflows.contracts import notification_workflow_id
 
 PHONE = "+14155550188"
 

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from contracts.workflows import notification_workflow_id
 from runner.stack import Stack
 from server.services.dispatch import Dispatcher, Outbox
 from server.settings import Settings
@@ -20,7 +21,6 @@ from server.store.db import Database, create_engine
 from server.store.outbox import OutboxKind, PendingStart
 from server.store.tables import notifications, pending_dispatches
 from tests.integration.test_store import new_notification
-from workflows.contracts import notification_workflow_id
 
 A_DAY_AGO = timedelta(days=1)
 

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 
+from contracts.policies import IdempotencyPolicy
 from runner.stack import Stack
 from server.domain.errors import ClarionError
 from server.domain.ids import new_id
-from server.services.idempotency import Idempotency, IdempotencyPolicy, StreamHash
+from server.services.idempotency import Idempotency, StreamHash
 from server.store.db import Database, create_engine
 
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from providers.base import OutboundMessage, ProviderError
+from providers.sendgrid.adapter import SendGridEmailProvider
+from providers.vonage.adapter import VonageSmsProvider
 from tests.sandbox.helpers import SandboxProcess, start_sandbox
-from workflows.providers.base import OutboundMessage, ProviderError
-from workflows.providers.sendgrid import SendGridEmailProvider
-from workflows.providers.vonage import VonageSmsProvider
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,8 @@ async def test_concurrent_channel_updates_roll_up_consistently(db: Database) -> 
 async def test_expired_idempotency_keys_are_purged_and_fresh_ones_kept(db: Database) -> None:
     from datetime import timedelta
 
-    from server.services.idempotency import Idempotency, IdempotencyPolicy
+    from contracts.policies import IdempotencyPolicy
+    from server.services.idempotency import Idempotency
     from server.store import idempotency as keys
 
     tenant = new_id("tnt")

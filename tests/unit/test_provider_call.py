@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 
-from workflows.providers.base import (
+from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,

@@ -2,9 +2,8 @@
 
 import pytest
 
+from providers.mailgun.message_ids import delivery_id_from_message_id, email_message_id
 from server.domain.receipts import (
-    delivery_id_from_message_id,
-    email_message_id,
     mailgun_receipt,
     twilio_message_receipt,
 )

@@ -11,13 +11,13 @@ Activity API, so an attempt whose answer was lost is not sent again."""
 
 from datetime import datetime
 
-from workflows.providers.base import (
+from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,
     ProviderError,
 )
-from workflows.providers.http import HttpClient, HttpUnreachable, RequestHook, unreachable_error
+from providers.http import HttpClient, HttpUnreachable, RequestHook, unreachable_error
 
 
 class SendGridEmailProvider:

@@ -14,13 +14,13 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from workflows.providers.base import (
+from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,
     ProviderError,
 )
-from workflows.providers.http import (
+from providers.http import (
     HttpClient,
     HttpResponse,
     HttpUnreachable,

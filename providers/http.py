@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from workflows.providers.base import ProviderError
+from providers.base import ProviderError
 
 # Bulk sends keep up to 64 requests in flight per provider (BulkActivities).
 MAX_CONNECTIONS = 80

@@ -8,13 +8,13 @@ whose answer was lost can be found again in the DM's history
 from datetime import datetime
 from typing import Any
 
-from workflows.providers.base import (
+from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,
     ProviderError,
 )
-from workflows.providers.http import HttpClient, HttpUnreachable, unreachable_error
+from providers.http import HttpClient, HttpUnreachable, unreachable_error
 
 _METADATA_EVENT = "clarion_delivery"
 

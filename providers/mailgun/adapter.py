@@ -6,13 +6,13 @@ from email.utils import formatdate, parseaddr
 
 import aiosmtplib
 
-from server.domain.receipts import email_message_id
-from workflows.providers.base import (
+from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,
     ProviderError,
 )
+from providers.mailgun.message_ids import email_message_id
 
 
 class SmtpEmailProvider:

@@ -3,13 +3,13 @@
 from datetime import datetime
 from typing import Any
 
-from workflows.providers.base import (
+from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,
     ProviderError,
 )
-from workflows.providers.http import (
+from providers.http import (
     HttpClient,
     HttpResponse,
     HttpUnreachable,

@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from workflows.providers.base import (
+from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,
     ProviderError,
 )
-from workflows.providers.http import HttpClient, HttpUnreachable, RequestHook, unreachable_error
+from providers.http import HttpClient, HttpUnreachable, RequestHook, unreachable_error
 
 _TRANSIENT = {"1": "provider rate limit", "5": "provider unavailable"}
 # Statuses no retry can fix, in tenant words.

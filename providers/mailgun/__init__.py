@@ -1,0 +1,1 @@
+"""Email: SMTP submission out, Mailgun-format event webhooks in."""

@@ -1,0 +1,1 @@
+"""Slack: direct messages through the Web API."""

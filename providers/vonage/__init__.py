@@ -1,0 +1,1 @@
+"""Vonage: SMS through the SMS API."""
