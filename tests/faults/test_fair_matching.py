@@ -11,11 +11,11 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from contracts.workflows import notification_workflow_id
 from tests.conftest import signup
 from tests.e2e.test_delivery_outcomes import send
 from tests.e2e.waiting import wait_for_status
 from tests.faults.conftest import StartStack
-from contracts.workflows import notification_workflow_id
 
 BACKLOG = 200
 
