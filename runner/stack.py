@@ -163,15 +163,27 @@ class Stack:
             "CLARION_ENVOY_PORT": str(p.envoy),
             "CLARION_TEMPORAL_PORT": str(p.temporal),
             "CLARION_WEBHOOK_BASE_URL": self.webhook_url,
-            "CLARION_SMTP_PORT": str(p.sandbox_smtp),
-            "CLARION_TWILIO_API_BASE": self.sandbox_url,
-            "CLARION_SLACK_API_BASE": self.sandbox_url,
-            "CLARION_META_API_BASE": self.sandbox_url,
             **self.overrides,
         }
         if self.database_url:
             values["DATABASE_URL"] = self.database_url
-        return {**os.environ, **values}
+        operator = {**os.environ, **values}
+        # The sandbox's addresses only fill in what the operator left unset:
+        # pointing Clarion at real providers is configuration.
+        if Settings().run_sandbox:
+            for name, value in self.sandbox_addresses().items():
+                operator.setdefault(name, value)
+        return operator
+
+    def sandbox_addresses(self) -> dict[str, str]:
+        """Where the provider settings point when the stack runs the sandbox."""
+        return {
+            "CLARION_SMTP_HOST": "127.0.0.1",
+            "CLARION_SMTP_PORT": str(self.ports.sandbox_smtp),
+            "CLARION_TWILIO_API_BASE": self.sandbox_url,
+            "CLARION_SLACK_API_BASE": self.sandbox_url,
+            "CLARION_META_API_BASE": self.sandbox_url,
+        }
 
     def start(self, on_progress: Callable[[str], None] = lambda _: None) -> None:
         Settings().require_real_provider_secrets()
