@@ -68,7 +68,9 @@ async def create_server(
     limiter = Limiter(db, settings.default_limits())
     authenticator = ApiKeyAuthenticator(db, settings.api_key_cache_seconds, limiter.defaults)
     server = grpc.aio.server(
-        interceptors=[ApiInterceptor(authenticator, limiter)],
+        interceptors=[
+            ApiInterceptor(authenticator, limiter, settings.database_limits().request_seconds)
+        ],
         options=[
             ("grpc.so_reuseport", 1),
             # Above what Envoy lets through, so that Envoy's 413 is the answer.

@@ -3,6 +3,7 @@
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from server.store.db import (
     database_unavailable,
     is_conflict,
     is_database_outage,
+    request_budget,
 )
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 # Methods that need no API key: signup creates the first one. (Provider
 # webhooks carry the provider's own signature; they do not come over gRPC.)
 PUBLIC_METHODS = frozenset({"/clarion.v1.TenantService/Signup"})
+# Calls that store thousands of rows, under their own longer database limits.
+_LONG_METHODS = frozenset({"/clarion.v1.NotificationService/SendBulk"})
 # Standard services (health, reflection) are left alone.
 _OWN_SERVICES = "/clarion."
 # Recording last use on every call would turn each read into a write.
@@ -104,9 +108,13 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     call to its tenant's limits, and turns ClarionError into a rich status
     and anything unexpected into INTERNAL."""
 
-    def __init__(self, authenticator: ApiKeyAuthenticator, limiter: Limiter) -> None:
+    def __init__(
+        self, authenticator: ApiKeyAuthenticator, limiter: Limiter, request_seconds: float
+    ) -> None:
         self._authenticator = authenticator
         self._limiter = limiter
+        # Every ordinary call's time with the database, across its transactions.
+        self._request_seconds = request_seconds
 
     async def intercept_service(
         self,
@@ -126,7 +134,14 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if inner is None:
             return handler
 
+        # Bulk sends and uploads store rows for long on purpose (their own limits).
+        budget = None if streaming or method in _LONG_METHODS else self._request_seconds
+
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with request_budget(budget) if budget else nullcontext():
+                return await bounded(request, context)
+
+        async def bounded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = None
             try:
                 caller = None

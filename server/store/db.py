@@ -12,8 +12,9 @@ After such a failure transactions fail at once, until a probe gets an answer."""
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,25 @@ class DatabaseLimits:
     # While the database is unreachable, how often to try it again.
     probe_seconds: float = 0.5
     retry_after_seconds: int = 2
+    # A whole API request's time with the database, across its transactions
+    # (see request_budget): a signup checks, hashes, then inserts.
+    request_seconds: float = 4.5
+
+
+# When the running request must be answered by (loop time), if it has a budget.
+_request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
+
+
+@contextmanager
+def request_budget(seconds: float) -> Iterator[None]:
+    """Bounds every transaction in the block by what is left of `seconds`, so
+    that a request made of several answers in time even when each one alone
+    would fit its own limit."""
+    token = _request_deadline.set(asyncio.get_running_loop().time() + seconds)
+    try:
+        yield
+    finally:
+        _request_deadline.reset(token)
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -155,8 +175,14 @@ class Database:
             return
         if not self.reachable:
             raise database_unavailable(limits.retry_after_seconds)
+        allowed = seconds or limits.transaction_seconds
+        deadline = _request_deadline.get()
+        if deadline is not None and not seconds:
+            allowed = min(allowed, deadline - asyncio.get_running_loop().time())
+            if allowed <= 0.05:
+                raise database_unavailable(limits.retry_after_seconds)
         try:
-            async with self._guarded(seconds or limits.transaction_seconds) as session:
+            async with self._guarded(allowed) as session:
                 if seconds:
                     await session.execute(
                         text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")

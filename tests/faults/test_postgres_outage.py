@@ -74,20 +74,24 @@ class Load:
             self._send, self._send, self._get, self._list, self._signup, self._callback,
         ]  # fmt: skip
         with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
-            futures = [pool.submit(self._loop, kind) for kind in kinds]
+            futures = [
+                # Signups at most one a second: Envoy allows each address no more.
+                pool.submit(self._loop, kind, 1.0 if kind == self._signup else 0.1)
+                for kind in kinds
+            ]
             time.sleep(seconds)
             self._stop.set()
             for future in futures:
                 future.result(timeout=30)
 
-    def _loop(self, request: Callable[[httpx.Client], Answer]) -> None:
+    def _loop(self, request: Callable[[httpx.Client], Answer], pause: float) -> None:
         # Longer than any answer should take: a hang shows as a slow answer.
         with httpx.Client(base_url=self._platform.api_url, timeout=20) as client:
             while not self._stop.is_set():
                 answer = request(client)
                 with self._lock:
                     self.answers.append(answer)
-                time.sleep(0.1)
+                time.sleep(pause)
 
     def _timed(self, kind: str, call: Callable[[], httpx.Response]) -> tuple[Answer, Any]:
         sent = time.monotonic()
