@@ -272,3 +272,14 @@ def test_a_csv_record_over_1_mib_is_refused_and_nothing_is_kept(tenant: Tenant) 
     # The first 1,000 rows had been stored; the refused upload removed them.
     listed = tenant.get("/api/v1/notifications").json()["notifications"]
     assert listed == []
+
+
+def test_an_upload_larger_than_the_json_body_limit_streams_through(tenant: Tenant) -> None:
+    # Envoy's body cap is off on the upload route; 5,000 refused rows are cheap to store.
+    note = "n" * 1200
+    rows = "".join(f"not-a-phone-{i},{note}\n" for i in range(5000))
+    csv_bytes = ("phone,data.note\n" + rows).encode()
+    assert len(csv_bytes) > MAX_JSON_BODY_BYTES
+    response = upload(tenant, in_chunks(csv_bytes, 256 * 1024))
+    assert response.status_code == 200, response.text[:300]
+    assert (response.json()["total"], response.json()["rejected"]) == (5000, 5000)
