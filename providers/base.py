@@ -1,6 +1,8 @@
-"""The small interface every provider adapter implements."""
+"""The small interfaces every provider implements: the outbound adapter and
+the webhook handler, in provider-neutral terms."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -79,4 +81,107 @@ class Provider(Protocol):
     async def look_up(self, message: OutboundMessage, *, since: datetime) -> list[ProviderAccepted]:
         """Messages matching this one that the provider created since `since`,
         oldest first. Only called when after_unknown_outcome is LOOK_UP."""
+        ...
+
+
+class ReceiptStatus(StrEnum):
+    """What a provider's receipt says happened, before the platform maps it."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ProviderReceipt:
+    """One delivery receipt in provider-neutral terms."""
+
+    # Empty when the provider echoes only its own message id (WhatsApp without
+    # biz_opaque_callback_data): the platform looks the delivery up by it.
+    delivery_id: str
+    status: ReceiptStatus
+    # For tenants: never provider internals.
+    reason: str
+    # The channel whose provider API sent it; it may touch no other.
+    channel: str
+    # The provider's id of the message (MessageSid, CallSid, wamid), if it gives one.
+    provider_message_id: str = ""
+    # The address the provider says it delivered to, where it says so (email).
+    recipient: str = ""
+
+
+@dataclass(frozen=True)
+class OneUseToken:
+    """A signature token that must be spent once (Mailgun signs no body)."""
+
+    value: str
+    # When a signature with it is stale anyway, so it may be forgotten.
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TemplateReview:
+    """A provider's verdict on a submitted template (WhatsApp)."""
+
+    name: str
+    # "approved", "rejected" or "pending".
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A webhook as it arrived: raw body, lower-cased headers, path with query."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    path: str
+
+
+@dataclass(frozen=True)
+class SignedWebhook:
+    """What a webhook whose signature checked out says."""
+
+    receipts: list[ProviderReceipt] = field(default_factory=list)
+    # Spent in the transaction that records the receipts, so a failed commit
+    # leaves it for the provider's retry.
+    token: OneUseToken | None = None
+    template_reviews: list[TemplateReview] = field(default_factory=list)
+
+
+class ReceiptRefused(Exception):
+    """A webhook not to be trusted. `reason` is an UPPER_SNAKE error reason;
+    `receipts` are what it claimed, for the log line (never the body)."""
+
+    def __init__(
+        self, reason: str, message: str, receipts: list[ProviderReceipt] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.receipts = list(receipts or [])
+
+
+class MalformedWebhook(Exception):
+    """A correctly signed webhook whose body cannot be read (`field` names where)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def bad_signature() -> ReceiptRefused:
+    return ReceiptRefused("INVALID_SIGNATURE", "webhook signature is missing or wrong")
+
+
+class WebhookHandler(Protocol):
+    """One provider's callback route: checks the signature, parses receipts.
+    Raises ReceiptRefused or MalformedWebhook."""
+
+    def parse(self, request: WebhookRequest, *, now: datetime) -> SignedWebhook: ...
+
+    def verify_subscription(self, *, mode: str, verify_token: str, challenge: str) -> str | None:
+        """A subscription handshake (Meta's GET): the challenge to echo, or
+        ReceiptRefused; None when the provider has no handshake."""
         ...

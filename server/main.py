@@ -29,6 +29,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from temporalio.client import Client
 
+from providers.registry import webhook_handlers
 from server import admin
 from server.api.auth import ApiInterceptor, ApiKeyAuthenticator
 from server.api.callbacks import callback_app
@@ -44,7 +45,7 @@ from server.services.dispatch import Dispatcher, Outbox
 from server.services.idempotency import Idempotency
 from server.services.limits import Limiter
 from server.services.notifications import Notifications
-from server.services.receipts import ProviderSecrets, Receipts
+from server.services.receipts import Receipts
 from server.services.templates import Templates
 from server.settings import Settings
 from server.store.db import Database, create_engine
@@ -150,15 +151,13 @@ async def start_pending_workflows(outbox: Outbox, every: float, recheck: float) 
 
 
 def create_callback_app(settings: Settings, db: Database, temporal: Client) -> web.Application:
-    secrets = ProviderSecrets(
-        webhook_base_url=settings.webhook_base_url,
-        twilio_auth_token=settings.twilio_auth_token,
-        mailgun_signing_key=settings.mailgun_signing_key,
-        meta_app_secret=settings.meta_app_secret,
-        meta_verify_token=settings.meta_verify_token,
-    )
     return callback_app(
-        Receipts(db, dispatcher_for(settings, temporal), secrets, settings.rollout_policy())
+        Receipts(
+            db,
+            dispatcher_for(settings, temporal),
+            webhook_handlers(settings),
+            settings.rollout_policy(),
+        )
     )
 
 

@@ -8,23 +8,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.policies import IdempotencyPolicy, RolloutPolicy
 from contracts.workflows import DeliveryPolicy
+from providers.settings import ProviderSettings
 from server.domain.limits import LimitName, RateLimit, TenantLimits
 from server.store.db import DatabaseLimits
 
-# Secrets and tokens whose defaults are the sandbox's, published in this repository.
-_PROVIDER_SECRETS = (
-    "mailgun_signing_key",
-    "twilio_auth_token",
-    "slack_bot_token",
-    "meta_access_token",
-    "meta_app_secret",
-    "meta_verify_token",
-)
 
-
-class Settings(BaseSettings):
+class Settings(ProviderSettings, BaseSettings):
     """Settings for every Clarion process. Variables are prefixed `CLARION_`,
-    except `DATABASE_URL`, which follows the common convention."""
+    except `DATABASE_URL`, which follows the common convention. Each
+    provider's own settings live in its folder (providers/*/settings.py)."""
 
     model_config = SettingsConfigDict(env_prefix="CLARION_", extra="ignore")
 
@@ -67,42 +59,6 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     temporal_namespace: str = "default"
     task_queue: str = "clarion-notifications"
-    # Base URL that providers use to reach the webhook Envoy's /callbacks
-    # routes; signatures are computed over it, so it must be the URL the
-    # provider was given.
-    webhook_base_url: str = "http://127.0.0.1:8081"
-
-    # Email over SMTP submission.
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 2525
-    smtp_username: str = ""
-    smtp_password: str = ""
-    smtp_starttls: bool = False
-    email_from: str = "Clarion <notifications@clarion.local>"
-    # Key that signs Mailgun-format email event webhooks.
-    mailgun_signing_key: str = "sandbox-mailgun-key"
-
-    # SMS over Twilio's Messages API.
-    twilio_api_base: str = "http://127.0.0.1:4010"
-    twilio_account_sid: str = "AC00000000000000000000000000000000"
-    twilio_auth_token: str = "sandbox-twilio-token"
-    twilio_from_number: str = "+15005550006"
-
-    # Slack's Web API, with a bot token that has chat:write and im:write.
-    slack_api_base: str = "http://127.0.0.1:4010"
-    slack_bot_token: str = "xoxb-sandbox-token"
-
-    # WhatsApp over Meta's Cloud API (Graph API).
-    meta_api_base: str = "http://127.0.0.1:4010"
-    meta_api_version: str = "v21.0"
-    meta_access_token: str = "sandbox-meta-token"
-    # Signs status webhooks (X-Hub-Signature-256).
-    meta_app_secret: str = "sandbox-meta-secret"
-    # Echoed by the webhook subscription handshake (hub.verify_token).
-    meta_verify_token: str = "sandbox-verify-token"
-    whatsapp_phone_number_id: str = "100000000000002"
-    whatsapp_business_account_id: str = "100000000000001"
-
     # The provider sandbox that `make run` starts.
     sandbox_http_port: int = 4010
     sandbox_smtp_port: int = 2525
@@ -157,11 +113,7 @@ class Settings(BaseSettings):
         use our provider accounts, so the process refuses to start."""
         if self.run_sandbox:
             return
-        defaults = [
-            f"CLARION_{name.upper()}"
-            for name in _PROVIDER_SECRETS
-            if getattr(self, name) == type(self).model_fields[name].default
-        ]
+        defaults = [f"CLARION_{name.upper()}" for name in self.sandbox_secrets_left()]
         if defaults:
             raise SystemExit(
                 "clarion: CLARION_RUN_SANDBOX is false, but these provider secrets still "

@@ -1,39 +1,27 @@
 """Provider callbacks: check the signature, record the status, tell the workflow."""
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
-from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.policies import RolloutPolicy
 from contracts.workflows import DeliveryReceipt
-from server.domain.channels import Channel
-from server.domain.errors import ClarionError, ErrorKind, invalid, not_found
-from server.domain.receipts import (
-    MAILGUN_FRESHNESS,
-    Receipt,
-    mailgun_freshness_error,
-    mailgun_receipt,
-    receipt_mismatch,
-    refused,
-    twilio_call_receipt,
-    twilio_message_receipt,
-    whatsapp_statuses,
-    whatsapp_template_reviews,
+from providers.base import (
+    MalformedWebhook,
+    OneUseToken,
+    ProviderReceipt,
+    ReceiptRefused,
+    WebhookHandler,
+    WebhookRequest,
 )
-from server.domain.signatures import (
-    mailgun_signature_valid,
-    meta_signature_valid,
-    secrets_equal,
-    twilio_signature_valid,
-)
+from server.domain.errors import ClarionError, invalid, not_found
+from server.domain.receipts import delivery_status, receipt_mismatch, refusal_error, refused
 from server.services.deliveries import move_deliveries
 from server.services.dispatch import Dispatcher
 from server.store import notifications as store
@@ -46,9 +34,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_BAD_SIGNATURE = ClarionError(
-    ErrorKind.PERMISSION_DENIED, "INVALID_SIGNATURE", "webhook signature is missing or wrong"
-)
 _REPLAYED = refused("RECEIPT_REPLAYED", "signature.token was already used")
 # How often the callbacks process forgets tokens whose signatures are stale.
 TOKEN_PURGE_SECONDS = 60.0
@@ -70,26 +55,10 @@ class SignedCallback:
     recorded all together or, if one is refused, not at all."""
 
     provider: str
-    receipts: list[Receipt] = field(default_factory=list)
-    # Mailgun's one-use signature token: spent in the transaction that
+    receipts: list[ProviderReceipt]
+    # A one-use signature token (Mailgun's): spent in the transaction that
     # records the receipts, so a failed commit leaves it for the retry.
-    token: "OneUseToken | None" = None
-
-
-@dataclass(frozen=True)
-class OneUseToken:
-    value: str
-    # When a signature with it is stale anyway, so it may be forgotten.
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class ProviderSecrets:
-    webhook_base_url: str
-    twilio_auth_token: str
-    mailgun_signing_key: str
-    meta_app_secret: str
-    meta_verify_token: str
+    token: OneUseToken | None = None
 
 
 class Receipts:
@@ -97,12 +66,13 @@ class Receipts:
         self,
         db: Database,
         dispatcher: Dispatcher,
-        secrets: ProviderSecrets,
+        handlers: Mapping[str, WebhookHandler],
         rollout: RolloutPolicy,
     ) -> None:
         self._db = db
         self._dispatcher = dispatcher
-        self._secrets = secrets
+        # By callback route: providers/registry.py webhook_handlers.
+        self._handlers = handlers
         self._rollout = rollout
         self._batches = GroupCommit(self._apply)
         # Each webhook's workflow signals, sent after its batch commits.
@@ -111,14 +81,7 @@ class Receipts:
     async def handle(self, callback: Callback) -> None:
         """Records a webhook's receipts, or raises PERMISSION_DENIED (and
         records nothing) if its signature or any receipt is not to be trusted."""
-        if callback.provider == "twilio":
-            signed = self._twilio(callback)
-        elif callback.provider == "mailgun":
-            signed = self._mailgun(callback, now=datetime.now(UTC))
-        elif callback.provider == "whatsapp":
-            signed = await self._whatsapp(callback)
-        else:
-            raise not_found("callback route")
+        signed = await self._check(callback)
         if signed.receipts or signed.token:
             try:
                 await self._batches.submit([signed])
@@ -143,93 +106,61 @@ class Receipts:
     def verify_subscription(
         self, *, provider: str, mode: str, verify_token: str, challenge: str
     ) -> str:
-        """Meta's webhook handshake: echo the challenge when the token matches."""
-        if provider != "whatsapp":
-            raise not_found("callback route")
-        if mode != "subscribe" or not secrets_equal(self._secrets.meta_verify_token, verify_token):
-            raise _BAD_SIGNATURE
-        return challenge
-
-    def _twilio(self, callback: Callback) -> SignedCallback:
-        params = parse_qsl(callback.body.decode("utf-8", "replace"), keep_blank_values=True)
-        # Twilio signs the URL it was given, which is ours: base URL + path.
-        url = self._secrets.webhook_base_url.rstrip("/") + callback.path
-        signature = callback.headers.get("x-twilio-signature", "")
-        if not twilio_signature_valid(self._secrets.twilio_auth_token, url, params, signature):
-            raise _BAD_SIGNATURE
-        query = dict(parse_qsl(urlsplit(callback.path).query))
-        delivery_id = query.get("delivery_id", "")
-        fields = dict(params)
-        if not delivery_id:
-            receipt = None
-        elif "CallStatus" in fields:
-            receipt = twilio_call_receipt(delivery_id, fields)
-        else:
-            receipt = twilio_message_receipt(delivery_id, fields)
-        return SignedCallback("twilio", [receipt] if receipt else [])
-
-    def _mailgun(self, callback: Callback, *, now: datetime) -> SignedCallback:
-        """Mailgun signs only timestamp + token, not event-data: the timestamp
-        must be fresh, the token unused, and the event must match the delivery."""
+        """A provider's webhook handshake (Meta's): the challenge to echo."""
+        handler = self._handlers.get(provider)
         try:
-            payload = json.loads(callback.body)
-            signature = payload["signature"]
-            timestamp = str(signature["timestamp"])
-            token = str(signature["token"])
-            valid = token != "" and mailgun_signature_valid(
-                self._secrets.mailgun_signing_key, timestamp, token, str(signature["signature"])
-            )
-        except (ValueError, KeyError, TypeError):
-            raise _BAD_SIGNATURE from None
-        if not valid:
-            raise _BAD_SIGNATURE
-        event = payload.get("event-data")
-        receipt = mailgun_receipt(event) if isinstance(event, dict) else None
-        stale = mailgun_freshness_error(timestamp, now)
-        if stale:
-            raise _refusal("mailgun", [receipt] if receipt else [], stale)
-        return SignedCallback(
-            "mailgun",
-            [receipt] if receipt else [],
-            token=OneUseToken(
-                token, datetime.fromtimestamp(int(timestamp), UTC) + MAILGUN_FRESHNESS
-            ),
-        )
-
-    async def _whatsapp(self, callback: Callback) -> SignedCallback:
-        signature = callback.headers.get("x-hub-signature-256", "")
-        if not meta_signature_valid(self._secrets.meta_app_secret, callback.body, signature):
-            raise _BAD_SIGNATURE
-        try:
-            payload = json.loads(callback.body)
-        except ValueError:
-            raise invalid("INVALID_ARGUMENT", "body", "webhook body is not JSON") from None
-        payload = payload if isinstance(payload, dict) else {}
-        async with self._db.transaction() as session:
-            for review in whatsapp_template_reviews(payload):
-                await template_store.set_whatsapp_review(
-                    session, whatsapp_name=review.name, status=review.status, reason=review.reason
+            answer = (
+                handler.verify_subscription(
+                    mode=mode, verify_token=verify_token, challenge=challenge
                 )
-        receipts: list[Receipt] = []
-        for status in whatsapp_statuses(payload):
-            delivery_id = status.delivery_id
-            if not delivery_id.startswith("dlv_"):
+                if handler
+                else None
+            )
+        except ReceiptRefused as refusal:
+            raise refusal_error(refusal) from None
+        if answer is None:
+            raise not_found("callback route")
+        return answer
+
+    async def _check(self, callback: Callback) -> SignedCallback:
+        """The provider's handler checks the signature and parses; receipts
+        that name only the provider's message id get its delivery's id."""
+        handler = self._handlers.get(callback.provider)
+        if handler is None:
+            raise not_found("callback route")
+        try:
+            signed = handler.parse(
+                WebhookRequest(callback.body, callback.headers, callback.path),
+                now=datetime.now(UTC),
+            )
+        except ReceiptRefused as refusal:
+            raise _refusal(callback.provider, refusal.receipts, refusal_error(refusal)) from None
+        except MalformedWebhook as malformed:
+            raise invalid("INVALID_ARGUMENT", malformed.field, malformed.message) from None
+        if signed.template_reviews:
+            async with self._db.transaction() as session:
+                for review in signed.template_reviews:
+                    await template_store.set_whatsapp_review(
+                        session,
+                        whatsapp_name=review.name,
+                        status=review.status,
+                        reason=review.reason,
+                    )
+        receipts: list[ProviderReceipt] = []
+        for receipt in signed.receipts:
+            if not receipt.delivery_id and receipt.provider_message_id:
                 async with self._db.transaction() as session:
                     delivery = await store.find_delivery_by_provider_message_id(
-                        session, channel="whatsapp", provider_message_id=status.message_id
+                        session,
+                        channel=receipt.channel,
+                        provider_message_id=receipt.provider_message_id,
                     )
-                delivery_id = delivery.delivery_id if delivery else ""
-            if delivery_id:
-                receipts.append(
-                    Receipt(
-                        delivery_id,
-                        status.status,
-                        status.reason,
-                        Channel.WHATSAPP,
-                        status.message_id,
-                    )
-                )
-        return SignedCallback("whatsapp", receipts)
+                if delivery is None:
+                    continue
+                receipt = replace(receipt, delivery_id=delivery.delivery_id)
+            if receipt.delivery_id:
+                receipts.append(receipt)
+        return SignedCallback(callback.provider, receipts, signed.token)
 
     async def _apply(self, callbacks: list[SignedCallback]) -> dict[int, ClarionError]:
         """Records a batch of webhooks' receipts in one transaction, then wakes
@@ -255,7 +186,7 @@ class Receipts:
             )
             results = await move_deliveries(
                 session,
-                [StatusMove(r.delivery_id, r.status, r.reason) for r in receipts],
+                [StatusMove(r.delivery_id, delivery_status(r.status), r.reason) for r in receipts],
                 now=now,
                 rollout=self._rollout,
             )
@@ -330,7 +261,7 @@ async def _refusals(
     return refusals
 
 
-def _refusal(provider: str, receipts: list[Receipt], error: ClarionError) -> ClarionError:
+def _refusal(provider: str, receipts: list[ProviderReceipt], error: ClarionError) -> ClarionError:
     """Logs a refused webhook (never its body) and returns the error to raise."""
     delivery_ids = ",".join(r.delivery_id for r in receipts) or "-"
     log.warning("refused %s receipt for %s: %s", provider, delivery_ids, error.reason)

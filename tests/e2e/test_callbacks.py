@@ -10,8 +10,8 @@ import time
 import httpx
 import psycopg
 
+from providers.twilio.webhooks import twilio_signature
 from runner.stack import Stack
-from server.domain.signatures import twilio_signature
 from tests.conftest import Tenant
 from tests.e2e.waiting import wait_for_status
 

@@ -20,8 +20,8 @@ import httpx
 import psycopg
 import pytest
 
+from providers.twilio.webhooks import twilio_signature
 from runner.stack import Stack
-from server.domain.signatures import twilio_signature
 from tests.conftest import Tenant, signup
 from tests.e2e.waiting import wait_for, wait_for_status
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from providers.twilio.webhooks import twilio_signature
 from runner.stack import Stack
-from server.domain.signatures import twilio_signature
 from tests.conftest import Tenant, signup
 from tests.e2e.test_callbacks import TWILIO_TOKEN, _delivery
 from tests.e2e.waiting import wait_for_status

@@ -6,20 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from server.domain.channels import Channel
-from server.domain.receipts import (
-    Receipt,
-    mailgun_freshness_error,
-    receipt_mismatch,
+from providers.base import ProviderReceipt as Receipt
+from providers.mailgun.webhooks import mailgun_freshness_error, mailgun_signature_valid
+from providers.signing import secrets_equal
+from providers.twilio.webhooks import (
     twilio_call_receipt,
     twilio_message_receipt,
-)
-from server.domain.signatures import (
-    mailgun_signature_valid,
-    meta_signature_valid,
-    secrets_equal,
     twilio_signature_valid,
 )
+from providers.whatsapp.webhooks import meta_signature_valid
+from server.domain.channels import Channel
+from server.domain.receipts import receipt_mismatch
 from server.domain.status import DeliveryStatus as S
 from server.services.receipts import GroupCommit
 

@@ -3,12 +3,9 @@
 import pytest
 
 from providers.mailgun.message_ids import delivery_id_from_message_id, email_message_id
-from server.domain.receipts import (
-    mailgun_receipt,
+from providers.mailgun.webhooks import mailgun_receipt, mailgun_signature_valid
+from providers.twilio.webhooks import (
     twilio_message_receipt,
-)
-from server.domain.signatures import (
-    mailgun_signature_valid,
     twilio_signature,
     twilio_signature_valid,
 )
@@ -79,9 +76,9 @@ def test_mailgun_signature_is_hmac_sha256_of_timestamp_and_token() -> None:
 
 def test_twilio_receipts_map_to_tenant_words() -> None:
     delivered = twilio_message_receipt("dlv_1", {"MessageStatus": "delivered"})
-    assert delivered is not None and delivered.status is S.DELIVERED
+    assert delivered is not None and delivered.status == S.DELIVERED
     failed = twilio_message_receipt("dlv_1", {"MessageStatus": "undelivered", "ErrorCode": "30003"})
-    assert failed is not None and failed.status is S.FAILED
+    assert failed is not None and failed.status == S.FAILED
     assert failed.reason == "recipient phone is unreachable"
     assert twilio_message_receipt("dlv_1", {"MessageStatus": "queued"}) is None
 
@@ -92,9 +89,9 @@ def test_mailgun_events_correlate_by_message_id() -> None:
     event = {"event": "delivered", "message": {"headers": {"message-id": message_id.strip("<>")}}}
     receipt = mailgun_receipt(event)
     assert receipt is not None and receipt.delivery_id == "dlv_abc"
-    assert receipt.status is S.DELIVERED
+    assert receipt.status == S.DELIVERED
     bounce = {**event, "event": "failed", "severity": "permanent"}
-    assert mailgun_receipt(bounce).status is S.FAILED  # type: ignore[union-attr]
+    assert mailgun_receipt(bounce).status == S.FAILED  # type: ignore[union-attr]
     assert mailgun_receipt({**event, "event": "failed", "severity": "temporary"}) is None
 
 
