@@ -27,8 +27,6 @@ class OutboundMessage:
     subject: str
     body: str
     html_body: str = ""
-    # Where the provider should post status callbacks, for those that take one.
-    status_callback_url: str = ""
     # Set for WhatsApp, which only sends approved templates.
     template: WhatsAppTemplate | None = None
 

@@ -5,7 +5,6 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -82,15 +81,10 @@ def backoff_with_jitter(attempt: int, initial: float, maximum: float) -> float:
     return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
-def outbound_message(delivery: DeliveryRecord, callback_base: str) -> OutboundMessage:
-    """What the provider adapter sends for a stored delivery."""
+def outbound_message(delivery: DeliveryRecord) -> OutboundMessage:
+    """What the provider adapter sends for a stored delivery (adapters that
+    take status callback URLs build them: providers/registry.py)."""
     content = delivery.content
-    callback = ""
-    if delivery.channel in ("sms", "voice"):
-        # Twilio posts status callbacks to the URL given with each message.
-        callback = (
-            f"{callback_base}/callbacks/twilio?{urlencode({'delivery_id': delivery.delivery_id})}"
-        )
     template = None
     if "whatsapp_name" in content:
         template = WhatsAppTemplate(
@@ -106,7 +100,6 @@ def outbound_message(delivery: DeliveryRecord, callback_base: str) -> OutboundMe
         subject=content.get("subject", ""),
         body=content.get("body", ""),
         html_body=content.get("html_body", ""),
-        status_callback_url=callback,
         template=template,
     )
 
@@ -116,12 +109,10 @@ class DeliveryActivities:
         self,
         db: Database,
         providers: dict[str, Provider],
-        webhook_base_url: str,
         rollout: RolloutPolicy,
     ) -> None:
         self._db = db
         self.providers = providers
-        self._callback_base = webhook_base_url.rstrip("/")
         self._rollout = rollout
 
     @activity.defn(name="send_delivery")
@@ -138,7 +129,7 @@ class DeliveryActivities:
         if delivery.provider_message_id or delivery.status is not DeliveryStatus.QUEUED:
             return SendDeliveryResult(delivery.status.value, final=delivery.status.is_final)
         provider = self.providers[delivery.channel]
-        message = outbound_message(delivery, self._callback_base)
+        message = outbound_message(delivery)
         attempt = activity.info().attempt
         if delivery.attempt_started_at is not None:
             reconciled = await reconcile(self._db, provider, delivery, message)

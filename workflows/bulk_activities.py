@@ -73,13 +73,11 @@ class BulkActivities:
         self,
         db: Database,
         providers: dict[str, Provider],
-        webhook_base_url: str,
         rollout: RolloutPolicy,
         concurrency: int = PAGE_CONCURRENCY,
     ) -> None:
         self._db = db
         self._providers = providers
-        self._callback_base = webhook_base_url.rstrip("/")
         self._concurrency = concurrency
         self._rollout = rollout
 
@@ -142,7 +140,7 @@ class BulkActivities:
         self, delivery: DeliveryRecord, gate: asyncio.Semaphore, page: "_PageOutcomes"
     ) -> None:
         provider = self._providers[delivery.channel]
-        message = outbound_message(delivery, self._callback_base)
+        message = outbound_message(delivery)
         result: ProviderAccepted | ProviderError | Reconciled
         try:
             if delivery.attempt_started_at is not None:

@@ -10,11 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from providers.base import Provider
-from providers.mailgun.adapter import SmtpEmailProvider
-from providers.slack.adapter import SlackProvider
-from providers.twilio.adapter import TwilioClient, TwilioSmsProvider, TwilioVoiceProvider
-from providers.whatsapp.adapter import WhatsAppCloudProvider
+from providers.registry import build_providers
 from server.log_redaction import configure_logging
 from server.settings import Settings
 from server.store.db import Database, create_engine
@@ -36,67 +32,15 @@ def drain_timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=min(settings.provider_timeout_seconds + 5, MAX_DRAIN_SECONDS))
 
 
-def build_whatsapp(settings: Settings, cleanup: AsyncExitStack) -> WhatsAppCloudProvider:
-    whatsapp = WhatsAppCloudProvider(
-        api_base=settings.meta_api_base,
-        api_version=settings.meta_api_version,
-        phone_number_id=settings.whatsapp_phone_number_id,
-        business_account_id=settings.whatsapp_business_account_id,
-        access_token=settings.meta_access_token,
-        timeout=settings.provider_timeout_seconds,
-    )
-    cleanup.push_async_callback(whatsapp.aclose)
-    return whatsapp
-
-
-def build_providers(
-    settings: Settings, whatsapp: WhatsAppCloudProvider, cleanup: AsyncExitStack
-) -> dict[str, Provider]:
-    """The providers, whose HTTP clients `cleanup` closes when the worker is done."""
-    twilio = TwilioClient(
-        api_base=settings.twilio_api_base,
-        account_sid=settings.twilio_account_sid,
-        auth_token=settings.twilio_auth_token,
-        timeout=settings.provider_timeout_seconds,
-    )
-    slack = SlackProvider(
-        api_base=settings.slack_api_base,
-        bot_token=settings.slack_bot_token,
-        timeout=settings.provider_timeout_seconds,
-    )
-    cleanup.push_async_callback(twilio.aclose)
-    cleanup.push_async_callback(slack.aclose)
-    return {
-        "email": SmtpEmailProvider(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            sender=settings.email_from,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            starttls=settings.smtp_starttls,
-            timeout=settings.provider_timeout_seconds,
-        ),
-        "sms": TwilioSmsProvider(twilio, settings.twilio_from_number),
-        "voice": TwilioVoiceProvider(twilio, settings.twilio_from_number),
-        "slack": slack,
-        "whatsapp": whatsapp,
-    }
-
-
 def create_worker(
     settings: Settings, client: Client, db: Database, cleanup: AsyncExitStack
 ) -> Worker:
-    whatsapp = build_whatsapp(settings, cleanup)
-    activities = DeliveryActivities(
-        db,
-        build_providers(settings, whatsapp, cleanup),
-        settings.webhook_base_url,
-        settings.rollout_policy(),
+    providers = build_providers(
+        settings, timeout=settings.provider_timeout_seconds, cleanup=cleanup
     )
-    templates = TemplateActivities(db, whatsapp)
-    bulk = BulkActivities(
-        db, activities.providers, settings.webhook_base_url, settings.rollout_policy()
-    )
+    activities = DeliveryActivities(db, providers.by_channel, settings.rollout_policy())
+    templates = TemplateActivities(db, providers.whatsapp)
+    bulk = BulkActivities(db, activities.providers, settings.rollout_policy())
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -27,6 +27,7 @@ from providers.http import (
     RequestHook,
     unreachable_error,
 )
+from providers.twilio.webhooks import status_callback_url
 
 # Twilio error codes that no retry can fix, in tenant words.
 _PERMANENT = {
@@ -130,9 +131,11 @@ class TwilioSmsProvider:
     # Twilio's Messages list can be filtered by To and From (see look_up).
     after_unknown_outcome = AfterUnknownOutcome.LOOK_UP
 
-    def __init__(self, client: TwilioClient, from_number: str) -> None:
+    def __init__(self, client: TwilioClient, from_number: str, *, callback_base: str = "") -> None:
         self._client = client
         self._from = from_number
+        # Where Twilio posts this message's status callbacks; none when empty.
+        self._callback_base = callback_base
 
     async def send(self, message: OutboundMessage) -> ProviderAccepted:
         form: dict[str, str | list[str]] = {
@@ -140,8 +143,8 @@ class TwilioSmsProvider:
             "From": self._from,
             "Body": message.body,
         }
-        if message.status_callback_url:
-            form["StatusCallback"] = message.status_callback_url
+        if self._callback_base:
+            form["StatusCallback"] = status_callback_url(self._callback_base, message.delivery_id)
         sid = await self._client.create("Messages", form)
         return ProviderAccepted(provider_message_id=sid)
 
@@ -161,9 +164,11 @@ class TwilioVoiceProvider:
     # Twilio's Calls list can be filtered by To and From (see look_up).
     after_unknown_outcome = AfterUnknownOutcome.LOOK_UP
 
-    def __init__(self, client: TwilioClient, from_number: str) -> None:
+    def __init__(self, client: TwilioClient, from_number: str, *, callback_base: str = "") -> None:
         self._client = client
         self._from = from_number
+        # Where Twilio posts this message's status callbacks; none when empty.
+        self._callback_base = callback_base
 
     async def send(self, message: OutboundMessage) -> ProviderAccepted:
         twiml = f"<Response><Say>{escape(message.body)}</Say></Response>"
@@ -172,8 +177,8 @@ class TwilioVoiceProvider:
             "From": self._from,
             "Twiml": twiml,
         }
-        if message.status_callback_url:
-            form["StatusCallback"] = message.status_callback_url
+        if self._callback_base:
+            form["StatusCallback"] = status_callback_url(self._callback_base, message.delivery_id)
             # Twilio sends only `completed` unless asked for the other events.
             form["StatusCallbackEvent"] = ["initiated", "ringing", "answered", "completed"]
         sid = await self._client.create("Calls", form)

@@ -16,6 +16,8 @@ from providers.whatsapp.adapter import WhatsAppCloudProvider
 from runner.stack import Stack
 from tests.contract.openapi_check import TWILIO_SPEC, WHATSAPP_SPEC, sent_request_checker
 
+CALLBACKS = "https://clarion.example"
+
 
 def message(channel: str, address: str, **extra: object) -> OutboundMessage:
     return OutboundMessage(
@@ -25,7 +27,6 @@ def message(channel: str, address: str, **extra: object) -> OutboundMessage:
         address=address,
         subject="",
         body="Your order ORD-1001 & co shipped",
-        status_callback_url="https://clarion.example/callbacks/twilio?delivery_id=dlv_x",
         **extra,  # type: ignore[arg-type]
     )
 
@@ -43,12 +44,14 @@ async def twilio(stack: Stack) -> AsyncIterator[TwilioClient]:
 
 
 async def test_sms_request_matches_twilio_spec(twilio: TwilioClient) -> None:
-    accepted = await TwilioSmsProvider(twilio, "+15005550006").send(message("sms", "+14155550123"))
+    accepted = await TwilioSmsProvider(twilio, "+15005550006", callback_base=CALLBACKS).send(
+        message("sms", "+14155550123")
+    )
     assert accepted.provider_message_id.startswith("SM")
 
 
 async def test_voice_request_matches_twilio_spec(twilio: TwilioClient) -> None:
-    accepted = await TwilioVoiceProvider(twilio, "+15005550006").send(
+    accepted = await TwilioVoiceProvider(twilio, "+15005550006", callback_base=CALLBACKS).send(
         message("voice", "+14155550123")
     )
     assert accepted.provider_message_id.startswith("CA")
