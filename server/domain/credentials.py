@@ -88,6 +88,9 @@ class PasswordWork:
         self._pool = self._new_pool()
         self._capacity = 1 + max_waiting
         self._in_flight = 0
+        # Start the worker now, so the first signup (or the first of a
+        # flood) does not pay for its start and imports.
+        self._pool.submit(os.getpid)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # Spawned, not forked: the API process has gRPC and event loop threads.
@@ -98,7 +101,9 @@ class PasswordWork:
             initargs=(self._niceness,),
         )
 
-    async def run(self, work: Callable[..., T], *args: Any) -> T:
+    def check_capacity(self) -> None:
+        """Raises SIGNUP_BUSY while the queue is full, so that a caller can
+        refuse before doing any other work."""
         if self._in_flight >= self._capacity:
             raise ClarionError(
                 ErrorKind.UNAVAILABLE,
@@ -106,6 +111,9 @@ class PasswordWork:
                 "too many signups are being processed; try again in a few seconds",
                 retry_after_seconds=2,
             )
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        self.check_capacity()
         self._in_flight += 1
         try:
             loop = asyncio.get_running_loop()
@@ -131,6 +139,10 @@ class PasswordWork:
 def _worker_setup(niceness: int) -> None:
     with contextlib.suppress(OSError):
         os.nice(niceness)
+    # Linux's idle class: the worker (and argon2's lane threads, which
+    # inherit it) yields the CPU at once whenever an API thread wakes up.
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     # A worker outlives a SIGKILLed API server otherwise.
     parent = os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()

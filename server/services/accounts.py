@@ -63,6 +63,8 @@ class Accounts:
             "EMAIL_TAKEN",
             "an account with this email already exists; log in to the portal instead",
         )
+        # A flood past the password worker's queue is refused before any query.
+        self._passwords.check_capacity()
         # Checked before the costly strength check and hash, so that repeated
         # signups with a taken email cost one indexed read. Answering sooner
         # reveals nothing the 409 itself does not say.
