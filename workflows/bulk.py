@@ -1,8 +1,11 @@
 """BulkSendWorkflow: one per bulk. Works through pages of recipients with
 batched activities, then retries the recipients that failed transiently,
-with backoff, without holding up the other pages."""
+with backoff, without holding up the other pages. A routed bulk then runs
+its fallback steps for the whole bulk at once: one timer per step, not one
+workflow or timer per row."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -16,12 +19,16 @@ with workflow.unsafe.imports_passed_through():
         BulkPageInput,
         BulkPageResult,
         BulkRetryInput,
+        BulkStepInput,
+        BulkStepResult,
         FinishBulkInput,
     )
 
 # Infrastructure failures of the activity itself (worker lost, database
 # blip) are retried by Temporal; provider failures are handled per recipient.
 _ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+# Bulks started with this patch run routing steps after the first step's pages.
+ROUTING_PATCH = "bulk-channel-fallback-routing"
 
 
 @workflow.defn(name=BULK_WORKFLOW)
@@ -32,6 +39,7 @@ class BulkSendWorkflow:
         self._handed_over = 0
         self._failed = 0
         self._retrying = 0
+        self._step = 0
 
     @workflow.query(name="progress")
     def progress(self) -> dict[str, int]:
@@ -42,6 +50,7 @@ class BulkSendWorkflow:
             "handed_over": self._handed_over,
             "failed": self._failed,
             "retrying": self._retrying,
+            "routing_step": self._step,
         }
 
     @workflow.run
@@ -57,6 +66,8 @@ class BulkSendWorkflow:
                 await self._page(task, first, min(first + task.page_size, task.rows))
 
         await asyncio.gather(*(page(first) for first in starts))
+        if workflow.patched(ROUTING_PATCH):
+            await self._route(task, page)
         await workflow.execute_activity_method(
             BulkActivities.finish_bulk,
             FinishBulkInput(task.bulk_id),
@@ -64,6 +75,39 @@ class BulkSendWorkflow:
             retry_policy=_ACTIVITY_RETRY,
         )
         return self.progress()
+
+    async def _route(self, task: BulkSendInput, page: Callable[[int], Awaitable[None]]) -> None:
+        """Step by step: once a step's pages are done, its rows that failed
+        or have not reached success_on within step_timeout (one timer for
+        the step; receipts land in PostgreSQL meanwhile) move to the next
+        step, whose pages go out the same way. A superseded step's late
+        receipt is only recorded: nothing here waits for it."""
+        position = 0
+        while True:
+            step = await self._settle(task, position, unless_open=True)
+            if not step.routed:
+                return
+            if step.open:
+                await workflow.sleep(timedelta(seconds=step.step_timeout_seconds))
+                step = await self._settle(task, position, unless_open=False)
+            if not step.next_pages:
+                return
+            position += 1
+            self._step = position
+            self._pages += len(step.next_pages)
+            await asyncio.gather(*(page(first) for first in step.next_pages))
+
+    async def _settle(
+        self, task: BulkSendInput, position: int, *, unless_open: bool
+    ) -> BulkStepResult:
+        return await workflow.execute_activity_method(
+            BulkActivities.settle_bulk_step,
+            BulkStepInput(task.bulk_id, position, task.page_size, unless_open),
+            # About a millisecond a row, in batches that heartbeat.
+            start_to_close_timeout=timedelta(seconds=60 + task.rows * 0.01),
+            heartbeat_timeout=timedelta(seconds=60),
+            retry_policy=_ACTIVITY_RETRY,
+        )
 
     async def _page(self, task: BulkSendInput, first: int, last: int) -> None:
         policy = task.policy

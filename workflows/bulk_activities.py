@@ -12,8 +12,10 @@ from temporalio import activity
 
 from contracts.policies import RolloutPolicy
 from providers.base import OutboundMessage, Provider, ProviderAccepted, ProviderError
+from server.domain.routing import RoutingPolicy, StepOutcome, SuccessOn
 from server.domain.status import DeliveryStatus
 from server.services.deliveries import guard_rollout
+from server.services.routing import advance_routing
 from server.store import bulks as store
 from server.store import notifications as store_notifications
 from server.store.db import Database
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 # By Little's law that carries 330 sends/s at up to ~190 ms per provider call,
 # which is what Twilio-like APIs answer in (and what the sandbox does under load).
 PAGE_CONCURRENCY = 16
+# Routed rows moved to their next step per transaction.
+SETTLE_BATCH = 100
 
 
 @dataclass
@@ -66,6 +70,27 @@ class BulkPageResult:
 @dataclass
 class FinishBulkInput:
     bulk_id: str
+
+
+@dataclass
+class BulkStepInput:
+    bulk_id: str
+    # The routing step (0-based) whose rows are settled.
+    position: int
+    page_size: int
+    # Settle nothing while a row of the step is short of success_on: the
+    # workflow then waits step_timeout and settles regardless.
+    unless_open: bool
+
+
+@dataclass
+class BulkStepResult:
+    routed: bool = False
+    step_timeout_seconds: float = 0.0
+    # Rows of the step short of success_on (with unless_open: nothing settled).
+    open: int = 0
+    # First rows of the pages holding the next step's deliveries to send.
+    next_pages: list[int] = field(default_factory=list)
 
 
 class BulkActivities:
@@ -101,6 +126,62 @@ class BulkActivities:
     async def finish_bulk(self, task: FinishBulkInput) -> None:
         async with self._db.transaction() as session:
             await store.mark_finished(session, bulk_id=task.bulk_id, now=datetime.now(UTC))
+
+    @activity.defn(name="settle_bulk_step")
+    async def settle_bulk_step(self, task: BulkStepInput) -> BulkStepResult:
+        """Records the outcome of routing step `position` for every row still
+        trying it and moves the rows that failed or did not reach success_on
+        to their next step (advance_routing, as single sends do), in batches.
+        Safe to repeat: a settled step is left as it is, and the next step's
+        pages are found from the deliveries still to hand over."""
+        async with self._db.transaction() as session:
+            stored = await store.bulk_routing(session, bulk_id=task.bulk_id)
+            if stored is None:
+                return BulkStepResult()
+            policy = RoutingPolicy.from_json(stored)
+            rows = await store.trying_at_step(session, bulk_id=task.bulk_id, position=task.position)
+        result = BulkStepResult(routed=True, step_timeout_seconds=policy.step_timeout_seconds)
+        result.open = sum(1 for r in rows if _step_outcome(r.status, policy) is None)
+        if task.unless_open and result.open:
+            return result
+        last = task.position + 1 >= len(policy.channels)
+        for first in range(0, len(rows), SETTLE_BATCH):
+            batch = rows[first : first + SETTLE_BATCH]
+            async with self._db.transaction() as session:
+                # Locked, then read again: a receipt may have landed meanwhile.
+                await store_notifications.lock_notifications(
+                    session, delivery_ids=[r.delivery_id for r in batch]
+                )
+                for row in await store.trying_at_step(
+                    session,
+                    bulk_id=task.bulk_id,
+                    position=task.position,
+                    notification_ids=[r.notification_id for r in batch],
+                ):
+                    outcome = _step_outcome(row.status, policy) or StepOutcome.TIMED_OUT
+                    reason = ""
+                    if outcome is StepOutcome.TIMED_OUT:
+                        reason = (
+                            f"not {policy.success_on.value} within step_timeout "
+                            f"{policy.step_timeout_seconds:g}s"
+                            f"{' (no receipt)' if row.status is DeliveryStatus.SENT else ''}"
+                            "; moved on"
+                        )
+                    await advance_routing(
+                        session, notification_id=row.notification_id, position=task.position,
+                        outcome=outcome, reason=reason,
+                        start_next=not outcome.is_success and not last, rollout=self._rollout,
+                    )  # fmt: skip
+            activity.heartbeat(first + len(batch))
+        if not last:
+            async with self._db.transaction() as session:
+                result.next_pages = await store.pages_to_send(
+                    session,
+                    bulk_id=task.bulk_id,
+                    position=task.position + 1,
+                    page_size=task.page_size,
+                )
+        return result
 
     async def _send(
         self, bulk_id: str, pending: list[DeliveryRecord], attempt: int, final: bool
@@ -179,6 +260,17 @@ class BulkActivities:
                     session, tenant_id=origin[0], template_id=origin[1], now=now,
                     policy=self._rollout,
                 )  # fmt: skip
+
+
+def _step_outcome(status: DeliveryStatus, policy: RoutingPolicy) -> StepOutcome | None:
+    """Where a step's delivery leaves the step; None while short of success_on."""
+    if status is DeliveryStatus.DELIVERED:
+        return StepOutcome.DELIVERED
+    if status is DeliveryStatus.FAILED:
+        return StepOutcome.FAILED
+    if status is DeliveryStatus.SENT and policy.success_on is SuccessOn.SENT:
+        return StepOutcome.SENT
+    return None
 
 
 class _PageOutcomes:

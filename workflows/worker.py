@@ -59,6 +59,7 @@ def create_worker(
             bulk.send_bulk_page,
             bulk.send_bulk_retries,
             bulk.finish_bulk,
+            bulk.settle_bulk_step,
         ],
         max_concurrent_activities=200,
         # Tasks a worker has taken wait for its CPU in arrival order, past

@@ -13,7 +13,13 @@ import grpc
 
 from server.api.errors import abort
 from server.api.input_checks import refuse_control_characters
-from server.api.limits import UPLOAD_BULK, Meter, accepted_by, charge_for
+from server.api.limits import (
+    UPLOAD_BULK,
+    Meter,
+    accepted_by,
+    charge_for,
+    wants_default_routing,
+)
 from server.domain.credentials import hash_api_key
 from server.domain.errors import ClarionError, ErrorKind
 from server.domain.limits import TenantLimits, suspended
@@ -203,7 +209,10 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if method == UPLOAD_BULK:
             request = meter.upload(request)
         else:
-            await meter.admit(charge_for(method, request))
+            await meter.admit(
+                charge_for(method, request),
+                default_routing=wants_default_routing(method, request),
+            )
         accepted = 0
         try:
             response = await inner(request, context)

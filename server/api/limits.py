@@ -10,6 +10,7 @@ _NOTIFICATIONS = "/clarion.v1.NotificationService/"
 SEND = _NOTIFICATIONS + "SendNotification"
 SEND_BULK = _NOTIFICATIONS + "SendBulk"
 UPLOAD_BULK = _NOTIFICATIONS + "UploadBulk"
+UPDATE_DEFAULT_ROUTING = _NOTIFICATIONS + "UpdateDefaultRouting"
 _WRITES = frozenset(
     {
         "/clarion.v1.TemplateService/CreateTemplate",
@@ -18,19 +19,38 @@ _WRITES = frozenset(
         "/clarion.v1.TemplateService/DeleteTemplate",
         "/clarion.v1.TenantService/CreateApiKey",
         "/clarion.v1.TenantService/RevokeApiKey",
+        UPDATE_DEFAULT_ROUTING,
     }
 )
 
 
 def charge_for(method: str, request: Any) -> Charge:
-    """The charge of a unary call, from its request."""
+    """The charge of a unary call, from its request. A routed send counts
+    toward every channel it may try."""
     if method == SEND:
-        return Charge(LimitName.SEND, 1, list(request.notification.channels))
+        return Charge(LimitName.SEND, 1, _channels(request.notification))
     if method == SEND_BULK:
-        return Charge(LimitName.BULK_ROWS, max(1, len(request.recipients)), list(request.channels))
+        return Charge(LimitName.BULK_ROWS, max(1, len(request.recipients)), _channels(request))
     if method in _WRITES:
         return Charge(LimitName.WRITES, 1)
     return Charge(LimitName.READS, 1)
+
+
+def _channels(message: Any) -> list[str]:
+    return list(message.channels) or list(message.routing.channels)
+
+
+def wants_default_routing(method: str, request: Any) -> bool:
+    """A high-priority single send naming neither channels nor routing: it
+    counts toward the channels of the tenant's default routing."""
+    if method != SEND:
+        return False
+    notification = request.notification
+    return (
+        notification.priority == "high"
+        and not notification.channels
+        and not notification.HasField("routing")
+    )
 
 
 def accepted_by(method: str, response: Any) -> int:
@@ -52,7 +72,12 @@ class Meter:
         self._limits = limits
         self._admissions: list[Admission] = []
 
-    async def admit(self, charge: Charge) -> None:
+    async def admit(self, charge: Charge, *, default_routing: bool = False) -> None:
+        """With `default_routing`, the charge counts toward the channels of
+        the tenant's default routing (none when it has none: the send fails)."""
+        if default_routing:
+            channels = await self._limiter.default_routing_channels(self._tenant_id)
+            charge = Charge(charge.limit, charge.cost, channels)
         admission = await self._limiter.admit(self._tenant_id, self._limits, charge)
         if admission:
             self._admissions.append(admission)
@@ -63,7 +88,9 @@ class Meter:
         burst = self._limits.rate(LimitName.BULK_ROWS).burst
         channels: list[str] = []
         async for message in messages:
-            channels = channels or ([message.channel] if message.channel else [])
+            channels = channels or (
+                [message.channel] if message.channel else list(message.routing.channels)
+            )
             lines = message.body.data.count(b"\n")
             while lines > 0:
                 part = min(lines, burst)

@@ -222,6 +222,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
                 body=request.body,
                 data=_data(request.data, "data"),
                 idempotency_key=request.idempotency_key or metadata.get("idempotency-key", ""),
+                routing=routing_request(request.routing, request.HasField("routing")),
             ),
             rows=[
                 BulkRow(
@@ -270,6 +271,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
                 subject=first.subject,
                 body=first.text,
                 idempotency_key=first.idempotency_key or metadata.get("idempotency-key", ""),
+                routing=routing_request(first.routing, first.HasField("routing")),
             ),
             body=chunks(),
         )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.errors import ClarionError, invalid, not_found
 from server.domain.ids import looks_like_id, new_id
+from server.domain.routing import RoutingPolicy, RoutingRequest
 from server.domain.sending import (
     BulkRow,
     ContentPlan,
@@ -19,6 +20,7 @@ from server.domain.sending import (
     check_idempotency_key,
     plan_content,
     plan_recipient,
+    plan_routing,
 )
 from server.services.bulk_csv import capped, csv_rows
 from server.services.dispatch import Outbox
@@ -54,6 +56,14 @@ class BulkSpec:
     body: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str = ""
+    # Instead of `channels`: each row tries these channels in order.
+    routing: RoutingRequest | None = None
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    content: ContentPlan
+    routing: RoutingPolicy | None
 
 
 @dataclass
@@ -91,7 +101,8 @@ class BulkSends:
 
     async def send(self, *, tenant_id: str, spec: BulkSpec, rows: list[BulkRow]) -> BulkAccepted:
         """A JSON bulk: everything in one transaction, then one workflow."""
-        content = self._check(spec)
+        plan = self._check(spec)
+        content = plan.content
         if not rows or len(rows) > MAX_JSON_RECIPIENTS:
             raise invalid(
                 "INVALID_ARGUMENT",
@@ -112,8 +123,9 @@ class BulkSends:
                     template = await self._load_template(session, tenant_id, content)
                     bulk_id = await self._create(session, tenant_id, content, source="json")
                     accepted, errors = await self._store_rows(
-                        session, tenant_id, bulk_id, content, template, spec.data, rows
-                    )
+                        session, tenant_id, bulk_id, content, template, spec.data, rows,
+                        routing=plan.routing,
+                    )  # fmt: skip
                     if accepted:
                         await outbox_store.release_bulk(
                             session, bulk_id=bulk_id, now=datetime.now(UTC)
@@ -133,7 +145,7 @@ class BulkSends:
         arrive, so memory stays flat; the workflow starts once the upload ends.
         The idempotency key is claimed with the hash of the parameters; the
         hash of the parameters and the body is recorded on completion."""
-        content = self._check(spec)
+        plan = self._check(spec)
         body = capped(body)
         params_hash = request_hash(spec)
         body_hash = StreamHash(params_hash)
@@ -156,9 +168,7 @@ class BulkSends:
                 assert record is not None
                 uploaded = UploadAccepted(record.bulk_id, record.total, record.accepted)
             else:
-                uploaded = await self._store_upload(
-                    tenant_id, spec, content, body, body_hash, claim
-                )
+                uploaded = await self._store_upload(tenant_id, spec, plan, body, body_hash, claim)
         self._start_soon(uploaded.bulk_id, tenant_id, uploaded.total, uploaded.accepted)
         return uploaded
 
@@ -166,13 +176,14 @@ class BulkSends:
         self,
         tenant_id: str,
         spec: BulkSpec,
-        content: ContentPlan,
+        plan: BulkPlan,
         body: AsyncIterator[bytes],
         body_hash: StreamHash,
         claim: Claim,
     ) -> UploadAccepted:
         """Reads `body` through `body_hash`, stores its rows in batches, and
         completes the claim, with the final hash, in the last batch's transaction."""
+        content = plan.content
         async with self._db.transaction() as session:
             template = await self._load_template(session, tenant_id, content)
         bulk_id = ""
@@ -188,8 +199,9 @@ class BulkSends:
                     bulk_id = await self._create(session, tenant_id, content, source="csv")
                 if batch:
                     stored, _ = await self._store_rows(
-                        session, tenant_id, bulk_id, content, template, spec.data, batch
-                    )
+                        session, tenant_id, bulk_id, content, template, spec.data, batch,
+                        routing=plan.routing,
+                    )  # fmt: skip
                     accepted += len(stored)
                 if last:
                     if accepted:
@@ -257,15 +269,19 @@ class BulkSends:
         token = str(found[limit - 1].index) if len(found) > limit else ""
         return found[:limit], token
 
-    def _check(self, spec: BulkSpec) -> ContentPlan:
+    def _check(self, spec: BulkSpec) -> BulkPlan:
         check_idempotency_key(spec.idempotency_key)
         check_data(spec.data, "data")
-        return plan_content(
-            channels=spec.channels,
+        # As for a single send: every step's channel is checked (template,
+        # WhatsApp's rule, and per row the recipient field) as if all were sent.
+        routing = plan_routing(channels=spec.channels, routing=spec.routing, path="")
+        content = plan_content(
+            channels=[c.value for c in routing.channels] if routing else spec.channels,
             subject=spec.subject,
             body=spec.body,
             template_id=spec.template_id,
         )
+        return BulkPlan(content, routing)
 
     async def _create(
         self, session: AsyncSession, tenant_id: str, content: ContentPlan, *, source: str
@@ -304,6 +320,8 @@ class BulkSends:
         template: LoadedTemplate | None,
         shared_data: dict[str, Any],
         rows: Iterable[BulkRow],
+        *,
+        routing: RoutingPolicy | None = None,
     ) -> tuple[list[tuple[int, str]], list[RowError]]:
         """Validates each row; stores the good ones and the refusals."""
         notifications = []
@@ -332,6 +350,7 @@ class BulkSends:
                         template=template,
                         bulk_id=bulk_id,
                         row_index=row.index,
+                        routing=routing,
                     )
                 )
             except ClarionError as error:

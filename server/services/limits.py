@@ -13,6 +13,7 @@ from server.domain import limits as rules
 from server.domain.channels import Channel
 from server.domain.limits import Charge, TenantLimits
 from server.store import limits as store
+from server.store import routing as routing_store
 from server.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,12 @@ class Limiter:
     async def limits_for(self, tenant_id: str) -> TenantLimits:
         async with self._db.transaction() as session:
             return await store.load_limits(session, tenant_id=tenant_id, defaults=self.defaults)
+
+    async def default_routing_channels(self, tenant_id: str) -> list[str]:
+        """The channels of the tenant's default routing, for counting usage."""
+        async with self._db.transaction() as session:
+            record = await routing_store.get_default(session, tenant_id=tenant_id)
+        return [str(c) for c in record.policy["channels"]] if record else []
 
     async def admit(self, tenant_id: str, limits: TenantLimits, charge: Charge) -> Admission | None:
         """Takes the charge, or raises RATE_LIMITED or QUOTA_EXCEEDED.

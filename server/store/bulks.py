@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.domain.routing import StepOutcome
 from server.domain.status import DeliveryStatus
 from server.store.notifications import (
     DeliveryRecord,
@@ -27,7 +28,14 @@ from server.store.notifications import (
     lock_notifications,
     roll_up_notifications,
 )
-from server.store.tables import bulk_errors, bulks, deliveries, delivery_events, notifications
+from server.store.tables import (
+    bulk_errors,
+    bulks,
+    deliveries,
+    delivery_events,
+    notifications,
+    routing_steps,
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,7 @@ async def delete_bulk(session: AsyncSession, *, bulk_id: str) -> None:
     await session.execute(
         delete(delivery_events).where(delivery_events.c.delivery_id.in_(row_deliveries))
     )
+    await session.execute(delete(routing_steps).where(routing_steps.c.notification_id.in_(rows)))
     await session.execute(delete(deliveries).where(deliveries.c.notification_id.in_(rows)))
     await session.execute(delete(notifications).where(notifications.c.bulk_id == bulk_id))
     await session.execute(delete(bulk_errors).where(bulk_errors.c.bulk_id == bulk_id))
@@ -275,3 +284,75 @@ async def record_outcomes(
 
 def _case(condition: Any, then: Any, otherwise: Any) -> Any:
     return case((condition, then), else_=otherwise)
+
+
+async def bulk_routing(session: AsyncSession, *, bulk_id: str) -> dict[str, Any] | None:
+    """The routing policy of a routed bulk, else None. Every row has the
+    same, so one row tells (and an unrouted bulk is not scanned)."""
+    row = (
+        await session.execute(
+            select(notifications.c.routing).where(notifications.c.bulk_id == bulk_id).limit(1)
+        )
+    ).first()
+    return dict(row.routing) if row and row.routing else None
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """A bulk row whose routing step is being tried, with its delivery."""
+
+    notification_id: str
+    delivery_id: str
+    status: DeliveryStatus
+
+
+async def trying_at_step(
+    session: AsyncSession,
+    *,
+    bulk_id: str,
+    position: int,
+    notification_ids: list[str] | None = None,
+) -> list[StepRow]:
+    """Rows of a bulk whose step `position` is still trying, in notification
+    id order (the order locks are taken in)."""
+    query = (
+        select(routing_steps.c.notification_id, deliveries.c.id, deliveries.c.status)
+        .join(notifications, notifications.c.id == routing_steps.c.notification_id)
+        .join(deliveries, deliveries.c.id == routing_steps.c.delivery_id)
+        .where(
+            notifications.c.bulk_id == bulk_id,
+            routing_steps.c.position == position,
+            routing_steps.c.outcome == StepOutcome.TRYING,
+        )
+        .order_by(routing_steps.c.notification_id)
+    )
+    if notification_ids is not None:
+        query = query.where(routing_steps.c.notification_id.in_(notification_ids))
+    return [
+        StepRow(row.notification_id, row.id, DeliveryStatus(row.status))
+        for row in await session.execute(query)
+    ]
+
+
+async def pages_to_send(
+    session: AsyncSession, *, bulk_id: str, position: int, page_size: int
+) -> list[int]:
+    """First rows of the pages holding step `position` deliveries still to
+    hand over (queued, no provider message id, no attempt mark)."""
+    page = (notifications.c.row_index // page_size) * page_size
+    rows = await session.execute(
+        select(page.label("first"))
+        .select_from(routing_steps)
+        .join(notifications, notifications.c.id == routing_steps.c.notification_id)
+        .join(deliveries, deliveries.c.id == routing_steps.c.delivery_id)
+        .where(
+            notifications.c.bulk_id == bulk_id,
+            routing_steps.c.position == position,
+            deliveries.c.status == DeliveryStatus.QUEUED,
+            deliveries.c.provider_message_id.is_(None),
+            deliveries.c.attempt_started_at.is_(None),
+        )
+        .group_by(page)
+        .order_by(page)
+    )
+    return [int(r.first) for r in rows]

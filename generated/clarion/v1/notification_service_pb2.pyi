@@ -216,7 +216,7 @@ class BulkRecipient(_message.Message):
     def __init__(self, email: _Optional[str] = ..., phone: _Optional[str] = ..., slack_user_id: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class SendBulkRequest(_message.Message):
-    __slots__ = ("channels", "template_id", "subject", "body", "recipients", "data", "idempotency_key")
+    __slots__ = ("channels", "template_id", "subject", "body", "recipients", "data", "idempotency_key", "routing")
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +224,7 @@ class SendBulkRequest(_message.Message):
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
     channels: _containers.RepeatedScalarFieldContainer[str]
     template_id: str
     subject: str
@@ -231,7 +232,8 @@ class SendBulkRequest(_message.Message):
     recipients: _containers.RepeatedCompositeFieldContainer[BulkRecipient]
     data: _struct_pb2.Struct
     idempotency_key: str
-    def __init__(self, channels: _Optional[_Iterable[str]] = ..., template_id: _Optional[str] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[BulkRecipient, _Mapping]]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    routing: Routing
+    def __init__(self, channels: _Optional[_Iterable[str]] = ..., template_id: _Optional[str] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[BulkRecipient, _Mapping]]] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., routing: _Optional[_Union[Routing, _Mapping]] = ...) -> None: ...
 
 class BulkRow(_message.Message):
     __slots__ = ("index", "notification_id")
@@ -264,20 +266,22 @@ class SendBulkResponse(_message.Message):
     def __init__(self, bulk_id: _Optional[str] = ..., accepted: _Optional[int] = ..., notifications: _Optional[_Iterable[_Union[BulkRow, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[BulkRowError, _Mapping]]] = ...) -> None: ...
 
 class UploadBulkRequest(_message.Message):
-    __slots__ = ("channel", "template_id", "subject", "text", "idempotency_key", "body")
+    __slots__ = ("channel", "template_id", "subject", "text", "idempotency_key", "body", "routing")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
     channel: str
     template_id: str
     subject: str
     text: str
     idempotency_key: str
     body: _httpbody_pb2.HttpBody
-    def __init__(self, channel: _Optional[str] = ..., template_id: _Optional[str] = ..., subject: _Optional[str] = ..., text: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+    routing: Routing
+    def __init__(self, channel: _Optional[str] = ..., template_id: _Optional[str] = ..., subject: _Optional[str] = ..., text: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ..., routing: _Optional[_Union[Routing, _Mapping]] = ...) -> None: ...
 
 class UploadBulkResponse(_message.Message):
     __slots__ = ("bulk_id", "total", "accepted", "rejected")
