@@ -26,6 +26,7 @@ from server.services.bulk_csv import capped, csv_rows
 from server.services.dispatch import Outbox
 from server.services.idempotency import Claim, Idempotency, StreamHash
 from server.services.notifications import build_notification, request_hash
+from server.services.paging import check_page_size, decode_position, encode_position
 from server.services.templates import LoadedTemplate, Templates
 from server.store import bulks as store
 from server.store import notifications as notification_store
@@ -249,24 +250,11 @@ class BulkSends:
         self, *, tenant_id: str, bulk_id: str, page_size: int, page_token: str
     ) -> tuple[list[RowError], str]:
         await self.get(tenant_id=tenant_id, bulk_id=bulk_id)
-        if not 0 <= page_size <= 1000:
-            raise invalid("INVALID_ARGUMENT", "page_size", "page_size must be 1 to 1000")
-        limit = page_size or 100
-        try:
-            after = int(page_token) if page_token else -1
-        except ValueError:
-            after = -2
-        # Row indexes are 0 to 999,999; anything else was not returned by us
-        # (and a huge number would overflow the integer column).
-        if not -1 <= after < MAX_UPLOAD_ROWS:
-            raise invalid(
-                "INVALID_ARGUMENT",
-                "page_token",
-                "page_token is not one this API returned; pass next_page_token unchanged",
-            )
+        limit = check_page_size(page_size, default=100, maximum=1000)
+        after = int(str(decode_position(page_token, _is_row_index)[0])) if page_token else -1
         async with self._db.transaction() as session:
             found = await store.list_errors(session, bulk_id=bulk_id, after=after, limit=limit + 1)
-        token = str(found[limit - 1].index) if len(found) > limit else ""
+        token = encode_position([found[limit - 1].index]) if len(found) > limit else ""
         return found[:limit], token
 
     def _check(self, spec: BulkSpec) -> BulkPlan:
@@ -384,3 +372,10 @@ class BulkFingerprint:
     spec: BulkSpec
     rows: list[BulkRow]
     idempotency_key: str = ""
+
+
+def _is_row_index(position: list[object]) -> bool:
+    # Row indexes are 0 to 999,999; anything else was not returned by us
+    # (and a huge number would overflow the integer column).
+    index = position[0] if len(position) == 1 else None
+    return isinstance(index, int) and not isinstance(index, bool) and 0 <= index < MAX_UPLOAD_ROWS

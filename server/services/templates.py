@@ -1,9 +1,7 @@
 """Templates: create, version, roll out, archive, preview, and resolve the
 content a templated send delivers."""
 
-import base64
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from server.domain.templates import (
     whatsapp_parameters,
 )
 from server.services.dispatch import Outbox, approval_start
+from server.services.paging import check_page_size, decode_position, encode_position
 from server.store import templates as store
 from server.store import tenants as tenant_store
 from server.store.db import Database
@@ -182,12 +181,8 @@ class Templates:
     async def list_templates(
         self, *, tenant_id: str, page_size: int, page_token: str
     ) -> tuple[list[TemplateView], str]:
-        if not 0 <= page_size <= MAX_PAGE_SIZE:
-            raise invalid(
-                "INVALID_ARGUMENT", "page_size", f"page_size must be 1 to {MAX_PAGE_SIZE}"
-            )
-        limit = page_size or DEFAULT_PAGE_SIZE
-        after = _decode_token(page_token)
+        limit = check_page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        after = str(decode_position(page_token, _is_template_id)[0]) if page_token else ""
         async with self._db.transaction() as session:
             records = await store.list_templates(
                 session, tenant_id=tenant_id, after=after, limit=limit + 1
@@ -198,7 +193,7 @@ class Templates:
                 )
                 for t in records[:limit]
             ]
-        token = _encode_token(records[limit - 1].template_id) if len(records) > limit else ""
+        token = encode_position([records[limit - 1].template_id]) if len(records) > limit else ""
         return views, token
 
     async def get_version(self, *, tenant_id: str, template_id: str, version: int) -> VersionRecord:
@@ -391,21 +386,9 @@ def _missing_channel(
     )
 
 
-def _encode_token(template_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([template_id]).encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        [template_id] = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(template_id, str) or not TEMPLATE_ID.fullmatch(template_id):
-            raise ValueError(token)
-        return template_id
-    except (ValueError, TypeError):
-        raise invalid(
-            "INVALID_ARGUMENT",
-            "page_token",
-            "page_token is not one this API returned; pass next_page_token unchanged",
-        ) from None
+def _is_template_id(position: list[object]) -> bool:
+    return (
+        len(position) == 1
+        and isinstance(position[0], str)
+        and TEMPLATE_ID.fullmatch(position[0]) is not None
+    )
