@@ -15,6 +15,8 @@ class WorkClass(StrEnum):
     """How urgent a workflow's tasks are, as Temporal's task queue priority.
     Someone waits for a single send; bulk pages and approvals can wait."""
 
+    # A single send with `priority: "high"` (an OTP, an alert).
+    URGENT = "urgent"
     SINGLE = "single"
     BACKGROUND = "background"
     BULK = "bulk"
@@ -22,7 +24,12 @@ class WorkClass(StrEnum):
     @property
     def priority_key(self) -> int:
         # 1 is dispatched first; 3 is Temporal's default; 5 the last.
-        return {WorkClass.SINGLE: 2, WorkClass.BACKGROUND: 3, WorkClass.BULK: 4}[self]
+        return {
+            WorkClass.URGENT: 1,
+            WorkClass.SINGLE: 2,
+            WorkClass.BACKGROUND: 3,
+            WorkClass.BULK: 4,
+        }[self]
 
 
 def notification_workflow_id(notification_id: str) -> str:

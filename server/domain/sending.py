@@ -94,6 +94,8 @@ class SendPlan:
     idempotency_key: str
     # Set when the channels are tried in order rather than all at once.
     routing: RoutingPolicy | None = None
+    # `priority: "high"`: its work goes ahead of everything else's.
+    urgent: bool = False
 
 
 def wants_default_routing(request: SendRequest) -> bool:
@@ -135,7 +137,8 @@ def plan_send(
         path="recipient.",
     )
     check_data(request.data, "notification.data")
-    return SendPlan(content, recipient, request.data, request.idempotency_key, routing)
+    urgent = parse_priority(request.priority, "priority") is Priority.HIGH
+    return SendPlan(content, recipient, request.data, request.idempotency_key, routing, urgent)
 
 
 def plan_routing(

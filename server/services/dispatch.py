@@ -82,6 +82,7 @@ class Dispatcher:
         tenant_id: str,
         deliveries: list[DeliveryRef],
         routing: RoutingPlan | None = None,
+        urgent: bool = False,
     ) -> None:
         """Starts the notification's workflow. Starting it twice is harmless:
         the id is derived from the notification, so the second start is refused."""
@@ -94,7 +95,7 @@ class Dispatcher:
         )
         await self._start(
             NOTIFICATION_WORKFLOW, workflow_input, notification_workflow_id(notification_id),
-            tenant_id, WorkClass.SINGLE,
+            tenant_id, WorkClass.URGENT if urgent else WorkClass.SINGLE,
         )  # fmt: skip
 
     async def start_bulk(self, *, bulk_id: str, tenant_id: str, rows: int) -> None:
@@ -194,9 +195,10 @@ class Outbox:
         tenant_id: str,
         deliveries: list[DeliveryRef],
         routing: RoutingPlan | None = None,
+        urgent: bool = False,
     ) -> None:
         self._start_soon(
-            PendingStart(OutboxKind.NOTIFICATION, notification_id),
+            notification_start(notification_id, urgent=urgent),
             tenant_id,
             partial(
                 self.dispatcher.start_notification,
@@ -204,6 +206,7 @@ class Outbox:
                 tenant_id=tenant_id,
                 deliveries=deliveries,
                 routing=routing,
+                urgent=urgent,
             ),
         )
 
@@ -265,6 +268,7 @@ class Outbox:
                 start = partial(
                     d.start_notification, notification_id=p.ref, tenant_id=n.tenant_id,
                     deliveries=refs, routing=routing_plan(n.routing),
+                    urgent=bool(p.payload and p.payload.get("urgent")),
                 )  # fmt: skip
             elif p.kind == OutboxKind.BULK and (b := bulks.get(p.ref)):
                 tenant_id = b[0]
@@ -306,6 +310,14 @@ class Outbox:
             # The rows stay; a start already made is refused harmlessly later.
             log.warning("could not clear %d started workflows from the outbox", len(started))
         return sum(ok and start is not None for (_, _, start), ok in zip(starts, done, strict=True))
+
+
+def notification_start(notification_id: str, *, urgent: bool) -> PendingStart:
+    """The outbox row of a single send; an urgent one keeps its priority
+    through a restart by the sweeper."""
+    return PendingStart(
+        OutboxKind.NOTIFICATION, notification_id, {"urgent": True} if urgent else None
+    )
 
 
 def approval_start(approval: TemplateApprovalInput) -> PendingStart:

@@ -22,7 +22,7 @@ from server.domain.sending import (
     wants_default_routing,
 )
 from server.domain.status import DeliveryStatus
-from server.services.dispatch import Outbox, routing_plan
+from server.services.dispatch import Outbox, notification_start, routing_plan
 from server.services.idempotency import Idempotency
 from server.services.paging import check_page_size, decode_page_token, encode_page_token
 from server.services.routing import RoutingDefaults
@@ -31,7 +31,6 @@ from server.store import notifications as store
 from server.store import routing as routing_store
 from server.store.db import Database
 from server.store.notifications import NewDelivery, NewNotification, NotificationRecord
-from server.store.outbox import OutboxKind, PendingStart
 from server.store.routing import NewRoutingStep, RoutingStepRecord
 
 DEFAULT_PAGE_SIZE = 20
@@ -162,7 +161,7 @@ class Notifications:
                         plan.routing.as_json() if plan.routing is not None else None
                     )
                     await self._outbox.add(
-                        session, [PendingStart(OutboxKind.NOTIFICATION, notification_id)]
+                        session, [notification_start(notification_id, urgent=plan.urgent)]
                     )
                     await claim.completed(session, notification_id)
         # Committed with its outbox row: answer now and start the workflow
@@ -171,7 +170,11 @@ class Notifications:
         # instead of failing the send. A replay dispatches too (harmless: the
         # workflow id is derived from the notification).
         self._outbox.start_notification_soon(
-            notification_id=notification_id, tenant_id=tenant_id, deliveries=refs, routing=routing
+            notification_id=notification_id,
+            tenant_id=tenant_id,
+            deliveries=refs,
+            routing=routing,
+            urgent=plan.urgent,
         )
         return Accepted(notification_id, DeliveryStatus.QUEUED)
 

@@ -51,3 +51,23 @@ async def test_bulk_runs_behind_single_sends_keyed_by_its_tenant(
 
     assert (key, fairness) == (WorkClass.BULK.priority_key, tenant.tenant_id)
     assert WorkClass.SINGLE.priority_key < key  # lower keys are dispatched first
+
+
+async def test_high_priority_send_goes_ahead_of_every_other_work(
+    stack: Stack, tenant: Tenant
+) -> None:
+    response = tenant.post(
+        "/api/v1/notifications/send",
+        {
+            "recipient": {"phone": "+14155550123"},
+            "notification": {"channels": ["sms"], "body": "Your OTP is 1", "priority": "high"},
+        },
+    )
+    assert response.status_code == 200, response.text
+    notification_id = response.json()["notification_id"]
+    wait_for_status(tenant, notification_id, {"delivered"}, timeout=30)
+
+    key, fairness = await priority_of(stack, notification_workflow_id(notification_id))
+
+    assert (key, fairness) == (WorkClass.URGENT.priority_key, tenant.tenant_id)
+    assert key < WorkClass.SINGLE.priority_key
