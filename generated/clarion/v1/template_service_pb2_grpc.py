@@ -87,7 +87,8 @@ class TemplateServiceServicer:
 
     def CreateTemplate(self, request, context):
         """Creates a template at version 1, live at once. WhatsApp content is
-        submitted to Meta for approval; it can be sent once approved.
+        submitted to Meta for approval; it can be sent once approved. A tenant
+        has at most 1,000 templates that are not archived (TEMPLATE_LIMIT).
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         (AIP-133: Create returns the resource.)
@@ -114,7 +115,8 @@ class TemplateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateTemplateVersion(self, request, context):
-        """Creates the next version. It is not live until rolled out.
+        """Creates the next version. It is not live until rolled out. A template
+        has at most 100 versions (VERSION_LIMIT).
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         (AIP-133: Create returns the resource.)

@@ -68,7 +68,10 @@ class TenantServiceServicer:
 
     def Signup(self, request, context):
         """Creates a tenant account and its first API key. Needs no API key.
-        An email that already has an account gives ALREADY_EXISTS.
+        An email that already has an account gives ALREADY_EXISTS; a guessable
+        password gives INVALID_ARGUMENT, reason WEAK_PASSWORD, with why. Each
+        client address may sign up 60 times at once, then once a second
+        (SIGNUP_RATE_LIMITED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -76,7 +79,8 @@ class TenantServiceServicer:
 
     def CreateApiKey(self, request, context):
         """Creates another API key for the caller's tenant. The secret is returned
-        this once; only its hash is stored.
+        this once; only its hash is stored. A tenant has at most 20 active keys
+        (API_KEY_LIMIT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
