@@ -103,8 +103,9 @@ class BulkSendWorkflow:
         return await workflow.execute_activity_method(
             BulkActivities.settle_bulk_step,
             BulkStepInput(task.bulk_id, position, task.page_size, unless_open),
-            # About a millisecond a row, in batches that heartbeat.
-            start_to_close_timeout=timedelta(seconds=60 + task.rows * 0.01),
+            # Rows settle at some 5 ms each here; batches heartbeat, so a
+            # dead worker is noticed long before this.
+            start_to_close_timeout=timedelta(seconds=120 + task.rows * 0.05),
             heartbeat_timeout=timedelta(seconds=60),
             retry_policy=_ACTIVITY_RETRY,
         )

@@ -4,6 +4,7 @@ bulk at once, with one provider call per row per tried channel; the checks
 per row; and routed channels counted in usage."""
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -41,6 +42,10 @@ def _bulk_done(tenant: Tenant, bulk_id: str, timeout: float = 60) -> dict[str, A
 
     result: dict[str, Any] = wait_for(done, timeout=timeout, interval=0.5)
     return result
+
+
+def _stamp(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def _row(tenant: Tenant, notification_id: str) -> dict[str, Any]:
@@ -89,6 +94,12 @@ def test_bulk_rows_fall_back_from_a_refused_or_silent_sms_to_email(
         ["sms"],
     ]
     assert all(r["status"] == "delivered" and r["bulk_id"] == accepted["bulk_id"] for r in rows)
+    # The step clock starts once the step's pages are done: the silent row's
+    # email starts at least step_timeout after its SMS.
+    silent = rows[1]["routing"]["steps"]
+    gap = _stamp(silent[1]["started_at"]) - _stamp(silent[0]["started_at"])
+    print(f"\nbulk fallback step: email started {gap - 3:.3f} s after step_timeout (3 s)")
+    assert gap >= 3
 
     # Exactly one provider call per row per tried channel.
     assert [_calls(sandbox, "sms", p) - before.get(p, 0) for p in phones] == [1, 1, 1, 1]
