@@ -9,8 +9,10 @@ Bodies are encoded here, so request hooks (the contract tests) see the exact
 bytes that go on the wire."""
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,10 +46,18 @@ class HttpResponse:
         return json.loads(self.text)
 
     def retry_after_seconds(self) -> float | None:
-        """Retry-After in seconds, when the provider gave one."""
+        """Retry-After in seconds, when the provider gave one: delay-seconds or
+        an HTTP-date (RFC 9110 section 10.2.3)."""
+        value = self.headers.get("Retry-After", "").strip()
+        if not value:
+            return None
         try:
-            return max(0.0, float(self.headers.get("Retry-After", "")))
+            return max(0.0, float(value))
         except ValueError:
+            pass
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError, IndexError):
             return None
 
 
@@ -71,6 +81,54 @@ def unreachable_error(provider: str, exc: HttpUnreachable) -> ProviderError:
         permanent=False,
         detail=repr(exc),
         outcome_unknown=exc.request_sent,
+    )
+
+
+def rate_limited_error(provider: str, response: HttpResponse, detail: str) -> ProviderError:
+    return ProviderError(
+        f"{provider} rate limit",
+        permanent=False,
+        detail=detail,
+        retry_after=response.retry_after_seconds(),
+    )
+
+
+def unavailable_error(provider: str, response: HttpResponse, detail: str) -> ProviderError:
+    # RFC 9110 allows Retry-After on 503 as well as 429: honour it wherever sent.
+    return ProviderError(
+        f"{provider} unavailable",
+        permanent=False,
+        detail=detail,
+        retry_after=response.retry_after_seconds(),
+    )
+
+
+def response_error(
+    provider: str,
+    response: HttpResponse,
+    *,
+    code: object = None,
+    permanent: Mapping[Any, str] | None = None,
+    throttled: Collection[Any] = (),
+    transient: Collection[Any] = (),
+    detail: str = "",
+) -> ProviderError:
+    """Classifies a provider's error answer, the same way for every provider.
+
+    `provider` is the display name tenants read ("Twilio"); `code` is the
+    provider's own error code from the body, if any. HTTP 429, or a code in
+    `throttled`, is "<provider> rate limit"; 5xx, or a code in `transient`, is
+    "<provider> unavailable"; both retry, after Retry-After when given.
+    Anything else is permanent, worded by the provider's `permanent` table
+    (kept in its folder) or "<provider> rejected the message"."""
+    detail = detail or f"HTTP {response.status_code}: {response.text[:500]}"
+    if response.status_code == 429 or (code is not None and code in throttled):
+        return rate_limited_error(provider, response, detail)
+    if response.status_code >= 500 or (code is not None and code in transient):
+        return unavailable_error(provider, response, detail)
+    reason = (permanent or {}).get(code) if code is not None else None
+    return ProviderError(
+        reason or f"{provider} rejected the message", permanent=True, detail=detail
     )
 
 

@@ -15,9 +15,20 @@ from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,
-    ProviderError,
 )
-from providers.http import HttpClient, HttpUnreachable, RequestHook, unreachable_error
+from providers.http import (
+    HttpClient,
+    HttpUnreachable,
+    RequestHook,
+    response_error,
+    unreachable_error,
+)
+
+# SendGrid answers refusals by HTTP status; those no retry can fix, in tenant words.
+_PERMANENT = {
+    401: "provider rejected the platform's credentials",
+    403: "provider rejected the platform's credentials",
+}
 
 
 class SendGridEmailProvider:
@@ -62,24 +73,10 @@ class SendGridEmailProvider:
         try:
             response = await self._client.post(self._url, json_body=body)
         except HttpUnreachable as exc:
-            raise unreachable_error("provider", exc) from exc
-        detail = f"HTTP {response.status_code}: {response.text[:500]}"
+            raise unreachable_error("SendGrid", exc) from exc
         if response.status_code == 202 and response.headers.get("X-Message-Id"):
             return ProviderAccepted(provider_message_id=str(response.headers["X-Message-Id"]))
-        if response.status_code == 429:
-            raise ProviderError(
-                "provider rate limit",
-                permanent=False,
-                detail=detail,
-                retry_after=response.retry_after_seconds(),
-            )
-        if response.status_code >= 500:
-            raise ProviderError("provider unavailable", permanent=False, detail=detail)
-        if response.status_code in (401, 403):
-            raise ProviderError(
-                "provider rejected the platform's credentials", permanent=True, detail=detail
-            )
-        raise ProviderError("provider rejected the message", permanent=True, detail=detail)
+        raise response_error("SendGrid", response, code=response.status_code, permanent=_PERMANENT)
 
     async def look_up(self, message: OutboundMessage, *, since: datetime) -> list[ProviderAccepted]:
         return []

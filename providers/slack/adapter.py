@@ -12,9 +12,14 @@ from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,
-    ProviderError,
 )
-from providers.http import HttpClient, HttpUnreachable, unreachable_error
+from providers.http import (
+    HttpClient,
+    HttpUnreachable,
+    response_error,
+    unavailable_error,
+    unreachable_error,
+)
 
 _METADATA_EVENT = "clarion_delivery"
 
@@ -32,6 +37,9 @@ _PERMANENT = {
     "msg_too_long": "message is too long for Slack",
     "no_text": "message is empty",
 }
+# `error` values worth a retry (https://api.slack.com/web#responses).
+_THROTTLED = {"ratelimited"}
+_TRANSIENT = {"internal_error", "fatal_error", "service_unavailable"}
 
 
 class SlackProvider:
@@ -104,24 +112,20 @@ class SlackProvider:
         except HttpUnreachable as exc:
             raise unreachable_error("Slack", exc) from exc
         detail = f"{method}: HTTP {response.status_code}: {response.text[:300]}"
-        if response.status_code == 429:
-            raise ProviderError(
-                "Slack rate limit",
-                permanent=False,
-                detail=detail,
-                retry_after=response.retry_after_seconds(),
-            )
-        if response.status_code >= 500:
-            raise ProviderError("Slack unavailable", permanent=False, detail=detail)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise response_error("Slack", response, detail=detail)
         try:
             body = response.json()
         except ValueError:
-            raise ProviderError("Slack unavailable", permanent=False, detail=detail) from None
+            raise unavailable_error("Slack", response, detail) from None
         if body.get("ok") is True:
             return dict(body)
-        error = str(body.get("error", ""))
-        if error in ("ratelimited", "internal_error", "fatal_error", "service_unavailable"):
-            raise ProviderError("Slack unavailable", permanent=False, detail=detail)
-        raise ProviderError(
-            _PERMANENT.get(error, "Slack rejected the message"), permanent=True, detail=detail
+        raise response_error(
+            "Slack",
+            response,
+            code=str(body.get("error", "")),
+            permanent=_PERMANENT,
+            throttled=_THROTTLED,
+            transient=_TRANSIENT,
+            detail=detail,
         )

@@ -25,6 +25,7 @@ from providers.http import (
     HttpResponse,
     HttpUnreachable,
     RequestHook,
+    response_error,
     unreachable_error,
 )
 from providers.twilio.webhooks import status_callback_url
@@ -71,7 +72,7 @@ class TwilioClient:
         try:
             response = await self._client.post(f"{self._base}/{resource}.json", form=form)
         except HttpUnreachable as exc:
-            raise unreachable_error("provider", exc) from exc
+            raise unreachable_error("Twilio", exc) from exc
         if response.status_code in (200, 201):
             return str(response.json()["sid"])
         raise twilio_error(response)
@@ -95,8 +96,9 @@ class TwilioClient:
             try:
                 response = await self._client.get(url, params=params)
             except HttpUnreachable as exc:
+                # A read: nothing can have been sent, so the outcome is known.
                 raise ProviderError(
-                    "provider unreachable", permanent=False, detail=repr(exc)
+                    "Twilio unreachable", permanent=False, detail=repr(exc)
                 ) from exc
             if response.status_code != 200:
                 raise twilio_error(response)
@@ -195,21 +197,9 @@ class TwilioVoiceProvider:
 
 
 def twilio_error(response: HttpResponse) -> ProviderError:
-    """Classifies a Twilio error response."""
+    """Classifies a Twilio error response by its `code`."""
     try:
         code = int(response.json().get("code") or 0)
-    except ValueError:
+    except (ValueError, AttributeError):
         code = 0
-    detail = f"HTTP {response.status_code}: {response.text[:500]}"
-    if response.status_code == 429:
-        return ProviderError(
-            "provider rate limit",
-            permanent=False,
-            detail=detail,
-            retry_after=response.retry_after_seconds(),
-        )
-    if response.status_code >= 500:
-        return ProviderError("provider unavailable", permanent=False, detail=detail)
-    return ProviderError(
-        _PERMANENT.get(code, "provider rejected the message"), permanent=True, detail=detail
-    )
+    return response_error("Twilio", response, code=code, permanent=_PERMANENT)

@@ -17,11 +17,18 @@ from providers.base import (
     AfterUnknownOutcome,
     OutboundMessage,
     ProviderAccepted,
-    ProviderError,
 )
-from providers.http import HttpClient, HttpUnreachable, RequestHook, unreachable_error
+from providers.http import (
+    HttpClient,
+    HttpUnreachable,
+    RequestHook,
+    response_error,
+    unreachable_error,
+)
 
-_TRANSIENT = {"1": "provider rate limit", "5": "provider unavailable"}
+# Throttled, and Internal Error: worth a retry.
+_THROTTLED = {"1"}
+_TRANSIENT = {"5"}
 # Statuses no retry can fix, in tenant words.
 _PERMANENT = {
     "2": "provider rejected the message",
@@ -86,28 +93,24 @@ class VonageSmsProvider:
         try:
             response = await self._client.post(self._url, form=form)
         except HttpUnreachable as exc:
-            raise unreachable_error("provider", exc) from exc
-        detail = f"HTTP {response.status_code}: {response.text[:500]}"
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ProviderError(
-                "provider unavailable" if response.status_code >= 500 else "provider rate limit",
-                permanent=False,
-                detail=detail,
-                retry_after=response.retry_after_seconds(),
-            )
+            raise unreachable_error("Vonage", exc) from exc
+        if response.status_code != 200:
+            raise response_error("Vonage", response)
         try:
             entry: Any = (response.json().get("messages") or [{}])[0]
         except (ValueError, AttributeError, IndexError, TypeError):
             entry = None
-        if response.status_code != 200 or not isinstance(entry, dict):
-            raise ProviderError("provider rejected the message", permanent=True, detail=detail)
-        status = str(entry.get("status", ""))
-        if status == "0" and entry.get("message-id"):
+        # No readable status in a 200: classified as a refusal, as before.
+        status = str(entry.get("status", "")) if isinstance(entry, dict) else None
+        if status == "0" and isinstance(entry, dict) and entry.get("message-id"):
             return ProviderAccepted(provider_message_id=str(entry["message-id"]))
-        if status in _TRANSIENT:
-            raise ProviderError(_TRANSIENT[status], permanent=False, detail=detail)
-        raise ProviderError(
-            _PERMANENT.get(status, "provider rejected the message"), permanent=True, detail=detail
+        raise response_error(
+            "Vonage",
+            response,
+            code=status,
+            permanent=_PERMANENT,
+            throttled=_THROTTLED,
+            transient=_TRANSIENT,
         )
 
     async def look_up(self, message: OutboundMessage, *, since: datetime) -> list[ProviderAccepted]:

@@ -14,6 +14,7 @@ from providers.http import (
     HttpResponse,
     HttpUnreachable,
     RequestHook,
+    response_error,
     unreachable_error,
 )
 
@@ -30,8 +31,12 @@ _REASONS = {
     190: "WhatsApp rejected the platform's credentials",
     10: "WhatsApp rejected the platform's credentials",
 }
-# Throttling and temporary errors, which Meta says to retry with backoff.
-_TRANSIENT = {1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056}
+# Throttling (API Too Many Calls, rate limit issues, rate limit hit, spam rate
+# limit hit, pair rate limit hit) and temporary errors (API Unknown, API
+# Service, something went wrong, service unavailable), which Meta says to
+# retry with backoff.
+_THROTTLED = {4, 80007, 130429, 131048, 131056}
+_TRANSIENT = {1, 2, 131000, 131016}
 
 
 class WhatsAppCloudProvider:
@@ -115,18 +120,15 @@ class WhatsAppCloudProvider:
             raise unreachable_error("WhatsApp", exc) from exc
         if response.status_code == 200:
             return response
-        detail = f"HTTP {response.status_code}: {response.text[:500]}"
         try:
             code = int(response.json().get("error", {}).get("code") or 0)
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError):
             code = 0
-        if response.status_code == 429 or code in _TRANSIENT or response.status_code >= 500:
-            raise ProviderError(
-                "WhatsApp temporarily unavailable",
-                permanent=False,
-                detail=detail,
-                retry_after=response.retry_after_seconds(),
-            )
-        raise ProviderError(
-            _REASONS.get(code, "WhatsApp rejected the message"), permanent=True, detail=detail
+        raise response_error(
+            "WhatsApp",
+            response,
+            code=code,
+            permanent=_REASONS,
+            throttled=_THROTTLED,
+            transient=_TRANSIENT,
         )

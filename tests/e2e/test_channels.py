@@ -69,8 +69,8 @@ def test_history_records_each_attempt_and_transition(tenant: Tenant) -> None:
         ("status", "delivered"),
     ]
     assert [e["detail"] for e in history if e["kind"] == "attempt"] == [
-        "provider unavailable",
-        "provider unavailable",
+        "Twilio unavailable",
+        "Twilio unavailable",
         "accepted",
     ]
     times = [datetime.fromisoformat(e["occurred_at"]) for e in history]

@@ -75,7 +75,7 @@ async def test_vonage(sandbox: SandboxProcess) -> None:
             )
             with pytest.raises(ProviderError) as down:
                 await provider.send(message("sms", "+14155550100"))
-            assert not down.value.permanent and down.value.reason == "provider unavailable"
+            assert not down.value.permanent and down.value.reason == "Vonage unavailable"
             await client.delete(sandbox.http + "/sandbox/api/outage")
         sent = [r for r in await requests(sandbox, "vonage") if r["outcome"] == "accepted"]
         assert len(sent) == 1
