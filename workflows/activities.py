@@ -110,10 +110,13 @@ class DeliveryActivities:
         db: Database,
         providers: dict[str, Provider],
         rollout: RolloutPolicy,
+        settle_after: timedelta,
     ) -> None:
         self._db = db
         self.providers = providers
         self._rollout = rollout
+        # See reconcile(): an attempt younger than this may still be running.
+        self.settle_after = settle_after
 
     @activity.defn(name="send_delivery")
     async def send_delivery(self, task: SendDeliveryInput) -> SendDeliveryResult:
@@ -132,7 +135,9 @@ class DeliveryActivities:
         message = outbound_message(delivery)
         attempt = activity.info().attempt
         if delivery.attempt_started_at is not None:
-            reconciled = await reconcile(self._db, provider, delivery, message)
+            reconciled = await reconcile(
+                self._db, provider, delivery, message, settle_after=self.settle_after
+            )
             if reconciled.adopted:
                 return await self._record_accepted(delivery, reconciled.adopted)
             if reconciled.fail_reason:
@@ -144,7 +149,8 @@ class DeliveryActivities:
                     reconciled.retry_reason,
                     type=TRANSIENT_FAILURE,
                     next_retry_delay=timedelta(
-                        seconds=backoff_with_jitter(
+                        seconds=reconciled.wait_seconds
+                        or backoff_with_jitter(
                             attempt, task.retry_initial_seconds, task.retry_max_seconds
                         )
                     ),

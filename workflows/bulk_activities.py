@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
@@ -104,12 +104,14 @@ class BulkActivities:
         db: Database,
         providers: dict[str, Provider],
         rollout: RolloutPolicy,
+        settle_after: timedelta,
         concurrency: int = PAGE_CONCURRENCY,
     ) -> None:
         self._db = db
         self._providers = providers
         self._concurrency = concurrency
         self._rollout = rollout
+        self._settle_after = settle_after
 
     @activity.defn(name="send_bulk_page")
     async def send_bulk_page(self, task: BulkPageInput) -> BulkPageResult:
@@ -238,7 +240,9 @@ class BulkActivities:
         result: ProviderAccepted | ProviderError | Reconciled
         try:
             if delivery.attempt_started_at is not None:
-                result = await reconcile(self._db, provider, delivery, message)
+                result = await reconcile(
+                    self._db, provider, delivery, message, settle_after=self._settle_after
+                )
                 if result == Reconciled():
                     async with self._db.transaction() as session:
                         await store_notifications.begin_attempts(
@@ -333,9 +337,11 @@ class _PageOutcomes:
             self.result.handed_over += 1
             status = "delivered" if result.delivered else "sent"
             return store.DeliveryOutcome(*ids, "accepted", status, "", result.provider_message_id)
+        settling = isinstance(result, Reconciled) and result.wait_seconds > 0
         if isinstance(result, Reconciled):
             detail, unknown, permanent = result.retry_reason, True, bool(result.fail_reason)
             reason, retrying = result.fail_reason, f"{OUTCOME_UNKNOWN}; retrying"
+            self.result.retry_after = max(self.result.retry_after, result.wait_seconds)
         else:
             detail = (
                 unknown_outcome_note(result.reason) if result.outcome_unknown else result.reason
@@ -343,7 +349,9 @@ class _PageOutcomes:
             unknown, permanent = result.outcome_unknown, result.permanent
             reason, retrying = result.reason, f"{result.reason}; retrying"
             self.result.retry_after = max(self.result.retry_after, result.retry_after or 0.0)
-        if permanent or self._final:
+        # An attempt possibly still in flight is waited for, even on the
+        # last round: failing it now could contradict what the call does.
+        if permanent or (self._final and not settling):
             self.result.failed += 1
             if not permanent:
                 reason = f"provider unavailable after {delivery.attempts + 1} attempts"

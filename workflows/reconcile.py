@@ -12,7 +12,7 @@ Each case leaves a line in the delivery's history."""
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from providers.base import (
     AfterUnknownOutcome,
@@ -67,13 +67,31 @@ class Reconciled:
     fail_reason: str = ""
     # The provider could not be asked now: ask again later, sending nothing.
     retry_reason: str = ""
+    # With retry_reason: ask no sooner than this.
+    wait_seconds: float = 0.0
 
 
 async def reconcile(
-    db: Database, provider: Provider, delivery: DeliveryRecord, message: OutboundMessage
+    db: Database,
+    provider: Provider,
+    delivery: DeliveryRecord,
+    message: OutboundMessage,
+    *,
+    settle_after: timedelta,
 ) -> Reconciled:
+    """`settle_after`: how long after its mark an attempt's call has surely
+    ended (answered or timed out). A younger mark may belong to a call still
+    running elsewhere (a worker that lost its heartbeat or workflow task
+    under load, but lives on): asking the provider now could miss a message
+    about to arrive, and sending again would double it. So wait."""
     assert delivery.attempt_started_at is not None
     started = delivery.attempt_started_at
+    in_flight = started + settle_after - datetime.now(UTC)
+    if in_flight > timedelta(0):
+        return Reconciled(
+            retry_reason=f"an attempt at {started:%H:%M:%S} UTC may still be in flight",
+            wait_seconds=in_flight.total_seconds(),
+        )
     prefix = f"attempt at {started:%H:%M:%S} UTC had no recorded outcome"
     rule = provider.after_unknown_outcome
     result = Reconciled()

@@ -38,9 +38,14 @@ def create_worker(
     providers = build_providers(
         settings, timeout=settings.provider_timeout_seconds, cleanup=cleanup
     )
-    activities = DeliveryActivities(db, providers.by_channel, settings.rollout_policy())
+    # A provider call ends within its timeout; a bulk row may also wait one
+    # wave for a free slot after its mark. Younger marks may still be running.
+    settle_after = timedelta(seconds=2 * settings.provider_timeout_seconds + 5)
+    activities = DeliveryActivities(
+        db, providers.by_channel, settings.rollout_policy(), settle_after
+    )
     templates = TemplateActivities(db, providers.whatsapp)
-    bulk = BulkActivities(db, activities.providers, settings.rollout_policy())
+    bulk = BulkActivities(db, activities.providers, settings.rollout_policy(), settle_after)
     return Worker(
         client,
         task_queue=settings.task_queue,
