@@ -56,6 +56,13 @@ bench: setup
 	$(PY) -m bench.channel_latency
 	$(PY) -m bench.isolation
 	$(PY) -m bench.csv_parse
+	$(PY) -m bench.signup_flood
+
+# One tenant bursts, another sends OTPs, a third runs a 10,000-row bulk: the
+# OTP tenant's latency and the burst's throughput against it alone.
+.PHONY: bench-isolation
+bench-isolation: setup
+	$(PY) -m bench.isolation $(BENCH_ARGS)
 
 # CSV parse CPU, 50 MB in 4 KiB against 1 MiB chunks; no platform needed.
 bench-csv: setup
