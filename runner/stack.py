@@ -183,6 +183,11 @@ class Stack:
             "CLARION_TWILIO_API_BASE": self.sandbox_url,
             "CLARION_SLACK_API_BASE": self.sandbox_url,
             "CLARION_META_API_BASE": self.sandbox_url,
+            "CLARION_VONAGE_API_BASE": self.sandbox_url,
+            "CLARION_SENDGRID_API_BASE": self.sandbox_url,
+            # Against the sandbox, each channel that can fails over.
+            "CLARION_SMS_PROVIDERS": "twilio,vonage",
+            "CLARION_EMAIL_PROVIDERS": "smtp,sendgrid",
         }
 
     def start(self, on_progress: Callable[[str], None] = lambda _: None) -> None:
@@ -246,6 +251,13 @@ class Stack:
                     "--meta-verify-token", settings.meta_verify_token,
                     "--whatsapp-webhook-url", f"{self.webhook_url}/callbacks/whatsapp",
                     "--whatsapp-waba-id", settings.whatsapp_business_account_id,
+                    "--vonage-api-key", settings.vonage_api_key,
+                    "--vonage-api-secret", settings.vonage_api_secret,
+                    "--vonage-signature-secret", settings.vonage_signature_secret,
+                    "--vonage-signature-method", settings.vonage_signature_method,
+                    "--vonage-dlr-url", f"{self.webhook_url}/callbacks/vonage",
+                    "--sendgrid-api-key", settings.sendgrid_api_key,
+                    "--sendgrid-webhook-url", f"{self.webhook_url}/callbacks/sendgrid",
                 ],
                 niceness=BACKGROUND_NICENESS,
                 ready=lambda _: _http_ok(f"{self.sandbox_url}/healthz"),

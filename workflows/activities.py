@@ -13,7 +13,6 @@ from contracts.policies import RolloutPolicy
 from contracts.workflows import DeliveryRef, TemplateApprovalInput
 from providers.base import (
     OutboundMessage,
-    Provider,
     ProviderAccepted,
     ProviderError,
     WhatsAppTemplate,
@@ -27,6 +26,7 @@ from server.store import notifications as store
 from server.store import templates as template_store
 from server.store.db import Database
 from server.store.notifications import DeliveryRecord
+from workflows.failover import Carrier, Failover, NoProviderAllowed
 from workflows.reconcile import call_provider, reconcile, unknown_outcome_note
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,12 @@ class DeliveryActivities:
     def __init__(
         self,
         db: Database,
-        providers: dict[str, Provider],
+        failover: Failover,
         rollout: RolloutPolicy,
         settle_after: timedelta,
     ) -> None:
         self._db = db
-        self.providers = providers
+        self.failover = failover
         self._rollout = rollout
         # See reconcile(): an attempt younger than this may still be running.
         self.settle_after = settle_after
@@ -131,15 +131,16 @@ class DeliveryActivities:
         # Already handed over on an earlier attempt: never send twice.
         if delivery.provider_message_id or delivery.status is not DeliveryStatus.QUEUED:
             return SendDeliveryResult(delivery.status.value, final=delivery.status.is_final)
-        provider = self.providers[delivery.channel]
         message = outbound_message(delivery)
         attempt = activity.info().attempt
         if delivery.attempt_started_at is not None:
+            # No answer last time: only the provider that carried it can say.
+            carrier = self.failover.carrier(delivery.channel, delivery.attempt_provider)
             reconciled = await reconcile(
-                self._db, provider, delivery, message, settle_after=self.settle_after
+                self._db, carrier.provider, delivery, message, settle_after=self.settle_after
             )
             if reconciled.adopted:
-                return await self._record_accepted(delivery, reconciled.adopted)
+                return await self._record_accepted(delivery, reconciled.adopted, carrier.name)
             if reconciled.fail_reason:
                 raise ApplicationError(
                     reconciled.fail_reason, type=PERMANENT_FAILURE, non_retryable=True
@@ -155,20 +156,46 @@ class DeliveryActivities:
                         )
                     ),
                 )
+            # It does not have it: send again there (SMTP's resend keeps its
+            # Message-ID only at the same server).
+        else:
+            try:
+                carrier = await self.failover.choose(delivery.channel, delivery.attempt_provider)
+            except NoProviderAllowed as skipped:
+                await self._record_attempt(
+                    delivery.delivery_id, str(skipped), retrying=f"{skipped}; retrying"
+                )
+                raise ApplicationError(
+                    str(skipped),
+                    type=TRANSIENT_FAILURE,
+                    next_retry_delay=timedelta(
+                        seconds=backoff_with_jitter(
+                            attempt, task.retry_initial_seconds, task.retry_max_seconds
+                        )
+                    ),
+                ) from None
         async with self._db.transaction() as session:
             await store.begin_attempts(
-                session, delivery_ids=[delivery.delivery_id], now=datetime.now(UTC)
+                session,
+                delivery_ids=[delivery.delivery_id],
+                now=datetime.now(UTC),
+                provider=carrier.name,
             )
         try:
-            accepted = await call_provider(provider, message)
+            accepted = await call_provider(carrier.provider, message)
         except ProviderError as error:
+            outcome = unknown_outcome_note(error.reason) if error.outcome_unknown else error.reason
             await self._record_attempt(
                 delivery.delivery_id,
-                unknown_outcome_note(error.reason) if error.outcome_unknown else error.reason,
+                _via(outcome, carrier),
                 retrying="" if error.permanent else f"{error.reason}; retrying",
                 unknown=error.outcome_unknown,
             )
-            log.warning("delivery %s attempt %d: %s", delivery.delivery_id, attempt, error.detail)
+            await self.failover.report(delivery.channel, carrier, error)
+            log.warning(
+                "delivery %s attempt %d via %s: %s",
+                delivery.delivery_id, attempt, carrier.name, error.detail,
+            )  # fmt: skip
             if error.permanent:
                 raise ApplicationError(
                     error.reason, type=PERMANENT_FAILURE, non_retryable=True
@@ -179,10 +206,12 @@ class DeliveryActivities:
             raise ApplicationError(
                 error.reason, type=TRANSIENT_FAILURE, next_retry_delay=timedelta(seconds=delay)
             ) from None
-        return await self._record_accepted(delivery, accepted)
+        result = await self._record_accepted(delivery, accepted, carrier.name)
+        await self.failover.report(delivery.channel, carrier, None)
+        return result
 
     async def _record_accepted(
-        self, delivery: DeliveryRecord, accepted: ProviderAccepted
+        self, delivery: DeliveryRecord, accepted: ProviderAccepted, via: str
     ) -> SendDeliveryResult:
         status = DeliveryStatus.DELIVERED if accepted.delivered else DeliveryStatus.SENT
         now = datetime.now(UTC)
@@ -191,7 +220,7 @@ class DeliveryActivities:
             # record_attempt locks the delivery row, in the order receipts use.
             await store.lock_notifications(session, delivery_ids=[delivery.delivery_id])
             await store.record_attempt(
-                session, delivery_id=delivery.delivery_id, outcome="accepted", now=now
+                session, delivery_id=delivery.delivery_id, outcome=f"accepted via {via}", now=now
             )
             await store.set_provider_message_id(
                 session,
@@ -264,6 +293,11 @@ class DeliveryActivities:
                 now=datetime.now(UTC),
                 unknown=unknown,
             )
+
+
+def _via(outcome: str, carrier: Carrier) -> str:
+    """A history line naming the provider that carried the attempt."""
+    return f"{outcome} (via {carrier.name})"
 
 
 class TemplateActivities:

@@ -3,6 +3,7 @@ concurrent within the page, outcomes written in batches. Idempotent: only
 deliveries still queued without a provider message id are sent."""
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 
 from contracts.policies import RolloutPolicy
-from providers.base import OutboundMessage, Provider, ProviderAccepted, ProviderError
+from providers.base import OutboundMessage, ProviderAccepted, ProviderError
 from server.domain.routing import RoutingPolicy, StepOutcome, SuccessOn
 from server.domain.status import DeliveryStatus
 from server.services.deliveries import guard_rollout
@@ -21,6 +22,7 @@ from server.store import notifications as store_notifications
 from server.store.db import Database
 from server.store.notifications import DeliveryRecord
 from workflows.activities import outbound_message
+from workflows.failover import Carrier, Failover, NoProviderAllowed
 from workflows.reconcile import (
     OUTCOME_UNKNOWN,
     Reconciled,
@@ -102,13 +104,13 @@ class BulkActivities:
     def __init__(
         self,
         db: Database,
-        providers: dict[str, Provider],
+        failover: Failover,
         rollout: RolloutPolicy,
         settle_after: timedelta,
         concurrency: int = PAGE_CONCURRENCY,
     ) -> None:
         self._db = db
-        self._providers = providers
+        self._failover = failover
         self._concurrency = concurrency
         self._rollout = rollout
         self._settle_after = settle_after
@@ -214,16 +216,29 @@ class BulkActivities:
         calls = []
         for first in range(0, len(pending), self._concurrency):
             group = pending[first : first + self._concurrency]
-            fresh = [d.delivery_id for d in group if d.attempt_started_at is None]
+            # Each fresh attempt's provider, chosen (and marked) before its call.
+            carriers: dict[str, Carrier | NoProviderAllowed] = {}
+            fresh: dict[str, list[str]] = {}
+            for d in group:
+                if d.attempt_started_at is None:
+                    chosen = await self._choose(d)
+                    carriers[d.delivery_id] = chosen
+                    if isinstance(chosen, Carrier):
+                        fresh.setdefault(chosen.name, []).append(d.delivery_id)
             if fresh:
                 async with self._db.transaction() as session:
-                    await store_notifications.begin_attempts(
-                        session, delivery_ids=fresh, now=datetime.now(UTC)
-                    )
+                    for name, ids in fresh.items():
+                        await store_notifications.begin_attempts(
+                            session, delivery_ids=ids, now=datetime.now(UTC), provider=name
+                        )
             for delivery in group:
                 # Marks run at most one group ahead of the calls in flight.
                 await gate.acquire()
-                calls.append(asyncio.create_task(self._call(delivery, gate, page)))
+                calls.append(
+                    asyncio.create_task(
+                        self._call(delivery, carriers.get(delivery.delivery_id), gate, page)
+                    )
+                )
         await asyncio.gather(*calls)
         await page.flush()
         log.info(
@@ -232,37 +247,57 @@ class BulkActivities:
         )  # fmt: skip
         return page.result
 
+    async def _choose(self, delivery: DeliveryRecord) -> Carrier | NoProviderAllowed:
+        try:
+            return await self._failover.choose(delivery.channel, delivery.attempt_provider)
+        except NoProviderAllowed as skipped:
+            return skipped
+
     async def _call(
-        self, delivery: DeliveryRecord, gate: asyncio.Semaphore, page: "_PageOutcomes"
+        self,
+        delivery: DeliveryRecord,
+        chosen: Carrier | NoProviderAllowed | None,
+        gate: asyncio.Semaphore,
+        page: "_PageOutcomes",
     ) -> None:
-        provider = self._providers[delivery.channel]
         message = outbound_message(delivery)
         result: ProviderAccepted | ProviderError | Reconciled
+        via = chosen.name if isinstance(chosen, Carrier) else ""
         try:
-            if delivery.attempt_started_at is not None:
+            if isinstance(chosen, NoProviderAllowed):
+                result = ProviderError(str(chosen), permanent=False)
+            elif chosen is None:
+                # No answer last time: reconcile, and resend, where it went.
+                carrier = self._failover.carrier(delivery.channel, delivery.attempt_provider)
+                via = carrier.name
                 result = await reconcile(
-                    self._db, provider, delivery, message, settle_after=self._settle_after
+                    self._db, carrier.provider, delivery, message, settle_after=self._settle_after
                 )
                 if result == Reconciled():
                     async with self._db.transaction() as session:
                         await store_notifications.begin_attempts(
-                            session, delivery_ids=[delivery.delivery_id], now=datetime.now(UTC)
+                            session,
+                            delivery_ids=[delivery.delivery_id],
+                            now=datetime.now(UTC),
+                            provider=carrier.name,
                         )
-                    result = await self._provider_call(provider, message)
+                    result = await self._provider_call(delivery.channel, carrier, message)
             else:
-                result = await self._provider_call(provider, message)
+                result = await self._provider_call(delivery.channel, chosen, message)
         finally:
             gate.release()
-        await page.add(delivery, result)
+        await page.add(delivery, result, via)
 
-    @staticmethod
     async def _provider_call(
-        provider: Provider, message: OutboundMessage
+        self, channel: str, carrier: Carrier, message: OutboundMessage
     ) -> ProviderAccepted | ProviderError:
         try:
-            return await call_provider(provider, message)
+            accepted = await call_provider(carrier.provider, message)
         except ProviderError as error:
+            await self._failover.report(channel, carrier, error)
             return error
+        await self._failover.report(channel, carrier, None)
+        return accepted
 
     async def record(self, bulk_id: str, outcomes: list[store.DeliveryOutcome]) -> None:
         now = datetime.now(UTC)
@@ -309,9 +344,15 @@ class _PageOutcomes:
         self._done = 0
 
     async def add(
-        self, delivery: DeliveryRecord, result: ProviderAccepted | ProviderError | Reconciled
+        self,
+        delivery: DeliveryRecord,
+        result: ProviderAccepted | ProviderError | Reconciled,
+        via: str = "",
     ) -> None:
-        self._buffer.append(self._outcome(delivery, result))
+        outcome = self._outcome(delivery, result)
+        if via and outcome.detail:
+            outcome = dataclasses.replace(outcome, detail=f"{outcome.detail} (via {via})")
+        self._buffer.append(outcome)
         self._done += 1
         activity.heartbeat(self._done)
         if (

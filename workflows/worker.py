@@ -15,9 +15,11 @@ from server.log_redaction import configure_logging
 from server.settings import Settings
 from server.store.db import Database, create_engine
 from workflows.activities import DeliveryActivities, TemplateActivities
+from workflows.breaker import BreakerPolicy, Breakers
 from workflows.bulk import BulkSendWorkflow
 from workflows.bulk_activities import BulkActivities
 from workflows.drain import MAX_DRAIN_SECONDS
+from workflows.failover import Carrier, Failover
 from workflows.notification import NotificationWorkflow
 from workflows.template_approval import TemplateApprovalWorkflow
 
@@ -38,14 +40,26 @@ def create_worker(
     providers = build_providers(
         settings, timeout=settings.provider_timeout_seconds, cleanup=cleanup
     )
+    breakers = Breakers(
+        db,
+        BreakerPolicy(
+            threshold=settings.breaker_threshold,
+            cooldown=timedelta(seconds=settings.breaker_cooldown_seconds),
+            # A probe is lost once its call could no longer be running.
+            probe_timeout=timedelta(seconds=settings.provider_timeout_seconds + 5),
+        ),
+    )
+    chains = {
+        channel: [Carrier(name, provider) for name, provider in named.items()]
+        for channel, named in providers.by_channel.items()
+    }
+    failover = Failover(chains, breakers)
     # A provider call ends within its timeout; a bulk row may also wait one
     # wave for a free slot after its mark. Younger marks may still be running.
     settle_after = timedelta(seconds=2 * settings.provider_timeout_seconds + 5)
-    activities = DeliveryActivities(
-        db, providers.by_channel, settings.rollout_policy(), settle_after
-    )
+    activities = DeliveryActivities(db, failover, settings.rollout_policy(), settle_after)
     templates = TemplateActivities(db, providers.whatsapp)
-    bulk = BulkActivities(db, activities.providers, settings.rollout_policy(), settle_after)
+    bulk = BulkActivities(db, failover, settings.rollout_policy(), settle_after)
     return Worker(
         client,
         task_queue=settings.task_queue,

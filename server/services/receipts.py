@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_REPLAYED = refused("RECEIPT_REPLAYED", "signature.token was already used")
+# The signature's one-use part (a token, a nonce, the signed bytes) was spent.
+_REPLAYED = refused("RECEIPT_REPLAYED", "this signed webhook was already received")
 # How often the callbacks process forgets tokens whose signatures are stale.
 TOKEN_PURGE_SECONDS = 60.0
 

@@ -41,6 +41,8 @@ class DeliveryRecord:
     bulk_id: str | None = None
     # Set while a provider call is in progress, or when its outcome is unknown.
     attempt_started_at: datetime | None = None
+    # The provider that carried the latest attempt, where there is a choice.
+    attempt_provider: str | None = None
     history: list[DeliveryEventRecord] = field(default_factory=list)
 
 
@@ -108,6 +110,7 @@ def delivery_record(row: Row[Any]) -> DeliveryRecord:
         content=dict(row.content),
         bulk_id=row._mapping.get("bulk_id"),
         attempt_started_at=row._mapping.get("attempt_started_at"),
+        attempt_provider=row._mapping.get("attempt_provider"),
     )
 
 
@@ -342,14 +345,18 @@ async def recorded_provider_message_ids(
     return {row[0] for row in rows}
 
 
-async def begin_attempts(session: AsyncSession, *, delivery_ids: list[str], now: datetime) -> None:
-    """Counts a provider call for each delivery and marks it in progress.
-    Committed before the call: if the outcome is never recorded (a crash, no
-    answer), the next attempt finds the mark and reconciles before sending."""
+async def begin_attempts(
+    session: AsyncSession, *, delivery_ids: list[str], now: datetime, provider: str | None = None
+) -> None:
+    """Counts a provider call for each delivery and marks it in progress, at
+    `provider`. Committed before the call: if the outcome is never recorded
+    (a crash, no answer), the next attempt finds the mark and reconciles
+    before sending, at the same provider."""
+    values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1, "attempt_started_at": now}
+    if provider is not None:
+        values["attempt_provider"] = provider
     await session.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(delivery_ids))
-        .values(attempts=deliveries.c.attempts + 1, attempt_started_at=now)
+        update(deliveries).where(deliveries.c.id.in_(delivery_ids)).values(**values)
     )
 
 

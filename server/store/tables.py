@@ -155,6 +155,9 @@ deliveries = Table(
     # When the provider call in progress started; cleared with its outcome.
     # Still set on a retry, it marks an attempt whose outcome is unknown.
     Column("attempt_started_at", DateTime(timezone=True)),
+    # The provider that carried the latest attempt (sms: twilio or vonage):
+    # an unknown outcome is reconciled there and nowhere else.
+    Column("attempt_provider", Text),
     # What to send: rendered subject/body/html_body, or WhatsApp template parameters.
     Column("content", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False),

@@ -43,7 +43,7 @@ def test_unsigned_or_wrongly_signed_callbacks_get_403(webhooks: httpx.Client) ->
 
 
 def test_callback_route_refusals_use_the_api_error_shape(webhooks: httpx.Client) -> None:
-    unknown = webhooks.post("/callbacks/sendgrid", content=b"{}")
+    unknown = webhooks.post("/callbacks/plivo", content=b"{}")
     assert unknown.status_code == 404
     assert unknown.json()["details"][0]["reason"] == "NOT_FOUND"
     too_large = webhooks.post(
