@@ -67,7 +67,8 @@ async def create_server(
     may end in :0)."""
     outbox = Outbox(db, dispatcher_for(settings, temporal))
     limiter = Limiter(db, settings.default_limits())
-    authenticator = ApiKeyAuthenticator(db, settings.api_key_cache_seconds, limiter.defaults)
+    accounts = Accounts(db, PasswordWork())
+    authenticator = ApiKeyAuthenticator(accounts, settings.api_key_cache_seconds, limiter.defaults)
     server = grpc.aio.server(
         interceptors=[
             ApiInterceptor(authenticator, limiter, settings.database_limits().request_seconds)
@@ -92,7 +93,7 @@ async def create_server(
     )
     channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(ChannelServicer(), server)
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
-        TenantServicer(Accounts(db, PasswordWork()), limiter), server
+        TenantServicer(accounts, limiter), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

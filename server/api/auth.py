@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -23,11 +22,13 @@ from server.api.limits import (
 from server.domain.credentials import hash_api_key
 from server.domain.errors import ClarionError, ErrorKind
 from server.domain.limits import TenantLimits, suspended
+from server.services.accounts import Accounts
 from server.services.limits import Limiter
-from server.store import limits as limits_store
-from server.store import tenants as tenant_store
+
+# Not a store lookup: Database's own error classification and per-request time
+# budget, which the interceptor applies around every call (the last place a
+# database failure outside Database.transaction can become a 503 or 409).
 from server.store.db import (
-    Database,
     conflict,
     database_unavailable,
     is_conflict,
@@ -44,8 +45,6 @@ PUBLIC_METHODS = frozenset({"/clarion.v1.TenantService/Signup"})
 _LONG_METHODS = frozenset({"/clarion.v1.NotificationService/SendBulk"})
 # Standard services (health, reflection) are left alone.
 _OWN_SERVICES = "/clarion."
-# Recording last use on every call would turn each read into a write.
-_LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,8 @@ class ApiKeyAuthenticator:
     cached for `cache_seconds`, which bounds how long a revoked key keeps
     working (and a suspension or new limits take to apply)."""
 
-    def __init__(self, db: Database, cache_seconds: float, defaults: TenantLimits) -> None:
-        self._db = db
+    def __init__(self, accounts: Accounts, cache_seconds: float, defaults: TenantLimits) -> None:
+        self._accounts = accounts
         self._cache_seconds = cache_seconds
         self._defaults = defaults
         self._cache: dict[str, tuple[float, Caller | None]] = {}
@@ -87,17 +86,10 @@ class ApiKeyAuthenticator:
         return caller
 
     async def _lookup(self, key_hash: str) -> Caller | None:
-        now = datetime.now(UTC)
-        async with self._db.transaction() as session:
-            record = await tenant_store.find_key_by_hash(session, key_hash=key_hash)
-            if record is None or record.revoked_at is not None:
-                return None
-            if record.last_used_at is None or now - record.last_used_at > _LAST_USED_GRANULARITY:
-                await tenant_store.mark_key_used(session, key_id=record.key_id, now=now)
-            limits = await limits_store.load_limits(
-                session, tenant_id=record.tenant_id, defaults=self._defaults
-            )
-            return Caller(tenant_id=record.tenant_id, key_id=record.key_id, limits=limits)
+        owner = await self._accounts.find_key_owner(key_hash=key_hash, defaults=self._defaults)
+        if owner is None:
+            return None
+        return Caller(tenant_id=owner.tenant_id, key_id=owner.key_id, limits=owner.limits)
 
 
 _INVALID_KEY = ClarionError(

@@ -21,15 +21,11 @@ from server.domain.channels import DELIVERABLE_CHANNELS, POLICIES
 from server.domain.errors import invalid
 from server.domain.routing import RoutingPolicy, RoutingRequest
 from server.domain.sending import BulkRow, SendRequest, check_data_wire_size
-from server.services.accounts import Accounts
-from server.services.bulk import BulkSends, BulkSpec
+from server.services.accounts import Accounts, ApiKeyView
+from server.services.bulk import BulkSends, BulkSpec, BulkView, RowRefusal
 from server.services.limits import Limiter
-from server.services.notifications import Notifications
+from server.services.notifications import Notifications, NotificationView, RoutingStepView
 from server.services.routing import DefaultRouting
-from server.store.bulks import BulkRecord, RowError
-from server.store.notifications import NotificationRecord
-from server.store.routing import RoutingStepRecord
-from server.store.tenants import ApiKeyRecord
 
 # grpc ships no type information, so this alias is Any to mypy.
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -66,7 +62,7 @@ def routing_message(policy: RoutingPolicy) -> notification_service_pb2.Routing:
 
 
 def _notification_routing(
-    stored: dict[str, Any] | None, steps: list[RoutingStepRecord]
+    stored: dict[str, Any] | None, steps: list[RoutingStepView]
 ) -> notification_service_pb2.NotificationRouting | None:
     if stored is None:
         return None
@@ -96,9 +92,7 @@ def _default_routing_message(default: DefaultRouting) -> notification_service_pb
     )
 
 
-def notification_message(
-    record: NotificationRecord, steps: list[RoutingStepRecord] | None = None
-) -> notification_service_pb2.Notification:
+def notification_message(record: NotificationView) -> notification_service_pb2.Notification:
     return notification_service_pb2.Notification(
         notification_id=record.notification_id,
         status=record.status.value,
@@ -129,7 +123,7 @@ def notification_message(
         idempotency_key=record.idempotency_key or "",
         created_at=timestamp_message(record.created_at),
         updated_at=timestamp_message(record.updated_at),
-        routing=_notification_routing(record.routing, steps or []),
+        routing=_notification_routing(record.routing, record.steps),
     )
 
 
@@ -174,7 +168,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         view = await self._notifications.get(
             tenant_id=current_caller().tenant_id, notification_id=request.notification_id
         )
-        return notification_message(view.record, view.steps)
+        return notification_message(view)
 
     async def GetDefaultRouting(
         self, request: notification_service_pb2.GetDefaultRoutingRequest, context: Context
@@ -302,7 +296,7 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         )
 
 
-def _bulk_message(record: BulkRecord) -> notification_service_pb2.Bulk:
+def _bulk_message(record: BulkView) -> notification_service_pb2.Bulk:
     return notification_service_pb2.Bulk(
         bulk_id=record.bulk_id,
         total=record.accepted,
@@ -315,7 +309,7 @@ def _bulk_message(record: BulkRecord) -> notification_service_pb2.Bulk:
     )
 
 
-def _row_errors(errors: list[RowError]) -> list[notification_service_pb2.BulkRowError]:
+def _row_errors(errors: list[RowRefusal]) -> list[notification_service_pb2.BulkRowError]:
     return [
         notification_service_pb2.BulkRowError(index=e.index, reason=e.reason, message=e.message)
         for e in errors
@@ -343,7 +337,7 @@ class ChannelServicer(channel_service_pb2_grpc.ChannelServiceServicer):
         )
 
 
-def _api_key_message(record: ApiKeyRecord) -> tenant_service_pb2.ApiKey:
+def _api_key_message(record: ApiKeyView) -> tenant_service_pb2.ApiKey:
     return tenant_service_pb2.ApiKey(
         key_id=record.key_id,
         name=record.name,

@@ -8,8 +8,7 @@ from google.protobuf import json_format
 
 from server.api.auth import current_caller
 from server.api.servicers import timestamp_message
-from server.services.templates import Templates, TemplateView
-from server.store.templates import VersionRecord
+from server.services.templates import Templates, TemplateView, VersionView
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
@@ -23,7 +22,7 @@ def _channels_message(channels: dict[str, Any]) -> template_service_pb2.Template
     return json_format.ParseDict(channels, template_service_pb2.TemplateChannels())
 
 
-def _approval(version: VersionRecord) -> template_service_pb2.WhatsAppApproval | None:
+def _approval(version: VersionView) -> template_service_pb2.WhatsAppApproval | None:
     if not version.whatsapp_status:
         return None
     return template_service_pb2.WhatsAppApproval(
@@ -31,7 +30,7 @@ def _approval(version: VersionRecord) -> template_service_pb2.WhatsAppApproval |
     )
 
 
-def version_message(version: VersionRecord) -> template_service_pb2.TemplateVersion:
+def version_message(version: VersionView) -> template_service_pb2.TemplateVersion:
     return template_service_pb2.TemplateVersion(
         template_id=version.template_id,
         version=version.version,

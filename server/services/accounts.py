@@ -2,15 +2,17 @@
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from server.domain import credentials
 from server.domain.errors import ClarionError, ErrorKind, invalid, limit_reached, not_found
 from server.domain.ids import looks_like_id, new_id
+from server.domain.limits import TenantLimits
 from server.domain.recipients import normalize_email
 from server.services.paging import check_page_size, decode_page_token, encode_page_token
+from server.store import limits as limits_store
 from server.store import tenants as store
 from server.store.db import Database
 from server.store.tenants import ApiKeyRecord
@@ -20,6 +22,8 @@ MAX_PASSWORD_LENGTH = 256
 # Active (unrevoked) keys per tenant: enough for a key per service and
 # environment, with room to rotate.
 MAX_API_KEYS = 20
+# Recording last use on every call would turn each read into a write.
+_LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,38 @@ class CreatedKey:
     api_key: str
 
 
+@dataclass(frozen=True)
+class ApiKeyView:
+    """An API key as its tenant sees it (never the secret or its hash)."""
+
+    key_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _key_view(record: ApiKeyRecord) -> ApiKeyView:
+    return ApiKeyView(
+        key_id=record.key_id,
+        name=record.name,
+        prefix=record.prefix,
+        created_at=record.created_at,
+        last_used_at=record.last_used_at,
+        revoked_at=record.revoked_at,
+    )
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """Who an active API key belongs to, with the tenant's limits."""
+
+    tenant_id: str
+    key_id: str
+    limits: TenantLimits
+
+
 def _check_name(name: str, field: str, limit: int) -> str:
     name = name.strip()
     if not name or len(name) > limit:
@@ -45,6 +81,21 @@ class Accounts:
     def __init__(self, db: Database, passwords: credentials.PasswordWork) -> None:
         self._db = db
         self._passwords = passwords
+
+    async def find_key_owner(self, *, key_hash: str, defaults: TenantLimits) -> KeyOwner | None:
+        """The tenant of an active key, or None for an unknown or revoked one;
+        notes the key's last use (at most once a minute)."""
+        now = datetime.now(UTC)
+        async with self._db.transaction() as session:
+            record = await store.find_key_by_hash(session, key_hash=key_hash)
+            if record is None or record.revoked_at is not None:
+                return None
+            if record.last_used_at is None or now - record.last_used_at > _LAST_USED_GRANULARITY:
+                await store.mark_key_used(session, key_id=record.key_id, now=now)
+            limits = await limits_store.load_limits(
+                session, tenant_id=record.tenant_id, defaults=defaults
+            )
+            return KeyOwner(tenant_id=record.tenant_id, key_id=record.key_id, limits=limits)
 
     async def signup(self, *, name: str, email: str, password: str) -> SignupResult:
         name = _check_name(name, "name", 200)
@@ -130,7 +181,7 @@ class Accounts:
 
     async def list_api_keys(
         self, *, tenant_id: str, page_size: int, page_token: str
-    ) -> tuple[list[ApiKeyRecord], str]:
+    ) -> tuple[list[ApiKeyView], str]:
         """A page of keys, newest first, and the next page's token ("" at the end)."""
         limit = check_page_size(page_size, default=50, maximum=100)
         after = decode_page_token(page_token) if page_token else None
@@ -138,12 +189,13 @@ class Accounts:
             records = await store.list_api_keys(
                 session, tenant_id=tenant_id, after=after, limit=limit + 1
             )
+        views = [_key_view(r) for r in records[:limit]]
         if len(records) <= limit:
-            return records, ""
+            return views, ""
         last = records[limit - 1]
-        return records[:limit], encode_page_token(last.created_at, last.key_id)
+        return views, encode_page_token(last.created_at, last.key_id)
 
-    async def revoke_api_key(self, *, tenant_id: str, key_id: str) -> ApiKeyRecord:
+    async def revoke_api_key(self, *, tenant_id: str, key_id: str) -> ApiKeyView:
         if not looks_like_id("key", key_id):
             raise not_found("API key")
         async with self._db.transaction() as session:
@@ -152,4 +204,4 @@ class Accounts:
             )
         if record is None:
             raise not_found("API key")
-        return record
+        return _key_view(record)

@@ -31,7 +31,7 @@ from server.services.templates import LoadedTemplate, Templates
 from server.store import bulks as store
 from server.store import notifications as notification_store
 from server.store import outbox as outbox_store
-from server.store.bulks import BulkRecord, RowError
+from server.store.bulks import RowError
 from server.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -67,12 +67,38 @@ class BulkPlan:
     routing: RoutingPolicy | None
 
 
+@dataclass(frozen=True)
+class RowRefusal:
+    """A bulk row that was not accepted, and why."""
+
+    index: int
+    reason: str
+    message: str
+
+
+def _refusals(errors: list[RowError]) -> list[RowRefusal]:
+    return [RowRefusal(e.index, e.reason, e.message) for e in errors]
+
+
+@dataclass(frozen=True)
+class BulkView:
+    bulk_id: str
+    channels: list[str]
+    template_id: str
+    # Rows read, and of those accepted.
+    total: int
+    accepted: int
+    created_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int]
+
+
 @dataclass
 class BulkAccepted:
     bulk_id: str
     total: int
     rows: list[tuple[int, str]]
-    errors: list[RowError]
+    errors: list[RowRefusal]
 
 
 @dataclass(frozen=True)
@@ -132,7 +158,7 @@ class BulkSends:
                             session, bulk_id=bulk_id, now=datetime.now(UTC)
                         )
                     await claim.completed(session, bulk_id)
-                    result = BulkAccepted(bulk_id, len(rows), accepted, errors)
+                    result = BulkAccepted(bulk_id, len(rows), accepted, _refusals(errors))
         # A replay starts the workflow too (harmless: the workflow id is
         # derived from the bulk); the outbox row covers a first request that
         # died between commit and start, or a Temporal outage.
@@ -237,25 +263,34 @@ class BulkSends:
             await store.delete_bulk(session, bulk_id=bulk_id)
         log.info("discarded the partial upload %s", bulk_id)
 
-    async def get(self, *, tenant_id: str, bulk_id: str) -> BulkRecord:
+    async def get(self, *, tenant_id: str, bulk_id: str) -> BulkView:
         if not looks_like_id("blk", bulk_id):
             raise not_found("bulk")
         async with self._db.transaction() as session:
             record = await store.get_bulk(session, tenant_id=tenant_id, bulk_id=bulk_id)
         if record is None:
             raise not_found("bulk")
-        return record
+        return BulkView(
+            bulk_id=record.bulk_id,
+            channels=list(record.channels),
+            template_id=record.template_id,
+            total=record.total,
+            accepted=record.accepted,
+            created_at=record.created_at,
+            finished_at=record.finished_at,
+            counts=dict(record.counts),
+        )
 
     async def errors(
         self, *, tenant_id: str, bulk_id: str, page_size: int, page_token: str
-    ) -> tuple[list[RowError], str]:
+    ) -> tuple[list[RowRefusal], str]:
         await self.get(tenant_id=tenant_id, bulk_id=bulk_id)
         limit = check_page_size(page_size, default=100, maximum=1000)
         after = int(str(decode_position(page_token, _is_row_index)[0])) if page_token else -1
         async with self._db.transaction() as session:
             found = await store.list_errors(session, bulk_id=bulk_id, after=after, limit=limit + 1)
         token = encode_position([found[limit - 1].index]) if len(found) > limit else ""
-        return found[:limit], token
+        return _refusals(found[:limit]), token
 
     def _check(self, spec: BulkSpec) -> BulkPlan:
         check_idempotency_key(spec.idempotency_key)
@@ -357,7 +392,7 @@ class BulkSends:
         assert record is not None
         rows = await store.row_notifications(session, bulk_id=bulk_id)
         errors = await store.list_errors(session, bulk_id=bulk_id, after=-1, limit=record.total)
-        return BulkAccepted(bulk_id, record.total, rows, errors)
+        return BulkAccepted(bulk_id, record.total, rows, _refusals(errors))
 
     def _start_soon(self, bulk_id: str, tenant_id: str, rows: int, accepted: int) -> None:
         """Starts delivery after the commit, unless every row was refused."""

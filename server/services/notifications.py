@@ -12,7 +12,7 @@ from contracts.workflows import DeliveryRef
 from server.domain.channels import Channel
 from server.domain.errors import invalid, not_found
 from server.domain.ids import looks_like_id, new_id
-from server.domain.routing import RoutingPolicy
+from server.domain.routing import RoutingPolicy, StepOutcome
 from server.domain.sending import (
     ContentPlan,
     RecipientPlan,
@@ -44,16 +44,92 @@ class Accepted:
 
 
 @dataclass(frozen=True)
-class NotificationView:
-    """A notification with its routing steps (empty when not routed)."""
+class DeliveryEventView:
+    kind: str
+    status: str
+    detail: str
+    occurred_at: datetime
 
-    record: NotificationRecord
-    steps: list[RoutingStepRecord]
+
+@dataclass(frozen=True)
+class DeliveryView:
+    channel: str
+    status: DeliveryStatus
+    attempts: int
+    reason: str
+    updated_at: datetime
+    # Filled only for one notification's GET.
+    history: list[DeliveryEventView]
+
+
+@dataclass(frozen=True)
+class RoutingStepView:
+    channel: str
+    outcome: StepOutcome
+    reason: str
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    """A notification as its tenant sees it, with its routing steps (empty
+    when not routed, and in lists)."""
+
+    notification_id: str
+    status: DeliveryStatus
+    channels: list[str]
+    recipient: dict[str, str]
+    template_id: str
+    template_version: int | None
+    bulk_id: str | None
+    idempotency_key: str | None
+    created_at: datetime
+    updated_at: datetime
+    deliveries: list[DeliveryView]
+    # The routing policy and its "source"; None when not routed.
+    routing: dict[str, Any] | None
+    steps: list[RoutingStepView]
+
+
+def notification_view(
+    record: NotificationRecord, steps: list[RoutingStepRecord] | None = None
+) -> NotificationView:
+    return NotificationView(
+        notification_id=record.notification_id,
+        status=record.status,
+        channels=list(record.channels),
+        recipient=dict(record.recipient),
+        template_id=record.template_id,
+        template_version=record.template_version,
+        bulk_id=record.bulk_id,
+        idempotency_key=record.idempotency_key,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        deliveries=[
+            DeliveryView(
+                channel=d.channel,
+                status=d.status,
+                attempts=d.attempts,
+                reason=d.reason,
+                updated_at=d.updated_at,
+                history=[
+                    DeliveryEventView(e.kind, e.status, e.detail, e.occurred_at) for e in d.history
+                ],
+            )
+            for d in record.deliveries
+        ],
+        routing=record.routing,
+        steps=[
+            RoutingStepView(s.channel, s.outcome, s.reason, s.started_at, s.finished_at)
+            for s in steps or []
+        ],
+    )
 
 
 @dataclass(frozen=True)
 class NotificationPage:
-    notifications: list[NotificationRecord]
+    notifications: list[NotificationView]
     next_page_token: str
 
 
@@ -216,7 +292,7 @@ class Notifications:
                 steps = found.get(notification_id, [])
         if record is None:
             raise not_found("notification")
-        return NotificationView(record, steps)
+        return notification_view(record, steps)
 
     async def list_notifications(
         self,
@@ -257,4 +333,4 @@ class Notifications:
             records = records[:limit]
             last = records[-1]
             next_token = encode_page_token(last.created_at, last.notification_id)
-        return NotificationPage(records, next_token)
+        return NotificationPage([notification_view(r) for r in records], next_token)

@@ -38,9 +38,68 @@ MAX_VERSIONS = 100
 
 
 @dataclass(frozen=True)
+class VersionView:
+    """A template version as its tenant sees it."""
+
+    template_id: str
+    version: int
+    channels: dict[str, dict[str, str]]
+    variables: list[str]
+    whatsapp_status: str | None
+    whatsapp_reason: str
+    created_at: datetime
+
+
+def version_view(record: VersionRecord) -> VersionView:
+    return VersionView(
+        template_id=record.template_id,
+        version=record.version,
+        channels=record.channels,
+        variables=list(record.variables),
+        whatsapp_status=record.whatsapp_status,
+        whatsapp_reason=record.whatsapp_reason,
+        created_at=record.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class TemplateSummary:
+    template_id: str
+    description: str
+    active_version: int
+    latest_version: int
+    rollout_version: int | None
+    rollout_percent: int
+    rollout_state: str
+    rollout_stopped_reason: str
+    rollout_started_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class TemplateView:
-    template: TemplateRecord
-    active: VersionRecord
+    template: TemplateSummary
+    active: VersionView
+
+
+def template_view(template: TemplateRecord, active: VersionRecord) -> TemplateView:
+    return TemplateView(
+        TemplateSummary(
+            template_id=template.template_id,
+            description=template.description,
+            active_version=template.active_version,
+            latest_version=template.latest_version,
+            rollout_version=template.rollout_version,
+            rollout_percent=template.rollout_percent,
+            rollout_state=template.rollout_state,
+            rollout_stopped_reason=template.rollout_stopped_reason,
+            rollout_started_at=template.rollout_started_at,
+            created_at=template.created_at,
+            updated_at=template.updated_at,
+        ),
+        version_view(active),
+    )
 
 
 @dataclass(frozen=True)
@@ -109,11 +168,11 @@ class Templates:
         assert template is not None
         if approval:
             self._outbox.start_approval_soon(approval)
-        return TemplateView(template, version)
+        return template_view(template, version)
 
     async def create_version(
         self, *, tenant_id: str, template_id: str, channels: dict[str, Any]
-    ) -> VersionRecord:
+    ) -> VersionView:
         variables = validate_template(channels)
         now = datetime.now(UTC)
         async with self._db.transaction() as session:
@@ -134,7 +193,7 @@ class Templates:
             )  # fmt: skip
         if approval:
             self._outbox.start_approval_soon(approval)
-        return version
+        return version_view(version)
 
     async def _add_version(
         self,
@@ -176,7 +235,7 @@ class Templates:
         async with self._db.transaction() as session:
             template = await self._live(session, tenant_id, template_id)
             active = await self._version(session, tenant_id, template_id, template.active_version)
-        return TemplateView(template, active)
+        return template_view(template, active)
 
     async def list_templates(
         self, *, tenant_id: str, page_size: int, page_token: str
@@ -188,7 +247,7 @@ class Templates:
                 session, tenant_id=tenant_id, after=after, limit=limit + 1
             )
             views = [
-                TemplateView(
+                template_view(
                     t, await self._version(session, tenant_id, t.template_id, t.active_version)
                 )
                 for t in records[:limit]
@@ -196,10 +255,10 @@ class Templates:
         token = encode_position([records[limit - 1].template_id]) if len(records) > limit else ""
         return views, token
 
-    async def get_version(self, *, tenant_id: str, template_id: str, version: int) -> VersionRecord:
+    async def get_version(self, *, tenant_id: str, template_id: str, version: int) -> VersionView:
         async with self._db.transaction() as session:
             await self._live(session, tenant_id, template_id)
-            return await self._version(session, tenant_id, template_id, version)
+            return version_view(await self._version(session, tenant_id, template_id, version))
 
     async def rollout(
         self, *, tenant_id: str, template_id: str, version: int, percent: int
@@ -239,7 +298,7 @@ class Templates:
             )
             updated = await self._live(session, tenant_id, template_id)
             active = await self._version(session, tenant_id, template_id, updated.active_version)
-        return TemplateView(updated, active)
+        return template_view(updated, active)
 
     async def delete(self, *, tenant_id: str, template_id: str) -> TemplateView:
         now = datetime.now(UTC)
@@ -249,7 +308,7 @@ class Templates:
             await store.update_template(
                 session, tenant_id=tenant_id, template_id=template_id, now=now, archived_at=now
             )
-        return TemplateView(template, active)
+        return template_view(template, active)
 
     async def preview(
         self, *, tenant_id: str, template_id: str, data: dict[str, Any], channels: list[str]
@@ -375,7 +434,7 @@ def _check_sendable(
 
 
 def _missing_channel(
-    template_id: str, channel: str, version: VersionRecord, field: str
+    template_id: str, channel: str, version: VersionRecord | VersionView, field: str
 ) -> ClarionError:
     has = ", ".join(sorted(version.channels)) or "none"
     return invalid(
