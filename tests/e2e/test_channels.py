@@ -69,9 +69,9 @@ def test_history_records_each_attempt_and_transition(tenant: Tenant) -> None:
         ("status", "delivered"),
     ]
     assert [e["detail"] for e in history if e["kind"] == "attempt"] == [
-        "Twilio unavailable",
-        "Twilio unavailable",
-        "accepted",
+        "Twilio unavailable (via twilio)",
+        "Twilio unavailable (via twilio)",
+        "accepted via twilio",
     ]
     times = [datetime.fromisoformat(e["occurred_at"]) for e in history]
     assert times == sorted(times)
@@ -90,7 +90,7 @@ def test_slack_retry_after_is_honoured(tenant: Tenant) -> None:
     ).json()
     final = wait_for_status(tenant, sent["notification_id"], {"delivered"}, timeout=60)
     attempts = [e for e in final["deliveries"][0]["history"] if e["kind"] == "attempt"]
-    assert [a["detail"] for a in attempts] == ["Slack rate limit", "accepted"]
+    assert [a["detail"] for a in attempts] == ["Slack rate limit (via slack)", "accepted via slack"]
     gap = datetime.fromisoformat(attempts[1]["occurred_at"]) - datetime.fromisoformat(
         attempts[0]["occurred_at"]
     )
