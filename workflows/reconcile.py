@@ -93,6 +93,12 @@ async def reconcile(
             wait_seconds=in_flight.total_seconds(),
         )
     prefix = f"attempt at {started:%H:%M:%S} UTC had no recorded outcome"
+    # A receipt may have named the message meanwhile (receipts record the
+    # provider's id on a delivery that has none): then the outcome is known.
+    async with db.transaction() as session:
+        now_known = await store.get_delivery(session, delivery_id=delivery.delivery_id)
+    if now_known is not None and now_known.provider_message_id:
+        return Reconciled(adopted=ProviderAccepted(now_known.provider_message_id))
     rule = provider.after_unknown_outcome
     result = Reconciled()
     if rule is AfterUnknownOutcome.LOOK_UP:
@@ -108,6 +114,7 @@ async def reconcile(
                     session,
                     channel=delivery.channel,
                     provider_message_ids=[c.provider_message_id for c in candidates],
+                    other_than=delivery.delivery_id,
                 )
             mine = [c for c in candidates if c.provider_message_id not in taken]
             if mine:

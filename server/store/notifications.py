@@ -331,15 +331,17 @@ async def find_delivery_by_provider_message_id(
 
 
 async def recorded_provider_message_ids(
-    session: AsyncSession, *, channel: str, provider_message_ids: list[str]
+    session: AsyncSession, *, channel: str, provider_message_ids: list[str], other_than: str
 ) -> set[str]:
-    """Which of these provider message ids some delivery already holds."""
+    """Which of these provider message ids a delivery other than `other_than`
+    already holds (one it holds itself is its own message)."""
     if not provider_message_ids:
         return set()
     rows = await session.execute(
         select(deliveries.c.provider_message_id).where(
             deliveries.c.channel == channel,
             deliveries.c.provider_message_id.in_(provider_message_ids),
+            deliveries.c.id != other_than,
         )
     )
     return {row[0] for row in rows}
