@@ -17,7 +17,7 @@ from providers.base import (
     bad_signature,
 )
 from providers.mailgun.message_ids import delivery_id_from_message_id
-from providers.signing import as_bytes, secrets_equal
+from providers.signing import as_bytes, secrets_equal, timestamp_age_error
 
 ROUTE = "mailgun"
 # A signature is trusted this long either side of its timestamp, and its
@@ -36,17 +36,9 @@ def mailgun_signature_valid(signing_key: str, timestamp: str, token: str, signat
 def mailgun_freshness_error(timestamp: str, now: datetime) -> ReceiptRefused | None:
     """Refuses a signature timestamp that is not an integer or is more than
     MAILGUN_FRESHNESS from now, in either direction."""
-    try:
-        signed_at = datetime.fromtimestamp(int(timestamp), now.tzinfo)
-    except (ValueError, OverflowError, OSError):
-        return ReceiptRefused("RECEIPT_STALE", "signature.timestamp is not a Unix time in seconds")
-    if abs(now - signed_at) > MAILGUN_FRESHNESS:
-        return ReceiptRefused(
-            "RECEIPT_STALE",
-            f"signature.timestamp is more than {MAILGUN_FRESHNESS} from now; "
-            "check the receiver's clock",
-        )
-    return None
+    return timestamp_age_error(
+        timestamp, now, field="signature.timestamp", window=MAILGUN_FRESHNESS
+    )
 
 
 def mailgun_receipt(event: dict[str, object]) -> ProviderReceipt | None:
