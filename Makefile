@@ -5,7 +5,7 @@ SITE     = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["pure
 PROTOS  := $(wildcard proto/clarion/v1/*.proto)
 GOOGLE_PROTOS := google/rpc/status.proto google/rpc/error_details.proto
 
-.PHONY: run test setup generate check-generated lint bench bench-bulk bench-csv
+.PHONY: run test setup browser generate check-generated lint bench bench-bulk bench-csv
 
 setup: .venv/.installed node_modules/.installed
 
@@ -19,10 +19,15 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
+# The portal's browser tests drive Debian's Chromium (Playwright's own browser
+# downloads are not reachable from CI).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 run: setup
 	$(PY) -m runner
 
-test: setup check-generated lint
+test: setup browser check-generated lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Stubs for Python and a descriptor set for Envoy's transcoder. google/rpc is
