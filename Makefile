@@ -83,11 +83,6 @@ bench-signup: setup
 fuzz: setup
 	CLARION_FUZZ_EXAMPLES=$${CLARION_FUZZ_EXAMPLES:-300} $(PY) -m pytest -q -s tests/fuzz
 
-# One tenant's burst, another's OTPs and a third's bulk at once (issue 15).
-.PHONY: bench-isolation
-bench-isolation: setup
-	$(PY) -m bench.isolation $(BENCH_ARGS)
-
 # 100,000-row CSV upload and a 10,000-row JSON bulk; takes about a quarter of an hour here.
 bench-bulk: setup
 	$(PY) -m bench.bulk $(BENCH_ARGS)
