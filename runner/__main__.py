@@ -25,6 +25,11 @@ def main() -> int:
         temporal_ui=settings.temporal_ui_port,
         sandbox_http=settings.sandbox_http_port,
         sandbox_smtp=settings.sandbox_smtp_port,
+        api_metrics=settings.api_metrics_port,
+        bulk_metrics=settings.bulk_metrics_port,
+        callbacks_metrics=settings.callbacks_metrics_port,
+        worker_metrics=settings.worker_metrics_port,
+        worker_sdk_metrics=settings.worker_sdk_metrics_port,
     )
     stack = Stack(
         data_dir=settings.data_dir.resolve(), ports=ports, database_url=settings.database_url
@@ -52,6 +57,10 @@ Clarion is up in {time.monotonic() - started:.1f} s.
   Provider webhooks    {stack.webhook_url}/callbacks/{{provider}}
   Temporal UI          http://127.0.0.1:{ports.temporal_ui}
   Provider sandbox     {stack.sandbox_url}/sandbox/
+  Metrics (/metrics)   API {ports.api_metrics}, bulk API {ports.bulk_metrics}, \
+callbacks {ports.callbacks_metrics}, worker {ports.worker_metrics} (SDK {ports.worker_sdk_metrics}),
+                       Temporal {ports.temporal_metrics}, \
+Envoy admin {ports.envoy_admin} and {ports.webhooks_admin} (/stats/prometheus)
   Logs                 {stack.data_dir / "logs"}
 Press Ctrl-C to stop.""",
         flush=True,

@@ -51,6 +51,12 @@ class Ports:
     temporal_metrics: int = 7244
     sandbox_http: int = 4010
     sandbox_smtp: int = 2525
+    # Each Clarion process's /metrics (docs/operations.md).
+    api_metrics: int = 9464
+    bulk_metrics: int = 9465
+    callbacks_metrics: int = 9466
+    worker_metrics: int = 9467
+    worker_sdk_metrics: int = 9468
 
     @classmethod
     def free(cls) -> "Ports":
@@ -80,6 +86,11 @@ class Ports:
             "Temporal metrics": self.temporal_metrics,
             "sandbox HTTP": self.sandbox_http,
             "sandbox SMTP": self.sandbox_smtp,
+            "API metrics": self.api_metrics,
+            "bulk API metrics": self.bulk_metrics,
+            "callbacks metrics": self.callbacks_metrics,
+            "worker metrics": self.worker_metrics,
+            "worker SDK metrics": self.worker_sdk_metrics,
         }
 
 
@@ -162,6 +173,10 @@ class Stack:
             "CLARION_CALLBACKS_PORT": str(p.callbacks),
             "CLARION_ENVOY_PORT": str(p.envoy),
             "CLARION_TEMPORAL_PORT": str(p.temporal),
+            "CLARION_API_METRICS_PORT": str(p.api_metrics),
+            "CLARION_CALLBACKS_METRICS_PORT": str(p.callbacks_metrics),
+            "CLARION_WORKER_METRICS_PORT": str(p.worker_metrics),
+            "CLARION_WORKER_SDK_METRICS_PORT": str(p.worker_sdk_metrics),
             "CLARION_WEBHOOK_BASE_URL": self.webhook_url,
             **self.overrides,
         }
@@ -277,7 +292,7 @@ class Stack:
         self._spawn(
             "api-bulk",
             [sys.executable, "-m", "server"],
-            env={"CLARION_GRPC_PORT": str(p.bulk)},
+            env={"CLARION_GRPC_PORT": str(p.bulk), "CLARION_API_METRICS_PORT": str(p.bulk_metrics)},
             niceness=BACKGROUND_NICENESS,
             ready=lambda _: _port_open(p.bulk),
         )

@@ -11,7 +11,8 @@ import gc
 import logging
 import signal
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import grpc
 from aiohttp import web
@@ -30,7 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from temporalio.client import Client
 
 from providers.registry import webhook_handlers
-from server import admin
+from server import admin, metrics
 from server.api.auth import ApiInterceptor, ApiKeyAuthenticator
 from server.api.callbacks import callback_app
 from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
@@ -49,6 +50,7 @@ from server.services.receipts import Receipts
 from server.services.templates import Templates
 from server.settings import Settings
 from server.store.db import Database, create_engine
+from server.store.outbox import pending_by_kind
 
 log = logging.getLogger("clarion.server")
 
@@ -151,6 +153,11 @@ async def start_pending_workflows(outbox: Outbox, every: float, recheck: float) 
             log.exception("starting pending workflows failed; retrying")
 
 
+async def outbox_depth(db: Database) -> list[tuple[str, int, float]]:
+    async with db.transaction() as session:
+        return await pending_by_kind(session, now=datetime.now(UTC))
+
+
 def create_callback_app(settings: Settings, db: Database, temporal: Client) -> web.Application:
     return callback_app(
         Receipts(
@@ -166,6 +173,7 @@ async def serve(settings: Settings, role: str) -> None:
     settings.require_real_provider_secrets()
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
+    metrics.configure_tenant_labels(settings.metrics_tenant_labels)
     limits = settings.database_limits()
     db = Database(create_engine(settings.database_url, limits=limits), limits)
     temporal = await Client.connect(
@@ -197,6 +205,10 @@ async def _serve_api(
 ) -> None:
     server, port = await create_server(settings, db, temporal, settings.grpc_address)
     await server.start()
+    metrics.serve_metrics(
+        settings.api_metrics_port,
+        [metrics.OutboxCollector(asyncio.get_running_loop(), partial(outbox_depth, db))],
+    )
     _freeze_startup_objects()
     log.info("gRPC API listening on %s:%d", settings.grpc_host, port)
     purge = asyncio.create_task(purge_expired_keys(Idempotency(db, settings.idempotency_policy())))
@@ -222,6 +234,7 @@ async def _serve_callbacks(
     )
     await runner.setup()
     await web.TCPSite(runner, settings.grpc_host, settings.callbacks_port).start()
+    metrics.serve_metrics(settings.callbacks_metrics_port)
     _freeze_startup_objects()
     log.info(
         "provider callbacks listening on http://%s:%d", settings.grpc_host, settings.callbacks_port

@@ -64,6 +64,25 @@ class Settings(ProviderSettings, BaseSettings):
     sandbox_smtp_port: int = 2525
     run_sandbox: bool = True
 
+    # Each process serves Prometheus metrics at http://127.0.0.1:PORT/metrics
+    # (0 = off). The bulk API server is `python -m server` with
+    # CLARION_API_METRICS_PORT set to bulk_metrics_port (`make run` does so).
+    api_metrics_port: int = 9464
+    bulk_metrics_port: int = 9465
+    callbacks_metrics_port: int = 9466
+    worker_metrics_port: int = 9467
+    # The Temporal SDK's own metrics of the worker (temporal_*).
+    worker_sdk_metrics_port: int = 9468
+    # Label metrics by tenant: "" (none), "all", or comma-separated tenant
+    # ids. Every labelled tenant multiplies the time series, so keep it bounded.
+    metrics_tenant_labels: str = ""
+    # OTLP/gRPC collector for traces (e.g. http://127.0.0.1:4317); unset = no
+    # tracing at all. OTEL_EXPORTER_OTLP_ENDPOINT is read too.
+    otlp_endpoint: str = Field(
+        default="",
+        validation_alias=AliasChoices("CLARION_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+
     # Delivery retries: exponential backoff with jitter, within both limits.
     delivery_max_attempts: int = 6
     retry_initial_seconds: float = 1.0

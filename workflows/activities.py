@@ -182,7 +182,7 @@ class DeliveryActivities:
                 provider=carrier.name,
             )
         try:
-            accepted = await call_provider(carrier.provider, message)
+            accepted = await call_provider(carrier.provider, message, via=carrier.name)
         except ProviderError as error:
             outcome = unknown_outcome_note(error.reason) if error.outcome_unknown else error.reason
             await self._record_attempt(

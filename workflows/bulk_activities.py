@@ -13,6 +13,7 @@ from temporalio import activity
 
 from contracts.policies import RolloutPolicy
 from providers.base import OutboundMessage, ProviderAccepted, ProviderError
+from server import metrics
 from server.domain.routing import RoutingPolicy, StepOutcome, SuccessOn
 from server.domain.status import DeliveryStatus
 from server.services.deliveries import guard_rollout
@@ -292,17 +293,25 @@ class BulkActivities:
         self, channel: str, carrier: Carrier, message: OutboundMessage
     ) -> ProviderAccepted | ProviderError:
         try:
-            accepted = await call_provider(carrier.provider, message)
+            accepted = await call_provider(carrier.provider, message, via=carrier.name)
         except ProviderError as error:
             await self._failover.report(channel, carrier, error)
             return error
         await self._failover.report(channel, carrier, None)
         return accepted
 
-    async def record(self, bulk_id: str, outcomes: list[store.DeliveryOutcome]) -> None:
+    async def record(
+        self, bulk_id: str, tenant_id: str, outcomes: list[store.DeliveryOutcome]
+    ) -> None:
         now = datetime.now(UTC)
         async with self._db.transaction() as session:
-            await store.record_outcomes(session, outcomes, now=now)
+            reached = await store.record_outcomes(session, outcomes, now=now)
+            tenant = metrics.tenant_label(tenant_id)
+            for r in reached:
+                counter = metrics.DELIVERIES.labels(
+                    r.channel, metrics.provider_label(r.provider), r.status.value, tenant
+                )
+                metrics.count_on_commit(session, counter)
             # Final outcomes feed the template's rollout guard, as for single
             # sends: a bad new version must stop itself in a bulk too.
             final = any(o.status and DeliveryStatus(o.status).is_final for o in outcomes)
@@ -338,6 +347,8 @@ class _PageOutcomes:
         self._bulk_id = bulk_id
         self._final = final
         self._buffer: list[store.DeliveryOutcome] = []
+        # A bulk's rows are all its tenant's.
+        self._tenant_id = ""
         self._flushed_at = time.monotonic()
         self._lock = asyncio.Lock()
         self.result = BulkPageResult()
@@ -349,6 +360,7 @@ class _PageOutcomes:
         result: ProviderAccepted | ProviderError | Reconciled,
         via: str = "",
     ) -> None:
+        self._tenant_id = delivery.tenant_id
         outcome = self._outcome(delivery, result)
         if via and outcome.detail:
             outcome = dataclasses.replace(outcome, detail=f"{outcome.detail} (via {via})")
@@ -366,7 +378,7 @@ class _PageOutcomes:
             batch, self._buffer = self._buffer, []
             self._flushed_at = time.monotonic()
             if batch:
-                await self._activities.record(self._bulk_id, batch)
+                await self._activities.record(self._bulk_id, self._tenant_id, batch)
 
     def _outcome(
         self, delivery: DeliveryRecord, result: ProviderAccepted | ProviderError | Reconciled

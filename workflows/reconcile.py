@@ -11,6 +11,7 @@ is sent again, the provider's rule (AfterUnknownOutcome) decides:
 Each case leaves a line in the delivery's history."""
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from providers.base import (
     ProviderAccepted,
     ProviderError,
 )
+from server import metrics
 from server.store import notifications as store
 from server.store.db import Database
 from server.store.notifications import DeliveryRecord
@@ -35,20 +37,37 @@ ADAPTER_FAILURE = (
 log = logging.getLogger(__name__)
 
 
-async def call_provider(provider: Provider, message: OutboundMessage) -> ProviderAccepted:
-    """The provider call, with any failure an adapter did not classify turned
-    into a permanent ProviderError: retrying a bug cannot fix it, and
-    "provider unavailable" would not be true. Its outcome counts as unknown,
-    because the adapter may have failed after the request went out."""
+async def call_provider(
+    provider: Provider, message: OutboundMessage, *, via: str
+) -> ProviderAccepted:
+    """The provider call (`via` names the provider), with any failure an
+    adapter did not classify turned into a permanent ProviderError: retrying
+    a bug cannot fix it, and "provider unavailable" would not be true. Its
+    outcome counts as unknown, because the adapter may have failed after the
+    request went out. Each call is timed and counted by outcome."""
+    started = time.perf_counter()
+    outcome = "accepted"
     try:
         return await provider.send(message)
-    except ProviderError:
+    except ProviderError as error:
+        outcome = attempt_outcome(error)
         raise
     except Exception as exc:
+        outcome = "unknown"
         log.exception("provider adapter for %s failed on %s", message.channel, message.delivery_id)
         raise ProviderError(
             ADAPTER_FAILURE, permanent=True, detail=repr(exc), outcome_unknown=True
         ) from exc
+    finally:
+        labels = (message.channel, via, outcome)
+        metrics.PROVIDER_CALL_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+        metrics.ATTEMPTS.labels(*labels).inc()
+
+
+def attempt_outcome(error: ProviderError) -> str:
+    if error.outcome_unknown:
+        return "unknown"
+    return "permanent" if error.permanent else "transient"
 
 
 def unknown_outcome_note(reason: str) -> str:

@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from providers.registry import build_providers
+from server import metrics
 from server.log_redaction import configure_logging
 from server.settings import Settings
 from server.store.db import Database, create_engine
@@ -21,6 +22,7 @@ from workflows.bulk_activities import BulkActivities
 from workflows.drain import MAX_DRAIN_SECONDS
 from workflows.failover import Carrier, Failover
 from workflows.notification import NotificationWorkflow
+from workflows.telemetry import ScheduleToStartInterceptor, sdk_runtime
 from workflows.template_approval import TemplateApprovalWorkflow
 
 log = logging.getLogger("clarion.worker")
@@ -63,6 +65,7 @@ def create_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
+        interceptors=[ScheduleToStartInterceptor()],
         workflows=[NotificationWorkflow, TemplateApprovalWorkflow, BulkSendWorkflow],
         # Re-importing modules into every workflow's sandbox cost a third of the
         # worker's CPU (py-spy); the sandbox's call restrictions still apply.
@@ -99,8 +102,14 @@ async def run(settings: Settings) -> None:
     settings.require_real_provider_secrets()
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
+    metrics.configure_tenant_labels(settings.metrics_tenant_labels)
     db = Database(create_engine(settings.database_url))
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        runtime=sdk_runtime(settings.worker_sdk_metrics_port),
+    )
+    metrics.serve_metrics(settings.worker_metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,9 +10,11 @@ from typing import Any
 
 import grpc
 
+from server import metrics
 from server.api.errors import abort
 from server.api.input_checks import refuse_control_characters
 from server.api.limits import (
+    SEND_METHODS,
     UPLOAD_BULK,
     Meter,
     accepted_by,
@@ -141,8 +143,11 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         async def bounded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             token = None
+            caller = None
+            # Until answered: a call cut short (the client went away) counts as such.
+            reason = "CANCELLED"
+            started = time.perf_counter()
             try:
-                caller = None
                 if needs_key:
                     caller = await self._authenticator.authenticate(api_key) if api_key else None
                     if caller is None:
@@ -151,30 +156,24 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if not streaming:
                     refuse_control_characters(request)
                 if caller is not None:
-                    return await self._limited(method, inner, request, context, caller)
-                return await inner(request, context)
+                    response = await self._limited(method, inner, request, context, caller)
+                else:
+                    response = await inner(request, context)
+                reason = "OK"
+                return response
             except grpc.aio.AbortError:
                 raise
             except ClarionError as error:
+                reason = error.reason
                 await abort(context, error)
             except Exception as error:
-                if is_database_outage(error):
-                    # Reached the database outside Database.transaction's mapping.
-                    await abort(context, database_unavailable())
-                if is_conflict(error):
-                    await abort(context, conflict())
-                log.exception("unexpected error in %s", method)
-                await abort(
-                    context,
-                    ClarionError(
-                        ErrorKind.INTERNAL,
-                        "INTERNAL",
-                        "internal error; it has been logged, please retry",
-                    ),
-                )
+                failure = _unexpected_failure(method, error)
+                reason = failure.reason
+                await abort(context, failure)
             finally:
                 if token is not None:
                     _caller.reset(token)
+                _observe(method, reason, caller, time.perf_counter() - started)
 
         wrap = (
             grpc.stream_unary_rpc_method_handler
@@ -212,3 +211,27 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return response
         finally:
             await meter.settle(accepted)
+
+
+def _unexpected_failure(method: str, error: Exception) -> ClarionError:
+    if is_database_outage(error):
+        # Reached the database outside Database.transaction's mapping.
+        return database_unavailable()
+    if is_conflict(error):
+        return conflict()
+    log.exception("unexpected error in %s", method)
+    return ClarionError(
+        ErrorKind.INTERNAL, "INTERNAL", "internal error; it has been logged, please retry"
+    )
+
+
+def _observe(method: str, reason: str, caller: Caller | None, seconds: float) -> None:
+    """Every call's duration, and each send's acceptance or refusal reason."""
+    name = method[method.rfind("/") + 1 :]
+    metrics.API_REQUEST_SECONDS.labels(name, "ok" if reason == "OK" else "error").observe(seconds)
+    if method in SEND_METHODS:
+        tenant = metrics.tenant_label(caller.tenant_id) if caller else ""
+        if reason == "OK":
+            metrics.SENDS_ACCEPTED.labels(name, tenant).inc()
+        else:
+            metrics.SENDS_REFUSED.labels(name, reason, tenant).inc()

@@ -10,6 +10,7 @@ _NOTIFICATIONS = "/clarion.v1.NotificationService/"
 SEND = _NOTIFICATIONS + "SendNotification"
 SEND_BULK = _NOTIFICATIONS + "SendBulk"
 UPLOAD_BULK = _NOTIFICATIONS + "UploadBulk"
+SEND_METHODS = frozenset({SEND, SEND_BULK, UPLOAD_BULK})
 UPDATE_DEFAULT_ROUTING = _NOTIFICATIONS + "UpdateDefaultRouting"
 _WRITES = frozenset(
     {

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.policies import RolloutPolicy
+from server import metrics
 from server.domain.rollout import stop_reason
 from server.domain.status import DeliveryStatus
 from server.store import notifications as store
@@ -23,6 +24,13 @@ async def move_deliveries(
     statuses of templated notifications then check their template's rollout,
     once per template."""
     results = await store.advance_deliveries(session, moves, now=now)
+    for r in results:
+        if r.moved:
+            reached = metrics.DELIVERIES.labels(
+                r.channel, metrics.provider_label(r.provider), r.move.status.value,
+                metrics.tenant_label(r.tenant_id),
+            )  # fmt: skip
+            metrics.count_on_commit(session, reached)
     templates = {
         (r.tenant_id, r.template_id)
         for r in results

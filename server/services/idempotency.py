@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.policies import IdempotencyPolicy
+from server import metrics
 from server.domain.errors import ClarionError, ErrorKind, invalid
 from server.store import idempotency as store
 from server.store.db import Database
@@ -102,6 +103,7 @@ class Idempotency:
             return
         first = await self._claim(tenant_id, operation, key, request_hash)
         if first is not None:
+            metrics.IDEMPOTENCY_REPLAYS.labels(operation).inc()
             claim.replay_id = first.resource_id
             claim.replay_final_hash = first.final_hash
         refresh = None

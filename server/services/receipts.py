@@ -20,6 +20,7 @@ from providers.base import (
     WebhookHandler,
     WebhookRequest,
 )
+from server import metrics
 from server.domain.errors import ClarionError, invalid, not_found
 from server.domain.receipts import delivery_status, receipt_mismatch, refusal_error, refused
 from server.services.deliveries import move_deliveries
@@ -92,6 +93,7 @@ class Receipts:
                 # The 2xx waits for the signal, so a failed one is retried
                 # with the provider's retry of the webhook.
                 await signals
+        metrics.CALLBACKS_ACCEPTED.labels(callback.provider).inc()
 
     async def forget_expired_tokens(self, every: float = TOKEN_PURGE_SECONDS) -> None:
         """Runs for the life of the callbacks process: deletes spent tokens
@@ -266,6 +268,7 @@ def _refusal(provider: str, receipts: list[ProviderReceipt], error: ClarionError
     """Logs a refused webhook (never its body) and returns the error to raise."""
     delivery_ids = ",".join(r.delivery_id for r in receipts) or "-"
     log.warning("refused %s receipt for %s: %s", provider, delivery_ids, error.reason)
+    metrics.CALLBACKS_REFUSED.labels(provider, error.reason).inc()
     return error
 
 

@@ -59,6 +59,15 @@ class RowError:
 
 
 @dataclass(frozen=True)
+class ReachedStatus:
+    """A status a delivery moved to, for counting (server/metrics.py)."""
+
+    channel: str
+    provider: str | None
+    status: DeliveryStatus
+
+
+@dataclass(frozen=True)
 class DeliveryOutcome:
     """One provider call of a bulk delivery and where it leaves the delivery."""
 
@@ -231,13 +240,14 @@ async def queued_deliveries(
 
 async def record_outcomes(
     session: AsyncSession, outcomes: list[DeliveryOutcome], *, now: datetime
-) -> None:
+) -> list[ReachedStatus]:
     """Applies a batch of outcomes in a handful of statements: moves queued
     deliveries forward (a receipt that arrived first wins), clears the
     attempts' in-progress marks (begin_attempts counted them), records
-    history, and rolls up each notification's status."""
+    history, and rolls up each notification's status. Returns the statuses
+    this batch moved deliveries to."""
     if not outcomes:
-        return
+        return []
     await lock_notifications(session, delivery_ids=[o.delivery_id for o in outcomes])
     v = values(
         column("id", Text),
@@ -251,9 +261,12 @@ async def record_outcomes(
     )
     queued = deliveries.c.status == DeliveryStatus.QUEUED
     moves = queued & (v.c.status != "")
+    # The row as it was before this statement (a self-join sees the snapshot):
+    # a receipt that arrived first may have moved it already.
+    before = deliveries.alias("before")
     moved = await session.execute(
         update(deliveries)
-        .where(deliveries.c.id == v.c.id)
+        .where(deliveries.c.id == v.c.id, before.c.id == v.c.id)
         .values(
             attempt_started_at=_case(v.c.unknown, deliveries.c.attempt_started_at, None),
             provider_message_id=func.coalesce(v.c.pmid, deliveries.c.provider_message_id),
@@ -261,9 +274,21 @@ async def record_outcomes(
             reason=_case(queued, v.c.reason, deliveries.c.reason),
             updated_at=now,
         )
-        .returning(deliveries.c.id, deliveries.c.status)
+        .returning(
+            deliveries.c.id,
+            deliveries.c.status,
+            deliveries.c.channel,
+            deliveries.c.attempt_provider,
+            before.c.status.label("was"),
+        )
     )
-    final_status: dict[str, str] = {row.id: row.status for row in moved}
+    rows = moved.all()
+    final_status: dict[str, str] = {row.id: row.status for row in rows}
+    reached = [
+        ReachedStatus(row.channel, row.attempt_provider, DeliveryStatus(row.status))
+        for row in rows
+        if row.was == DeliveryStatus.QUEUED and row.status != DeliveryStatus.QUEUED
+    ]
     events: list[dict[str, Any]] = []
     for o in outcomes:
         status = final_status.get(o.delivery_id, "")
@@ -280,6 +305,7 @@ async def record_outcomes(
     await roll_up_notifications(
         session, notification_ids={o.notification_id for o in outcomes}, now=now
     )
+    return reached
 
 
 def _case(condition: Any, then: Any, otherwise: Any) -> Any:

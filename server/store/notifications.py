@@ -470,6 +470,9 @@ class MoveResult:
     tenant_id: str
     template_id: str
     bulk_id: str | None
+    channel: str
+    # The provider of the delivery's latest attempt; None before any call.
+    provider: str | None
 
 
 async def lock_notifications(session: AsyncSession, *, delivery_ids: list[str]) -> None:
@@ -505,6 +508,8 @@ async def advance_deliveries(
             deliveries.c.id,
             deliveries.c.status,
             deliveries.c.notification_id,
+            deliveries.c.channel,
+            deliveries.c.attempt_provider,
             notifications.c.tenant_id,
             notifications.c.template_id,
             notifications.c.bulk_id,
@@ -557,6 +562,8 @@ async def advance_deliveries(
             tenant_id=known[move.delivery_id].tenant_id,
             template_id=known[move.delivery_id].template_id,
             bulk_id=known[move.delivery_id].bulk_id,
+            channel=known[move.delivery_id].channel,
+            provider=known[move.delivery_id].attempt_provider,
         )
         for move, moved in moved_flags
     ]

@@ -200,3 +200,15 @@ async def release_bulk(session: AsyncSession, *, bulk_id: str, now: datetime) ->
         update(bulks).where(bulks.c.id == bulk_id).values(workflow_checked_at=now)
     )
     await add(session, [PendingStart(OutboxKind.BULK, bulk_id)], now=now)
+
+
+async def pending_by_kind(session: AsyncSession, *, now: datetime) -> list[tuple[str, int, float]]:
+    """Per kind: how many starts are pending, and the oldest one's age in seconds."""
+    rows = await session.execute(
+        select(
+            pending_dispatches.c.kind,
+            func.count(),
+            func.min(pending_dispatches.c.created_at),
+        ).group_by(pending_dispatches.c.kind)
+    )
+    return [(kind, count, (now - oldest).total_seconds()) for kind, count, oldest in rows]

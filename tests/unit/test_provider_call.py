@@ -32,7 +32,7 @@ MESSAGE = OutboundMessage("dlv_1", "ntf_1", "email", "a@example.com", "s", "b")
 
 async def test_an_unclassified_adapter_error_fails_permanently_with_a_true_reason() -> None:
     with pytest.raises(ProviderError) as raised:
-        await call_provider(BrokenAdapter(KeyError("sid")), MESSAGE)
+        await call_provider(BrokenAdapter(KeyError("sid")), MESSAGE, via="smtp")
     assert raised.value.permanent
     assert raised.value.outcome_unknown
     assert raised.value.reason == ADAPTER_FAILURE
@@ -42,5 +42,5 @@ async def test_an_unclassified_adapter_error_fails_permanently_with_a_true_reaso
 async def test_a_classified_provider_error_passes_through_unchanged() -> None:
     error = ProviderError("provider rate limit", permanent=False, retry_after=1.0)
     with pytest.raises(ProviderError) as raised:
-        await call_provider(BrokenAdapter(error), MESSAGE)
+        await call_provider(BrokenAdapter(error), MESSAGE, via="smtp")
     assert raised.value is error
