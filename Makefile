@@ -30,6 +30,12 @@ run: setup
 test: setup browser check-generated lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Screenshots of every portal page into docs/screenshots/ (the browser tests
+# otherwise keep them under pytest's basetemp only).
+.PHONY: screenshots
+screenshots: setup browser
+	CLARION_SCREENSHOTS=1 $(PY) -m pytest -q tests/e2e/test_portal_ui.py
+
 # Stubs for Python and a descriptor set for Envoy's transcoder. google/rpc is
 # included so that Envoy can turn error details into JSON.
 generate: .venv/.installed

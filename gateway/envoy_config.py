@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gateway import portal_routes
 from server.domain import body_limits
 
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
@@ -370,6 +371,8 @@ def api_gateway_config(
     `grpc_port`, except bulk sends and uploads, which go to the same server in
     its own process on `bulk_port`."""
     routes: list[dict[str, Any]] = [
+        # The portal's pages and files, before any route that sends /portal/ to the API.
+        *portal_routes.routes(disabled_filters=[TRANSCODER]),
         # Uploads stream to the server; the transcoder's body limit does not
         # apply to streams, so a declared size over the cap is refused here.
         {
