@@ -5,6 +5,7 @@ builder keeps the shared parts (listener, clusters, local replies) in one place.
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway import portal_routes
 from server.domain import body_limits
@@ -365,11 +366,18 @@ end
 
 
 def api_gateway_config(
-    *, listen_port: int, admin_port: int, grpc_port: int, bulk_port: int, descriptor: Path
+    *,
+    listen_port: int,
+    admin_port: int,
+    grpc_port: int,
+    bulk_port: int,
+    descriptor: Path,
+    otlp_endpoint: str = "",
 ) -> dict[str, Any]:
     """The tenant API's Envoy: JSON transcoded to the gRPC API server on
     `grpc_port`, except bulk sends and uploads, which go to the same server in
-    its own process on `bulk_port`."""
+    its own process on `bulk_port`. With `otlp_endpoint`, each request is
+    traced (docs/operations.md)."""
     routes: list[dict[str, Any]] = [
         # The portal's pages and files, before any route that sends /portal/ to the API.
         *portal_routes.routes(disabled_filters=[TRANSCODER]),
@@ -453,8 +461,69 @@ def api_gateway_config(
         admin_port=admin_port,
         routes=routes,
         filters=filters,
-        clusters=[_cluster("api", grpc_port), _cluster("bulk", bulk_port)],
+        clusters=[
+            _cluster("api", grpc_port),
+            _cluster("bulk", bulk_port),
+            *([_otlp_cluster(otlp_endpoint)] if otlp_endpoint else []),
+        ],
+        tracing=_tracing() if otlp_endpoint else None,
     )
+
+
+def _tracing() -> dict[str, Any]:
+    """Envoy's OpenTelemetry tracer: a span per request, exported over
+    OTLP/gRPC; the request goes on with a W3C `traceparent` naming it, which
+    the API server continues."""
+    return {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "grpc_service": {"envoy_grpc": {"cluster_name": "otlp"}, "timeout": "2s"},
+                "service_name": "clarion-envoy",
+            },
+        }
+    }
+
+
+def _otlp_cluster(endpoint: str) -> dict[str, Any]:
+    """The OTLP/gRPC collector at `endpoint` (http://host:port, or https://)."""
+    url = urlsplit(endpoint)
+    cluster: dict[str, Any] = {
+        "name": "otlp",
+        "type": "STRICT_DNS",
+        "connect_timeout": "2s",
+        "http2_protocol_options": {},
+        "load_assignment": {
+            "cluster_name": "otlp",
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {
+                                        "address": url.hostname or "127.0.0.1",
+                                        "port_value": url.port or 4317,
+                                    }
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+    if url.scheme == "https":
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+                "UpstreamTlsContext",
+                "sni": url.hostname,
+            },
+        }
+    return cluster
 
 
 def webhook_gateway_config(
@@ -480,6 +549,7 @@ def _bootstrap(
     routes: list[dict[str, Any]],
     filters: list[dict[str, Any]],
     clusters: list[dict[str, Any]],
+    tracing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One listener on 127.0.0.1 with the given routes and HTTP filters (the
     router is added last), errors in the API's JSON shape, and an admin port."""
@@ -494,6 +564,7 @@ def _bootstrap(
         "stream_idle_timeout": STREAM_IDLE_TIMEOUT,
         "common_http_protocol_options": {"idle_timeout": CONNECTION_IDLE_TIMEOUT},
         "local_reply_config": _local_reply_config(),
+        **({"tracing": tracing} if tracing else {}),
         "route_config": {
             "name": "clarion",
             "max_direct_response_body_size_bytes": MAX_DIRECT_RESPONSE_BYTES,

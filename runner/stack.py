@@ -326,6 +326,7 @@ class Stack:
             grpc_port=p.grpc,
             bulk_port=p.bulk,
             descriptor=DESCRIPTOR,
+            otlp_endpoint=self.overrides.get("CLARION_OTLP_ENDPOINT", settings.otlp_endpoint),
         )
         self._start_envoy("envoy", api_gateway, p.envoy, p.envoy_admin)
         # Webhooks get their own Envoy, at background priority: sharing the

@@ -9,6 +9,8 @@ are hidden by the engine (`hide_parameters`)."""
 import logging
 import re
 
+from opentelemetry import trace
+
 _MASKS = [
     # API keys: the prefix identifies the kind; the rest is the secret.
     (re.compile(r"\bclk_[A-Za-z0-9_-]{8,}"), "clk_[redacted]"),
@@ -33,7 +35,20 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class TraceIdFilter(logging.Filter):
+    """Adds ` trace_id=…` to lines logged inside a span (nothing outside one,
+    or with tracing off), so a log line leads to its trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        span = trace.get_current_span().get_span_context()
+        record.trace = f" trace_id={span.trace_id:032x}" if span.is_valid else ""
+        return True
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.addFilter(TraceIdFilter())
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(name)s %(levelname)s%(trace)s %(message)s")
+    )
     logging.basicConfig(level=level, handlers=[handler])

@@ -29,9 +29,10 @@ from clarion.v1 import (
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from providers.registry import webhook_handlers
-from server import admin, metrics
+from server import admin, metrics, tracing
 from server.api.auth import ApiInterceptor, ApiKeyAuthenticator
 from server.api.callbacks import callback_app
 from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
@@ -73,7 +74,9 @@ async def create_server(
     authenticator = ApiKeyAuthenticator(accounts, settings.api_key_cache_seconds, limiter.defaults)
     server = grpc.aio.server(
         interceptors=[
-            ApiInterceptor(authenticator, limiter, settings.database_limits().request_seconds)
+            # Outermost, so its span covers authentication and limits too.
+            *([tracing.GrpcTracingInterceptor()] if tracing.enabled() else []),
+            ApiInterceptor(authenticator, limiter, settings.database_limits().request_seconds),
         ],
         options=[
             ("grpc.so_reuseport", 1),
@@ -174,10 +177,14 @@ async def serve(settings: Settings, role: str) -> None:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
     metrics.configure_tenant_labels(settings.metrics_tenant_labels)
+    tracing.configure_tracing(f"clarion-{role}", settings.otlp_endpoint)
     limits = settings.database_limits()
     db = Database(create_engine(settings.database_url, limits=limits), limits)
     temporal = await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        # Carries the trace into each workflow's headers when tracing is on.
+        interceptors=[TracingInterceptor()] if tracing.enabled() else [],
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

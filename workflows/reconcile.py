@@ -22,7 +22,7 @@ from providers.base import (
     ProviderAccepted,
     ProviderError,
 )
-from server import metrics
+from server import metrics, tracing
 from server.store import notifications as store
 from server.store.db import Database
 from server.store.notifications import DeliveryRecord
@@ -48,7 +48,10 @@ async def call_provider(
     started = time.perf_counter()
     outcome = "accepted"
     try:
-        return await provider.send(message)
+        with tracing.client_span(
+            f"provider {via}", {"clarion.channel": message.channel, "clarion.provider": via}
+        ):
+            return await provider.send(message)
     except ProviderError as error:
         outcome = attempt_outcome(error)
         raise

@@ -7,11 +7,12 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from providers.registry import build_providers
-from server import metrics
+from server import metrics, tracing
 from server.log_redaction import configure_logging
 from server.settings import Settings
 from server.store.db import Database, create_engine
@@ -104,10 +105,14 @@ async def run(settings: Settings) -> None:
         raise SystemExit("DATABASE_URL is not set; `make run` sets it for the embedded server")
     metrics.configure_tenant_labels(settings.metrics_tenant_labels)
     db = Database(create_engine(settings.database_url))
+    tracing.configure_tracing("clarion-worker", settings.otlp_endpoint)
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         runtime=sdk_runtime(settings.worker_sdk_metrics_port),
+        # Continues each workflow's trace (its headers) into the workflow and
+        # its activities; the worker takes client interceptors as its own.
+        interceptors=[TracingInterceptor()] if tracing.enabled() else [],
     )
     metrics.serve_metrics(settings.worker_metrics_port)
     stop = asyncio.Event()

@@ -39,6 +39,7 @@ from contracts.workflows import (
     notification_workflow_id,
     template_approval_workflow_id,
 )
+from server import tracing
 from server.domain.routing import RoutingPolicy
 from server.services.fair_gate import FairGate
 from server.store import outbox as store
@@ -265,10 +266,13 @@ class Outbox:
             if p.kind == OutboxKind.NOTIFICATION and (n := notifications.get(p.ref)):
                 tenant_id = n.tenant_id
                 refs = [DeliveryRef(delivery_id, channel) for delivery_id, channel in n.deliveries]
-                start = partial(
-                    d.start_notification, notification_id=p.ref, tenant_id=n.tenant_id,
-                    deliveries=refs, routing=routing_plan(n.routing),
-                    urgent=bool(p.payload and p.payload.get("urgent")),
+                start = tracing.within(
+                    (p.payload or {}).get("trace"),
+                    partial(
+                        d.start_notification, notification_id=p.ref, tenant_id=n.tenant_id,
+                        deliveries=refs, routing=routing_plan(n.routing),
+                        urgent=bool(p.payload and p.payload.get("urgent")),
+                    ),
                 )  # fmt: skip
             elif p.kind == OutboxKind.BULK and (b := bulks.get(p.ref)):
                 tenant_id = b[0]
@@ -315,9 +319,11 @@ class Outbox:
 def notification_start(notification_id: str, *, urgent: bool) -> PendingStart:
     """The outbox row of a single send; an urgent one keeps its priority
     through a restart by the sweeper."""
-    return PendingStart(
-        OutboxKind.NOTIFICATION, notification_id, {"urgent": True} if urgent else None
-    )
+    payload: dict[str, Any] = {"urgent": True} if urgent else {}
+    # A sweeper's start then continues the request's trace.
+    if trace := tracing.carrier():
+        payload["trace"] = trace
+    return PendingStart(OutboxKind.NOTIFICATION, notification_id, payload or None)
 
 
 def approval_start(approval: TemplateApprovalInput) -> PendingStart:
