@@ -68,7 +68,6 @@ async def measure(database_url: str, calls: int) -> None:
                     "id": t,
                     "name": t,
                     "email": f"{t}@b.example",
-                    "password_hash": "x",
                     "created_at": datetime.now(UTC),
                 }
                 for t in ids

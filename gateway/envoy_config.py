@@ -19,6 +19,7 @@ SERVICES = [
     "clarion.v1.ChannelService",
     "clarion.v1.TenantService",
     "clarion.v1.TemplateService",
+    "clarion.v1.PortalService",
 ]
 # Headers the API server trusts and a client must never set.
 SPOOFABLE_HEADERS = ["x-tenant-id", "x-caller-id"]
@@ -265,6 +266,25 @@ def _route(prefix: str, cluster: str = "api") -> dict[str, Any]:
     return {"match": {"prefix": prefix}, "route": {"cluster": cluster, "timeout": "30s"}}
 
 
+# The portal's JSON methods under /portal (PortalService), by exact path and
+# method, so that the portal's pages can live beside them.
+PORTAL_API = [
+    ("/portal/login", "POST"),
+    ("/portal/logout", "POST"),
+    ("/portal/session", "GET"),
+]
+
+
+def _portal_api_route(path: str, method: str) -> dict[str, Any]:
+    return {
+        "match": {
+            "path": path,
+            "headers": [{"name": ":method", "string_match": {"exact": method}}],
+        },
+        "route": {"cluster": "api", "timeout": "30s"},
+    }
+
+
 def _openapi_route(document: Path) -> dict[str, Any]:
     """The API's description, needing no key. The transcoder would refuse a
     path that is no gRPC method, so it is off on this route."""
@@ -425,6 +445,7 @@ def api_gateway_config(
             **_route("/portal/signup"),
             "typed_per_filter_config": {LOCAL_RATE_LIMIT: _signup_rate_limit()},
         },
+        *[_portal_api_route(path, method) for path, method in PORTAL_API],
     ]
     filters = [
         _DROP_NON_GRPC_HEADERS,

@@ -21,6 +21,8 @@ from clarion.v1 import (
     channel_service_pb2_grpc,
     notification_service_pb2,
     notification_service_pb2_grpc,
+    portal_service_pb2,
+    portal_service_pb2_grpc,
     template_service_pb2,
     template_service_pb2_grpc,
     tenant_service_pb2,
@@ -33,8 +35,9 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from providers.registry import webhook_handlers
 from server import admin, metrics, tracing
-from server.api.auth import ApiInterceptor, ApiKeyAuthenticator
+from server.api.auth import ApiInterceptor, ApiKeyAuthenticator, Identifier
 from server.api.callbacks import callback_app
+from server.api.portal_servicer import PortalServicer
 from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
 from server.api.template_servicer import TemplateServicer
 from server.domain.body_limits import MAX_GRPC_MESSAGE_BYTES
@@ -47,6 +50,7 @@ from server.services.dispatch import Dispatcher, Outbox
 from server.services.idempotency import Idempotency
 from server.services.limits import Limiter
 from server.services.notifications import Notifications
+from server.services.portal import Portal
 from server.services.receipts import Receipts
 from server.services.templates import Templates
 from server.settings import Settings
@@ -60,6 +64,7 @@ SERVICE_NAMES = [
     channel_service_pb2.DESCRIPTOR.services_by_name["ChannelService"].full_name,
     tenant_service_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"].full_name,
+    portal_service_pb2.DESCRIPTOR.services_by_name["PortalService"].full_name,
 ]
 
 
@@ -70,13 +75,16 @@ async def create_server(
     may end in :0)."""
     outbox = Outbox(db, dispatcher_for(settings, temporal))
     limiter = Limiter(db, settings.default_limits())
-    accounts = Accounts(db, PasswordWork())
+    passwords = PasswordWork()
+    accounts = Accounts(db, passwords)
+    portal = Portal(db, passwords, limiter.defaults)
     authenticator = ApiKeyAuthenticator(accounts, settings.api_key_cache_seconds, limiter.defaults)
+    identifier = Identifier(authenticator, portal)
     server = grpc.aio.server(
         interceptors=[
             # Outermost, so its span covers authentication and limits too.
             *([tracing.GrpcTracingInterceptor()] if tracing.enabled() else []),
-            ApiInterceptor(authenticator, limiter, settings.database_limits().request_seconds),
+            ApiInterceptor(identifier, limiter, settings.database_limits().request_seconds),
         ],
         options=[
             ("grpc.so_reuseport", 1),
@@ -100,6 +108,7 @@ async def create_server(
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
         TenantServicer(accounts, limiter), server
     )
+    portal_service_pb2_grpc.add_PortalServiceServicer_to_server(PortalServicer(portal), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in [*SERVICE_NAMES, ""]:

@@ -1,6 +1,7 @@
 """Session fixtures: one real platform (PostgreSQL, Temporal, sandbox, API
 server, worker, Envoy) on free ports, started once and stopped by PID."""
 
+import http.cookiejar
 import os
 import secrets
 import uuid
@@ -65,8 +66,11 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[httpx.Client]:
-    """JSON over HTTP to Envoy, as a tenant's backend speaks it."""
+    """JSON over HTTP to Envoy, as a tenant's backend speaks it: with its
+    API key, keeping no cookies (signup's session cookie would otherwise
+    authenticate the next test's keyless requests)."""
     with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+        client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         yield client
 
 

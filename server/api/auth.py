@@ -1,5 +1,7 @@
-"""The interceptor that authenticates API keys and maps errors for every method."""
+"""The interceptor that authenticates API keys and portal sessions, holds
+portal users to their role, and maps errors for every method."""
 
+import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -11,6 +13,8 @@ from typing import Any
 import grpc
 
 from server import metrics
+from server.api.access import SESSION_ONLY, needed_role, read_only
+from server.api.cookies import session_token
 from server.api.errors import abort
 from server.api.input_checks import refuse_control_characters
 from server.api.limits import (
@@ -21,11 +25,14 @@ from server.api.limits import (
     charge_for,
     wants_default_routing,
 )
+from server.domain.audit import Actor
 from server.domain.credentials import hash_api_key
 from server.domain.errors import ClarionError, ErrorKind
 from server.domain.limits import TenantLimits, suspended
+from server.domain.roles import Role, allows, role_forbidden
 from server.services.accounts import Accounts
 from server.services.limits import Limiter
+from server.services.portal import Portal, SessionOwner
 
 # Not a store lookup: Database's own error classification and per-request time
 # budget, which the interceptor applies around every call (the last place a
@@ -40,9 +47,10 @@ from server.store.db import (
 
 log = logging.getLogger(__name__)
 
-# Methods that need no API key: signup creates the first one. (Provider
-# webhooks carry the provider's own signature; they do not come over gRPC.)
-PUBLIC_METHODS = frozenset({"/clarion.v1.TenantService/Signup"})
+# Methods that need no API key or session: signup creates the first key,
+# login the session. (Provider webhooks carry the provider's own signature;
+# they do not come over gRPC.)
+PUBLIC_METHODS = frozenset({"/clarion.v1.TenantService/Signup", "/clarion.v1.PortalService/Login"})
 # Calls that store thousands of rows, under their own longer database limits.
 _LONG_METHODS = frozenset({"/clarion.v1.NotificationService/SendBulk"})
 # Standard services (health, reflection) are left alone.
@@ -52,9 +60,19 @@ _OWN_SERVICES = "/clarion."
 @dataclass(frozen=True)
 class Caller:
     tenant_id: str
+    # The API key's id and prefix; empty for a portal session.
     key_id: str
-    # The tenant's limits and suspension, as of the key's lookup.
+    # The tenant's limits and suspension, as of the key's (or session's) lookup.
     limits: TenantLimits
+    key_prefix: str = ""
+    # API keys act as owner: they are for the tenant's backends.
+    role: Role = Role.OWNER
+    session: SessionOwner | None = None
+
+    @property
+    def actor(self) -> Actor:
+        email = self.session.user.email if self.session else ""
+        return Actor(self.tenant_id, email=email, api_key=self.key_prefix)
 
 
 _caller: ContextVar[Caller] = ContextVar("caller")
@@ -91,7 +109,12 @@ class ApiKeyAuthenticator:
         owner = await self._accounts.find_key_owner(key_hash=key_hash, defaults=self._defaults)
         if owner is None:
             return None
-        return Caller(tenant_id=owner.tenant_id, key_id=owner.key_id, limits=owner.limits)
+        return Caller(
+            tenant_id=owner.tenant_id,
+            key_id=owner.key_id,
+            limits=owner.limits,
+            key_prefix=owner.prefix,
+        )
 
 
 _INVALID_KEY = ClarionError(
@@ -99,6 +122,61 @@ _INVALID_KEY = ClarionError(
     "INVALID_API_KEY",
     "missing, invalid or revoked API key; send an active tenant key in the X-API-Key header",
 )
+_SESSION_INVALID = ClarionError(
+    ErrorKind.UNAUTHENTICATED,
+    "SESSION_INVALID",
+    "no live portal session: none was sent, it expired (12 h idle, 7 days at most) or it "
+    "ended at logout; log in with POST /portal/login",
+)
+_CSRF_INVALID = ClarionError(
+    ErrorKind.PERMISSION_DENIED,
+    "CSRF_TOKEN_INVALID",
+    "a change made with the portal session cookie needs the header X-CSRF-Token with the "
+    "session's csrf_token (from login, signup or GET /portal/session)",
+)
+
+
+class Identifier:
+    """Finds the caller of a request from its API key or, failing that, its
+    session cookie, and holds a session to its CSRF token and role.
+    Sessions are not cached, so a logout ends one at once."""
+
+    def __init__(self, keys: ApiKeyAuthenticator, portal: Portal) -> None:
+        self._keys = keys
+        self._portal = portal
+
+    async def identify(self, method: str, metadata: tuple[tuple[str, Any], ...]) -> Caller:
+        api_key = next((v for k, v in metadata if k == "x-api-key"), "")
+        if api_key:
+            if method in SESSION_ONLY:
+                raise _SESSION_INVALID
+            caller = await self._keys.authenticate(api_key)
+            if caller is None:
+                raise _INVALID_KEY
+            return caller
+        token = session_token(metadata)
+        if token is None:
+            raise _SESSION_INVALID if method in SESSION_ONLY else _INVALID_KEY
+        owner = await self._portal.find_session_owner(token=token)
+        if owner is None:
+            raise _SESSION_INVALID
+        if not read_only(method):
+            sent = next((v for k, v in metadata if k == "x-csrf-token"), "")
+            if not isinstance(sent, str) or not hmac.compare_digest(
+                sent.encode(), owner.csrf_token.encode()
+            ):
+                raise _CSRF_INVALID
+        needed = needed_role(method)
+        if not allows(owner.user.role, needed):
+            raise role_forbidden(owner.user.role, needed)
+        return Caller(
+            tenant_id=owner.user.tenant_id,
+            key_id="",
+            limits=owner.limits,
+            role=owner.user.role,
+            session=owner,
+        )
+
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
@@ -108,10 +186,8 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     call to its tenant's limits, and turns ClarionError into a rich status
     and anything unexpected into INTERNAL."""
 
-    def __init__(
-        self, authenticator: ApiKeyAuthenticator, limiter: Limiter, request_seconds: float
-    ) -> None:
-        self._authenticator = authenticator
+    def __init__(self, identifier: Identifier, limiter: Limiter, request_seconds: float) -> None:
+        self._identifier = identifier
         self._limiter = limiter
         # Every ordinary call's time with the database, across its transactions.
         self._request_seconds = request_seconds
@@ -125,9 +201,8 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = handler_call_details.method
         if handler is None or not method.startswith(_OWN_SERVICES):
             return handler
-        needs_key = method not in PUBLIC_METHODS
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        api_key = metadata.get("x-api-key", "")
+        needs_caller = method not in PUBLIC_METHODS
+        metadata = tuple(handler_call_details.invocation_metadata or ())
         # Unary calls and client-streaming uploads; both take (request(s), context).
         streaming = handler.stream_unary is not None
         inner: Handler = handler.stream_unary if streaming else handler.unary_unary
@@ -148,10 +223,8 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             reason = "CANCELLED"
             started = time.perf_counter()
             try:
-                if needs_key:
-                    caller = await self._authenticator.authenticate(api_key) if api_key else None
-                    if caller is None:
-                        raise _INVALID_KEY
+                if needs_caller:
+                    caller = await self._identifier.identify(method, metadata)
                     token = _caller.set(caller)
                 if not streaming:
                     refuse_control_characters(request)

@@ -17,6 +17,7 @@ from clarion.v1 import (
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from server.api.auth import current_caller
+from server.api.cookies import set_session_cookie
 from server.domain.channels import DELIVERABLE_CHANNELS, POLICIES
 from server.domain.errors import invalid
 from server.domain.routing import RoutingPolicy, RoutingRequest
@@ -359,13 +360,18 @@ class TenantServicer(tenant_service_pb2_grpc.TenantServiceServicer):
         result = await self._accounts.signup(
             name=request.name, email=request.email, password=request.password
         )
-        return tenant_service_pb2.SignupResponse(tenant_id=result.tenant_id, api_key=result.api_key)
+        await set_session_cookie(context, result.session)
+        return tenant_service_pb2.SignupResponse(
+            tenant_id=result.tenant_id,
+            api_key=result.api_key,
+            csrf_token=result.session.csrf_token,
+        )
 
     async def CreateApiKey(
         self, request: tenant_service_pb2.CreateApiKeyRequest, context: Context
     ) -> tenant_service_pb2.CreateApiKeyResponse:
         created = await self._accounts.create_api_key(
-            tenant_id=current_caller().tenant_id, name=request.name
+            actor=current_caller().actor, name=request.name
         )
         return tenant_service_pb2.CreateApiKeyResponse(
             key_id=created.key_id, api_key=created.api_key
@@ -387,7 +393,7 @@ class TenantServicer(tenant_service_pb2_grpc.TenantServiceServicer):
         self, request: tenant_service_pb2.RevokeApiKeyRequest, context: Context
     ) -> tenant_service_pb2.ApiKey:
         record = await self._accounts.revoke_api_key(
-            tenant_id=current_caller().tenant_id, key_id=request.key_id
+            actor=current_caller().actor, key_id=request.key_id
         )
         return _api_key_message(record)
 

@@ -101,19 +101,20 @@ class PasswordWork:
             initargs=(self._niceness,),
         )
 
-    def check_capacity(self) -> None:
-        """Raises SIGNUP_BUSY while the queue is full, so that a caller can
-        refuse before doing any other work."""
+    def check_capacity(self, busy: str = "SIGNUP_BUSY") -> None:
+        """Raises `busy` (SIGNUP_BUSY, or LOGIN_BUSY for logins) while the
+        queue is full, so that a caller can refuse before doing any other work."""
         if self._in_flight >= self._capacity:
+            what = "logins" if busy == "LOGIN_BUSY" else "signups"
             raise ClarionError(
                 ErrorKind.UNAVAILABLE,
-                "SIGNUP_BUSY",
-                "too many signups are being processed; try again in a few seconds",
+                busy,
+                f"too many {what} are being processed; try again in a few seconds",
                 retry_after_seconds=2,
             )
 
-    async def run(self, work: Callable[..., T], *args: Any) -> T:
-        self.check_capacity()
+    async def run(self, work: Callable[..., T], *args: Any, busy: str = "SIGNUP_BUSY") -> T:
+        self.check_capacity(busy)
         self._in_flight += 1
         try:
             loop = asyncio.get_running_loop()
@@ -128,6 +129,9 @@ class PasswordWork:
 
     async def hash(self, password: str) -> str:
         return await self.run(hash_password, password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return await self.run(verify_password, password_hash, password, busy="LOGIN_BUSY")
 
     async def weakness(self, password: str, user_inputs: Sequence[str]) -> str | None:
         return await self.run(password_weakness, password, list(user_inputs))

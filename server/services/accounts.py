@@ -7,13 +7,18 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 
 from server.domain import credentials
+from server.domain.audit import Actor
 from server.domain.errors import ClarionError, ErrorKind, invalid, limit_reached, not_found
 from server.domain.ids import looks_like_id, new_id
 from server.domain.limits import TenantLimits
 from server.domain.recipients import normalize_email
+from server.domain.roles import Role
+from server.domain.sessions import NewSession, new_session
+from server.services.audit import record
 from server.services.paging import check_page_size, decode_page_token, encode_page_token
 from server.store import limits as limits_store
 from server.store import tenants as store
+from server.store import users as users_store
 from server.store.db import Database
 from server.store.tenants import ApiKeyRecord
 
@@ -30,6 +35,8 @@ _LAST_USED_GRANULARITY = timedelta(minutes=1)
 class SignupResult:
     tenant_id: str
     api_key: str
+    # The owner is logged in to the portal at once.
+    session: NewSession
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,33 @@ class KeyOwner:
 
     tenant_id: str
     key_id: str
+    prefix: str
     limits: TenantLimits
+
+
+def check_email(email: str) -> str:
+    """The email as stored: normalized and lower-cased; 400 naming the field otherwise."""
+    try:
+        return normalize_email(email).lower()
+    except ValueError as exc:
+        raise invalid("INVALID_ARGUMENT", "email", f"email {exc}") from None
+
+
+def check_password_length(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise invalid(
+            "INVALID_ARGUMENT",
+            "password",
+            f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+        )
+
+
+async def check_strength(passwords: credentials.PasswordWork, password: str, *words: str) -> None:
+    """Refuses a guessable password; the account's own words are the first an attacker tries."""
+    own_words = [w for w in re.split(r"[\W_]+", " ".join(words).lower()) if w]
+    weakness = await passwords.weakness(password, [*own_words, *words])
+    if weakness:
+        raise invalid("WEAK_PASSWORD", "password", f"password is too easy to guess: {weakness}")
 
 
 def _check_name(name: str, field: str, limit: int) -> str:
@@ -95,20 +128,17 @@ class Accounts:
             limits = await limits_store.load_limits(
                 session, tenant_id=record.tenant_id, defaults=defaults
             )
-            return KeyOwner(tenant_id=record.tenant_id, key_id=record.key_id, limits=limits)
+            return KeyOwner(
+                tenant_id=record.tenant_id,
+                key_id=record.key_id,
+                prefix=record.prefix,
+                limits=limits,
+            )
 
     async def signup(self, *, name: str, email: str, password: str) -> SignupResult:
         name = _check_name(name, "name", 200)
-        try:
-            email = normalize_email(email).lower()
-        except ValueError as exc:
-            raise invalid("INVALID_ARGUMENT", "email", f"email {exc}") from None
-        if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-            raise invalid(
-                "INVALID_ARGUMENT",
-                "password",
-                f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
-            )
+        email = check_email(email)
+        check_password_length(password)
         taken = ClarionError(
             ErrorKind.ALREADY_EXISTS,
             "EMAIL_TAKEN",
@@ -122,23 +152,25 @@ class Accounts:
         async with self._db.transaction() as session:
             if await store.email_taken(session, email=email):
                 raise taken
-        # The account's own words are the first an attacker tries.
-        own_words = [w for w in re.split(r"[\W_]+", f"{name} {email}".lower()) if w]
-        weakness = await self._passwords.weakness(password, [*own_words, email])
-        if weakness:
-            raise invalid("WEAK_PASSWORD", "password", f"password is too easy to guess: {weakness}")
+        await check_strength(self._passwords, password, name, email)
         password_hash = await self._passwords.hash(password)
         tenant_id = new_id("tnt")
         key = credentials.new_api_key()
         now = datetime.now(UTC)
+        owner_id = new_id("usr")
+        portal_session = new_session(now)
         try:
             async with self._db.transaction() as session:
                 await store.insert_tenant(
+                    session, tenant_id=tenant_id, name=name, email=email, now=now
+                )
+                await users_store.insert_user(
                     session,
+                    user_id=owner_id,
                     tenant_id=tenant_id,
-                    name=name,
                     email=email,
                     password_hash=password_hash,
+                    role=Role.OWNER,
                     now=now,
                 )
                 await store.insert_api_key(
@@ -150,15 +182,23 @@ class Accounts:
                     key_hash=key.key_hash,
                     now=now,
                 )
+                await users_store.insert_session(
+                    session,
+                    session_id=new_id("ses"),
+                    user_id=owner_id,
+                    tenant_id=tenant_id,
+                    new=portal_session,
+                )
         except IntegrityError:
             # Two signups with one email at once: the unique index decides.
             raise taken from None
-        return SignupResult(tenant_id=tenant_id, api_key=key.secret)
+        return SignupResult(tenant_id=tenant_id, api_key=key.secret, session=portal_session)
 
-    async def create_api_key(self, *, tenant_id: str, name: str) -> CreatedKey:
+    async def create_api_key(self, *, actor: Actor, name: str) -> CreatedKey:
         name = _check_name(name, "name", 100)
         key = credentials.new_api_key()
         key_id = new_id("key")
+        tenant_id = actor.tenant_id
         async with self._db.transaction() as session:
             # The tenant's row is locked, so concurrent creates count one at a time.
             await store.lock_tenant(session, tenant_id=tenant_id)
@@ -177,6 +217,7 @@ class Accounts:
                 key_hash=key.key_hash,
                 now=datetime.now(UTC),
             )
+            await record(session, actor, "api_key.created", key_id, f"{name} ({key.prefix}…)")
         return CreatedKey(key_id=key_id, api_key=key.secret)
 
     async def list_api_keys(
@@ -195,13 +236,18 @@ class Accounts:
         last = records[limit - 1]
         return views, encode_page_token(last.created_at, last.key_id)
 
-    async def revoke_api_key(self, *, tenant_id: str, key_id: str) -> ApiKeyView:
+    async def revoke_api_key(self, *, actor: Actor, key_id: str) -> ApiKeyView:
         if not looks_like_id("key", key_id):
             raise not_found("API key")
+        now = datetime.now(UTC)
         async with self._db.transaction() as session:
-            record = await store.revoke_api_key(
-                session, tenant_id=tenant_id, key_id=key_id, now=datetime.now(UTC)
+            revoked = await store.revoke_api_key(
+                session, tenant_id=actor.tenant_id, key_id=key_id, now=now
             )
-        if record is None:
-            raise not_found("API key")
-        return _key_view(record)
+            if revoked is None:
+                raise not_found("API key")
+            if revoked.revoked_at == now:
+                await record(
+                    session, actor, "api_key.revoked", key_id, f"{revoked.name} ({revoked.prefix}…)"
+                )
+        return _key_view(revoked)

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.limits import Charge, LimitName, RateLimit, TenantLimits
-from server.store.tables import daily_usage, tenant_limits, tenants
+from server.store.tables import daily_usage, rate_buckets, tenant_limits, tenants
 
 # Tokens in the bucket now, refilled since it was last taken from.
 _AVAILABLE = (
@@ -71,23 +71,57 @@ async def take(
     """Takes `charge.cost` tokens and, for counted charges, adds them to
     today's usage unless that would pass `quota`. `charge.channels` must be
     distinct and sorted (the lock order)."""
-    params: dict[str, Any] = {
-        "tenant_id": tenant_id,
-        "name": charge.limit.value,
-        "burst": rate.burst,
-        "rate": rate.per_second,
-        "cost": charge.cost,
-    }
-    if charge.counted:
-        params |= {"day": day, "quota": quota, "channels": charge.channels}
-        sql = _TAKE + _COUNT + " SELECT (SELECT tokens FROM bucket), (SELECT sent FROM total)"
-    else:
-        sql = _TAKE + " SELECT (SELECT tokens FROM bucket), 0"
+    if not charge.counted:
+        wait = await take_tokens(
+            session, owner=tenant_id, name=charge.limit.value, rate=rate, cost=charge.cost
+        )
+        return Taken(wait_seconds=wait, within_quota=True)
+    params = _bucket_params(tenant_id, charge.limit.value, rate, charge.cost)
+    params |= {"day": day, "quota": quota, "channels": charge.channels}
+    sql = _TAKE + _COUNT + " SELECT (SELECT tokens FROM bucket), (SELECT sent FROM total)"
     tokens, sent = (await session.execute(text(sql), params)).one()
     if tokens is not None:
         return Taken(wait_seconds=None, within_quota=sent is not None)
+    return Taken(wait_seconds=await _wait(session, params, rate, charge.cost), within_quota=True)
+
+
+async def take_tokens(
+    session: AsyncSession, *, owner: str, name: str, rate: RateLimit, cost: int = 1
+) -> float | None:
+    """Takes `cost` tokens from the bucket `name` of `owner` (a tenant, or
+    anything else a limit is kept per, like a login email); None when taken,
+    else the seconds until there are enough."""
+    params = _bucket_params(owner, name, rate, cost)
+    tokens = (
+        await session.execute(text(_TAKE + " SELECT (SELECT tokens FROM bucket)"), params)
+    ).scalar_one()
+    return None if tokens is not None else await _wait(session, params, rate, cost)
+
+
+async def give_back(
+    session: AsyncSession, *, owner: str, name: str, rate: RateLimit, cost: int = 1
+) -> None:
+    """Returns tokens taken by take_tokens (up to the burst)."""
+    await session.execute(
+        update(rate_buckets)
+        .where(rate_buckets.c.tenant_id == owner, rate_buckets.c.name == name)
+        .values(tokens=func.least(rate.burst, rate_buckets.c.tokens + cost))
+    )
+
+
+def _bucket_params(owner: str, name: str, rate: RateLimit, cost: int) -> dict[str, Any]:
+    return {
+        "tenant_id": owner,
+        "name": name,
+        "burst": rate.burst,
+        "rate": rate.per_second,
+        "cost": cost,
+    }
+
+
+async def _wait(session: AsyncSession, params: dict[str, Any], rate: RateLimit, cost: int) -> float:
     available = (await session.execute(_AVAILABLE_NOW, params)).scalar_one()
-    return Taken(wait_seconds=(charge.cost - available) / rate.per_second, within_quota=True)
+    return float((cost - available) / rate.per_second)
 
 
 async def adjust_usage(

@@ -26,8 +26,67 @@ tenants = Table(
     Column("name", Text, nullable=False),
     # Stored lower-cased, so that one email has one account.
     Column("email", Text, nullable=False, unique=True),
-    Column("password_hash", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# People who log in to the portal; the signup email is the tenant's first owner.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, ForeignKey("tenants.id"), nullable=False, index=True),
+    # Stored lower-cased; one email has one login across all tenants.
+    Column("email", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    # owner | developer | viewer (server/domain/roles.py)
+    Column("role", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Portal sessions: the cookie holds a 256-bit token, stored here only hashed.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("user_id", Text, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # Updated at most once a minute; idle sessions expire.
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    # The absolute end, however active the session is.
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Pending invitations to a tenant's team (one per email and tenant).
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, ForeignKey("tenants.id"), nullable=False),
+    Column("email", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "email"),
+)
+
+# Who changed what in a tenant: a user (actor_email) or an API key (its prefix).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor_email", Text, nullable=False),
+    Column("actor_api_key", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("audit_log_by_tenant", "tenant_id", "id"),
 )
 
 api_keys = Table(

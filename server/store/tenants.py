@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.store.tables import api_keys, tenants
+from server.store.tables import api_keys, tenants, users
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,13 @@ class ApiKeyRecord:
 
 
 async def email_taken(session: AsyncSession, *, email: str) -> bool:
-    row = await session.execute(select(tenants.c.id).where(tenants.c.email == email))
+    """True when the email signed up an account or belongs to a portal user."""
+    row = await session.execute(
+        select(tenants.c.id)
+        .where(tenants.c.email == email)
+        .union_all(select(users.c.id).where(users.c.email == email))
+        .limit(1)
+    )
     return row.first() is not None
 
 
@@ -32,13 +38,10 @@ async def insert_tenant(
     tenant_id: str,
     name: str,
     email: str,
-    password_hash: str,
     now: datetime,
 ) -> None:
     await session.execute(
-        insert(tenants).values(
-            id=tenant_id, name=name, email=email, password_hash=password_hash, created_at=now
-        )
+        insert(tenants).values(id=tenant_id, name=name, email=email, created_at=now)
     )
 
 

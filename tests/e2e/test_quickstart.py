@@ -50,7 +50,8 @@ def test_signup_returns_tenant_and_key_once(api: httpx.Client) -> None:
     first = api.post("/portal/signup", json=payload)
     assert first.status_code == 200
     body = first.json()
-    assert set(body) == {"tenant_id", "api_key"}
+    # csrf_token goes with the session cookie the portal uses (test_portal_api.py).
+    assert set(body) == {"tenant_id", "api_key", "csrf_token"}
     assert body["api_key"].startswith("clk_")
     again = api.post("/portal/signup", json={**payload, "email": "QuickStart@acme.example"})
     assert again.status_code == 409

@@ -28,9 +28,8 @@ async def new_notification(db: Database, channels: list[str]) -> tuple[str, str]
     now = datetime.now(UTC)
     async with db.transaction() as session:
         await tenants.insert_tenant(
-            session, tenant_id=tenant_id, name="t", email=f"{tenant_id}@x.example",
-            password_hash="h", now=now,
-        )  # fmt: skip
+            session, tenant_id=tenant_id, name="t", email=f"{tenant_id}@x.example", now=now
+        )
         notification_id = new_id("ntf")
         await store.insert_notifications(
             session,

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63larion/v1/tenant_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"P\n\rSignupRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"4\n\x0eSignupResponse\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\")\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"7\n\x14\x43reateApiKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\xc8\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x13ListApiKeysResponse\x12$\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x12.clarion.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x13RevokeApiKeyRequest\x12\x14\n\x06key_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x11\n\x0fGetUsageRequest\"<\n\tRateLimit\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nper_second\x18\x02 \x01(\x01\x12\r\n\x05\x62urst\x18\x03 \x01(\x05\"\xeb\x02\n\x10GetUsageResponse\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x12\n\nsent_today\x18\x02 \x01(\x05\x12S\n\x15sent_today_by_channel\x18\x03 \x03(\x0b\x32\x34.clarion.v1.GetUsageResponse.SentTodayByChannelEntry\x12\x13\n\x0b\x64\x61ily_quota\x18\x04 \x01(\x05\x12\x1c\n\x0fquota_remaining\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x33\n\x0fquota_resets_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0brate_limits\x18\x07 \x03(\x0b\x32\x15.clarion.v1.RateLimit\x1a\x39\n\x17SentTodayByChannelEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x42\x12\n\x10_quota_remaining2\x8b\x04\n\rTenantService\x12Z\n\x06Signup\x12\x19.clarion.v1.SignupRequest\x1a\x1a.clarion.v1.SignupResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/portal/signup:\x01*\x12n\n\x0c\x43reateApiKey\x12\x1f.clarion.v1.CreateApiKeyRequest\x1a .clarion.v1.CreateApiKeyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/api-keys:\x01*\x12h\n\x0bListApiKeys\x12\x1e.clarion.v1.ListApiKeysRequest\x1a\x1f.clarion.v1.ListApiKeysResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/api-keys\x12\x66\n\x0cRevokeApiKey\x12\x1f.clarion.v1.RevokeApiKeyRequest\x1a\x12.clarion.v1.ApiKey\"!\x82\xd3\xe4\x93\x02\x1b*\x19/api/v1/api-keys/{key_id}\x12\\\n\x08GetUsage\x12\x1b.clarion.v1.GetUsageRequest\x1a\x1c.clarion.v1.GetUsageResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/usageb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63larion/v1/tenant_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"P\n\rSignupRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"H\n\x0eSignupResponse\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\x12\x12\n\ncsrf_token\x18\x03 \x01(\t\")\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"7\n\x14\x43reateApiKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\xc8\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x13ListApiKeysResponse\x12$\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x12.clarion.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x13RevokeApiKeyRequest\x12\x14\n\x06key_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x11\n\x0fGetUsageRequest\"<\n\tRateLimit\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nper_second\x18\x02 \x01(\x01\x12\r\n\x05\x62urst\x18\x03 \x01(\x05\"\xeb\x02\n\x10GetUsageResponse\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x12\n\nsent_today\x18\x02 \x01(\x05\x12S\n\x15sent_today_by_channel\x18\x03 \x03(\x0b\x32\x34.clarion.v1.GetUsageResponse.SentTodayByChannelEntry\x12\x13\n\x0b\x64\x61ily_quota\x18\x04 \x01(\x05\x12\x1c\n\x0fquota_remaining\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x33\n\x0fquota_resets_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x0brate_limits\x18\x07 \x03(\x0b\x32\x15.clarion.v1.RateLimit\x1a\x39\n\x17SentTodayByChannelEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x42\x12\n\x10_quota_remaining2\x8b\x04\n\rTenantService\x12Z\n\x06Signup\x12\x19.clarion.v1.SignupRequest\x1a\x1a.clarion.v1.SignupResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/portal/signup:\x01*\x12n\n\x0c\x43reateApiKey\x12\x1f.clarion.v1.CreateApiKeyRequest\x1a .clarion.v1.CreateApiKeyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/api-keys:\x01*\x12h\n\x0bListApiKeys\x12\x1e.clarion.v1.ListApiKeysRequest\x1a\x1f.clarion.v1.ListApiKeysResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/api-keys\x12\x66\n\x0cRevokeApiKey\x12\x1f.clarion.v1.RevokeApiKeyRequest\x1a\x12.clarion.v1.ApiKey\"!\x82\xd3\xe4\x93\x02\x1b*\x19/api/v1/api-keys/{key_id}\x12\\\n\x08GetUsage\x12\x1b.clarion.v1.GetUsageRequest\x1a\x1c.clarion.v1.GetUsageResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/usageb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,27 +59,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNUPREQUEST']._serialized_start=143
   _globals['_SIGNUPREQUEST']._serialized_end=223
   _globals['_SIGNUPRESPONSE']._serialized_start=225
-  _globals['_SIGNUPRESPONSE']._serialized_end=277
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=279
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=320
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=322
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=377
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=379
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=438
-  _globals['_APIKEY']._serialized_start=441
-  _globals['_APIKEY']._serialized_end=641
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=643
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=727
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=729
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=772
-  _globals['_GETUSAGEREQUEST']._serialized_start=774
-  _globals['_GETUSAGEREQUEST']._serialized_end=791
-  _globals['_RATELIMIT']._serialized_start=793
-  _globals['_RATELIMIT']._serialized_end=853
-  _globals['_GETUSAGERESPONSE']._serialized_start=856
-  _globals['_GETUSAGERESPONSE']._serialized_end=1219
-  _globals['_GETUSAGERESPONSE_SENTTODAYBYCHANNELENTRY']._serialized_start=1142
-  _globals['_GETUSAGERESPONSE_SENTTODAYBYCHANNELENTRY']._serialized_end=1199
-  _globals['_TENANTSERVICE']._serialized_start=1222
-  _globals['_TENANTSERVICE']._serialized_end=1745
+  _globals['_SIGNUPRESPONSE']._serialized_end=297
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=299
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=340
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=342
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=397
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=399
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=458
+  _globals['_APIKEY']._serialized_start=461
+  _globals['_APIKEY']._serialized_end=661
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=663
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=747
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=749
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=792
+  _globals['_GETUSAGEREQUEST']._serialized_start=794
+  _globals['_GETUSAGEREQUEST']._serialized_end=811
+  _globals['_RATELIMIT']._serialized_start=813
+  _globals['_RATELIMIT']._serialized_end=873
+  _globals['_GETUSAGERESPONSE']._serialized_start=876
+  _globals['_GETUSAGERESPONSE']._serialized_end=1239
+  _globals['_GETUSAGERESPONSE_SENTTODAYBYCHANNELENTRY']._serialized_start=1162
+  _globals['_GETUSAGERESPONSE_SENTTODAYBYCHANNELENTRY']._serialized_end=1219
+  _globals['_TENANTSERVICE']._serialized_start=1242
+  _globals['_TENANTSERVICE']._serialized_end=1765
 # @@protoc_insertion_point(module_scope)

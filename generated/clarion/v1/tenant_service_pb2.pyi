@@ -22,12 +22,14 @@ class SignupRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., email: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
 
 class SignupResponse(_message.Message):
-    __slots__ = ("tenant_id", "api_key")
+    __slots__ = ("tenant_id", "api_key", "csrf_token")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     API_KEY_FIELD_NUMBER: _ClassVar[int]
+    CSRF_TOKEN_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     api_key: str
-    def __init__(self, tenant_id: _Optional[str] = ..., api_key: _Optional[str] = ...) -> None: ...
+    csrf_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., api_key: _Optional[str] = ..., csrf_token: _Optional[str] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
     __slots__ = ("name",)

@@ -67,7 +67,9 @@ class TenantServiceServicer:
     """
 
     def Signup(self, request, context):
-        """Creates a tenant account and its first API key. Needs no API key.
+        """Creates a tenant account and its first API key, and logs the person in
+        to the portal as the account's owner: the response sets the session
+        cookie (see PortalService). Needs no API key.
         An email that already has an account gives ALREADY_EXISTS; a guessable
         password gives INVALID_ARGUMENT, reason WEAK_PASSWORD, with why. Each
         client address may sign up 60 times at once, then once a second
@@ -80,7 +82,7 @@ class TenantServiceServicer:
     def CreateApiKey(self, request, context):
         """Creates another API key for the caller's tenant. The secret is returned
         this once; only its hash is stored. A tenant has at most 20 active keys
-        (API_KEY_LIMIT).
+        (API_KEY_LIMIT). Portal users need the owner role (ROLE_FORBIDDEN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,7 +97,8 @@ class TenantServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeApiKey(self, request, context):
-        """Revokes a key. Requests with it are refused within 5 seconds.
+        """Revokes a key. Requests with it are refused within 5 seconds. Portal
+        users need the owner role (ROLE_FORBIDDEN).
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         (AIP-135 style: the revoked key itself, with revoked_at set.)
         """
