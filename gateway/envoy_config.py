@@ -20,6 +20,7 @@ SERVICES = [
     "clarion.v1.TenantService",
     "clarion.v1.TemplateService",
     "clarion.v1.PortalService",
+    "clarion.v1.WebhookService",
 ]
 # Headers the API server trusts and a client must never set.
 SPOOFABLE_HEADERS = ["x-tenant-id", "x-caller-id"]

@@ -319,6 +319,16 @@ class Stack:
             stop_timeout=MAX_DRAIN_SECONDS + 5,
         )
         self._wait("worker")
+        on_progress("starting the tenant webhook sender")
+        # Tenants' status webhooks: queued in PostgreSQL with each change and
+        # sent from here, off the send path; nobody waits on it row by row.
+        self._spawn(
+            "webhooks",
+            [sys.executable, "-m", "server", "webhooks"],
+            niceness=BACKGROUND_NICENESS,
+            ready=lambda sender: "webhook sender running" in sender.output_since_start(),
+        )
+        self._wait("webhooks")
         on_progress("starting the API and webhook Envoys")
         api_gateway = api_gateway_config(
             listen_port=p.envoy,

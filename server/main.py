@@ -3,6 +3,7 @@ the callbacks process: the same services behind a plain HTTP receiver.
 
     python -m server              # the gRPC API
     python -m server callbacks    # provider webhooks over HTTP
+    python -m server webhooks     # tenants' status webhooks: the sender
     python -m server admin …      # operators: a tenant's limits, quota, suspension"""
 
 import argparse
@@ -27,6 +28,8 @@ from clarion.v1 import (
     template_service_pb2_grpc,
     tenant_service_pb2,
     tenant_service_pb2_grpc,
+    webhook_service_pb2,
+    webhook_service_pb2_grpc,
 )
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -40,6 +43,7 @@ from server.api.callbacks import callback_app
 from server.api.portal_servicer import PortalServicer
 from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
 from server.api.template_servicer import TemplateServicer
+from server.api.webhook_servicer import WebhookServicer
 from server.domain.body_limits import MAX_GRPC_MESSAGE_BYTES
 from server.domain.credentials import PasswordWork
 from server.domain.errors import ClarionError
@@ -53,6 +57,8 @@ from server.services.notifications import Notifications
 from server.services.portal import Portal
 from server.services.receipts import Receipts
 from server.services.templates import Templates
+from server.services.webhook_sender import serve_webhooks
+from server.services.webhooks import Webhooks
 from server.settings import Settings
 from server.store.db import Database, create_engine
 from server.store.outbox import pending_by_kind
@@ -65,6 +71,7 @@ SERVICE_NAMES = [
     tenant_service_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"].full_name,
     portal_service_pb2.DESCRIPTOR.services_by_name["PortalService"].full_name,
+    webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
 ]
 
 
@@ -109,6 +116,9 @@ async def create_server(
         TenantServicer(accounts, limiter), server
     )
     portal_service_pb2_grpc.add_PortalServiceServicer_to_server(PortalServicer(portal), server)
+    webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
+        WebhookServicer(Webhooks(db, allow_private=settings.allow_private_webhooks)), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in [*SERVICE_NAMES, ""]:
@@ -189,17 +199,21 @@ async def serve(settings: Settings, role: str) -> None:
     tracing.configure_tracing(f"clarion-{role}", settings.otlp_endpoint)
     limits = settings.database_limits()
     db = Database(create_engine(settings.database_url, limits=limits), limits)
-    temporal = await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        # Carries the trace into each workflow's headers when tracing is on.
-        interceptors=[TracingInterceptor()] if tracing.enabled() else [],
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        if role == "webhooks":
+            # Needs no Temporal: its work is all in PostgreSQL.
+            await serve_webhooks(settings, db, stop)
+            return
+        temporal = await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            # Carries the trace into each workflow's headers when tracing is on.
+            interceptors=[TracingInterceptor()] if tracing.enabled() else [],
+        )
         if role == "callbacks":
             await _serve_callbacks(settings, db, temporal, stop)
         else:
@@ -269,8 +283,9 @@ def main() -> None:
         "role",
         nargs="?",
         default="api",
-        choices=["api", "callbacks", "admin"],
+        choices=["api", "callbacks", "webhooks", "admin"],
         help="api: the gRPC API (default); callbacks: provider webhooks over HTTP; "
+        "webhooks: sends tenants' status webhooks; "
         "admin: operator commands (python -m server admin --help)",
     )
     role = parser.parse_args().role

@@ -119,6 +119,24 @@ class Settings(ProviderSettings, BaseSettings):
     # Unset: none while the sandbox is the provider, else 1,000 (trial mode).
     default_daily_quota: int | None = Field(default=None, ge=0)
 
+    # Tenant status webhooks (python -m server webhooks). Development only:
+    # allow http and endpoints on loopback or private addresses.
+    allow_private_webhooks: bool = False
+    # Seconds before each attempt at an event (the first is its delay after
+    # the event); its length is the number of attempts. Standard Webhooks' schedule.
+    webhook_retry_schedule: list[float] = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+    # One attempt's whole HTTP exchange, connecting included.
+    webhook_timeout_seconds: float = 10.0
+    # Requests in flight per endpoint, and in all, per webhooks process.
+    webhook_endpoint_concurrency: int = 4
+    webhook_concurrency: int = 64
+    # How often the webhooks process looks for due events when idle.
+    webhook_poll_seconds: float = 0.25
+    # An endpoint is disabled (with its reason) once this many events in a
+    # row used up every attempt, or after failing for this many days.
+    webhook_disable_after_failed_events: int = 5
+    webhook_disable_after_days: float = 5.0
+
     def database_limits(self) -> DatabaseLimits:
         return DatabaseLimits(
             connect_seconds=self.database_connect_timeout_seconds,

@@ -21,6 +21,11 @@ _WRITES = frozenset(
         "/clarion.v1.TenantService/CreateApiKey",
         "/clarion.v1.TenantService/RevokeApiKey",
         UPDATE_DEFAULT_ROUTING,
+        "/clarion.v1.WebhookService/CreateWebhook",
+        "/clarion.v1.WebhookService/DeleteWebhook",
+        "/clarion.v1.WebhookService/RotateWebhookSecret",
+        "/clarion.v1.WebhookService/EnableWebhook",
+        "/clarion.v1.WebhookService/ReplayWebhookEvent",
     }
 )
 

@@ -13,6 +13,7 @@ from server.domain.status import DeliveryStatus
 from server.store import notifications as store
 from server.store import templates as template_store
 from server.store.notifications import MoveResult, StatusMove
+from server.store.tenant_webhooks import DeliveryChange, emit_delivery_changes
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,15 @@ async def move_deliveries(
     statuses of templated notifications then check their template's rollout,
     once per template."""
     results = await store.advance_deliveries(session, moves, now=now)
+    await emit_delivery_changes(
+        session,
+        [
+            DeliveryChange(r.tenant_id, r.move.delivery_id, r.move.status, r.move.reason)
+            for r in results
+            if r.moved
+        ],
+        now=now,
+    )
     for r in results:
         if r.moved:
             reached = metrics.DELIVERIES.labels(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.routing import StepOutcome
 from server.domain.status import DeliveryStatus
+from server.domain.webhooks import EventType
 from server.store.notifications import (
     DeliveryRecord,
     delivery_record,
@@ -35,6 +36,12 @@ from server.store.tables import (
     delivery_events,
     notifications,
     routing_steps,
+)
+from server.store.tenant_webhooks import (
+    DeliveryChange,
+    NewEvent,
+    emit_delivery_changes,
+    emit_events,
 )
 
 
@@ -204,11 +211,32 @@ async def row_notifications(session: AsyncSession, *, bulk_id: str) -> list[tupl
 
 
 async def mark_finished(session: AsyncSession, *, bulk_id: str, now: datetime) -> None:
-    await session.execute(
-        update(bulks)
-        .where(bulks.c.id == bulk_id, bulks.c.finished_at.is_(None))
-        .values(finished_at=now)
-    )
+    """Marks the bulk finished, once, with its bulk.completed event."""
+    finished = (
+        await session.execute(
+            update(bulks)
+            .where(bulks.c.id == bulk_id, bulks.c.finished_at.is_(None))
+            .values(finished_at=now)
+            .returning(bulks.c.tenant_id, bulks.c.total, bulks.c.accepted)
+        )
+    ).first()
+    if finished is not None:
+        await emit_events(
+            session,
+            [
+                NewEvent(
+                    tenant_id=finished.tenant_id,
+                    type=EventType.BULK_COMPLETED,
+                    data={
+                        "bulk_id": bulk_id,
+                        "total": finished.total,
+                        "accepted": finished.accepted,
+                        "refused": finished.total - finished.accepted,
+                    },
+                    occurred_at=now,
+                )
+            ],
+        )
 
 
 async def queued_deliveries(
@@ -279,6 +307,7 @@ async def record_outcomes(
             deliveries.c.status,
             deliveries.c.channel,
             deliveries.c.attempt_provider,
+            deliveries.c.tenant_id,
             before.c.status.label("was"),
         )
     )
@@ -302,6 +331,16 @@ async def record_outcomes(
                  "detail": o.reason, "occurred_at": now}
             )  # fmt: skip
     await session.execute(insert(delivery_events), events)
+    reasons = {o.delivery_id: o.reason for o in outcomes}
+    await emit_delivery_changes(
+        session,
+        [
+            DeliveryChange(row.tenant_id, row.id, row.status, reasons[row.id])
+            for row in rows
+            if row.was == DeliveryStatus.QUEUED and row.status != DeliveryStatus.QUEUED
+        ],
+        now=now,
+    )
     await roll_up_notifications(
         session, notification_ids={o.notification_id for o in outcomes}, now=now
     )

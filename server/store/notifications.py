@@ -13,6 +13,7 @@ from server.domain.routing import StepOutcome, StepState, roll_up_routed
 from server.domain.status import DeliveryStatus, can_move, roll_up
 from server.store.routing import NewRoutingStep, insert_steps
 from server.store.tables import deliveries, delivery_events, notifications, routing_steps
+from server.store.tenant_webhooks import DeliveryChange, emit_delivery_changes
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,15 @@ async def insert_notifications(
     await insert_steps(
         session,
         [(n.notification_id, n.tenant_id, step) for n in rows for step in n.routing_steps],
+        now=now,
+    )
+    await emit_delivery_changes(
+        session,
+        [
+            DeliveryChange(n.tenant_id, d.delivery_id, DeliveryStatus.QUEUED, "accepted")
+            for n in rows
+            for d in n.deliveries
+        ],
         now=now,
     )
 

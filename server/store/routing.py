@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.domain.routing import StepOutcome
 from server.domain.status import DeliveryStatus
 from server.store.tables import deliveries, delivery_events, routing_defaults, routing_steps
+from server.store.tenant_webhooks import DeliveryChange, emit_delivery_changes
 
 
 @dataclass
@@ -167,6 +168,11 @@ async def insert_step_delivery(
             detail=f"routing step {step.position + 1}",
             occurred_at=now,
         )
+    )
+    await emit_delivery_changes(
+        session,
+        [DeliveryChange(step.tenant_id, delivery_id, DeliveryStatus.QUEUED, "routing step")],
+        now=now,
     )
     await session.execute(
         update(routing_steps)

@@ -344,3 +344,82 @@ bulk_errors = Table(
     Column("reason", Text, nullable=False),
     Column("message", Text, nullable=False),
 )
+
+# Tenants' status webhook endpoints (not provider callbacks: see webhook_tokens).
+tenant_webhook_endpoints = Table(
+    "tenant_webhook_endpoints",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("event_types", ARRAY(Text), nullable=False),
+    # whsec_… secrets sign every request, so they are kept, not hashed.
+    Column("secret", Text, nullable=False),
+    # The secret before the last rotation, which also signs until it expires.
+    Column("previous_secret", Text),
+    Column("previous_secret_expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("disabled_reason", Text, nullable=False, server_default=""),
+    # Events in a row that used up every attempt, and since when attempts fail.
+    Column("failed_events", Integer, nullable=False, server_default="0"),
+    Column("failing_since", DateTime(timezone=True)),
+)
+
+# One event for one endpoint: the transactional outbox of webhooks, written
+# in the transaction of the change it reports. `id` orders them.
+tenant_webhook_messages = Table(
+    "tenant_webhook_messages",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column(
+        "endpoint_id",
+        Text,
+        ForeignKey("tenant_webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("tenant_id", Text, nullable=False),
+    # webhook-id: the same for every endpoint, attempt and replay of the event.
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    # Events with the same key (a notification id) go out one after another.
+    Column("ordering_key", Text),
+    # The exact JSON body, signed anew at each attempt.
+    Column("body", Text, nullable=False),
+    # "pending", "delivered" or "failed" (every attempt used up).
+    Column("state", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    # A webhooks process is sending it until then; others leave it alone.
+    Column("leased_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_twm_endpoint_event", "endpoint_id", "event_id"),
+)
+
+# Every attempt at sending a message, kept for the tenant to see.
+tenant_webhook_attempts = Table(
+    "tenant_webhook_attempts",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column(
+        "message_id",
+        BigInteger,
+        ForeignKey("tenant_webhook_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("endpoint_id", Text, nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    # The endpoint's HTTP status, or NULL with `error` when none came back.
+    Column("http_status", Integer),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("duration_ms", Integer, nullable=False),
+    Column("next_retry_at", DateTime(timezone=True)),
+    Index("ix_twa_endpoint", "endpoint_id", "id"),
+)

@@ -30,7 +30,7 @@ def test_background_work_yields_the_cpu_to_requests(stack: Stack) -> None:
         return int(stat[stat.rindex(")") + 2 :].split()[16])
 
     by_name = {child.name: niceness(child.process.pid) for child in stack.children}
-    background = ("worker", "sandbox", "api-bulk", "callbacks", "envoy-webhooks")
+    background = ("worker", "sandbox", "api-bulk", "callbacks", "envoy-webhooks", "webhooks")
     assert {by_name[name] for name in background} == {BACKGROUND_NICENESS}
     assert BACKGROUND_NICENESS > 0
     assert by_name["api"] == by_name["envoy"] == by_name["temporal"] == 0

@@ -1,0 +1,251 @@
+"""The webhooks process (`python -m server webhooks`): sends tenants' queued
+events to their endpoints, apart from the send path. Messages are leased
+from PostgreSQL (SKIP LOCKED, so several processes can share the work), a
+few at a time per endpoint and a bounded number overall, each attempt with a
+short timeout: a dead or slow endpoint holds at most its own few slots."""
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+from aiohttp.abc import ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+from server.domain import webhooks as rules
+from server.domain.errors import ClarionError
+from server.settings import Settings
+from server.store import tenant_webhooks as store
+from server.store.db import Database
+from server.store.tenant_webhooks import AttemptOutcome, ClaimedMessage
+
+log = logging.getLogger("clarion.webhooks")
+
+USER_AGENT = "Clarion-Webhooks/1"
+# Finished messages (and their attempts) are kept this long for the tenant to see.
+RETENTION = timedelta(days=30)
+PURGE_EVERY_SECONDS = 3600.0
+
+
+class RefusedAddress(OSError):
+    """The endpoint's host resolves to an address we must not call."""
+
+
+class CheckedResolver(ThreadedResolver):
+    """Resolves as usual, then refuses the host if any address is not public.
+    aiohttp connects to exactly the addresses returned here (with the name
+    as Host and SNI), so a second DNS answer cannot swap in another one."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        super().__init__()
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await super().resolve(host, port, family)
+        if not self._allow_private:
+            try:
+                rules.check_addresses(host, [r["host"] for r in results])
+            except ClarionError as refused:
+                raise RefusedAddress(refused.message) from None
+        return results
+
+
+def check_target(url: str, *, allow_private: bool) -> None:
+    """What the resolver cannot see: the scheme, and a literal IP host
+    (aiohttp connects to those without resolving)."""
+    parts = rules.check_url(url, allow_private=allow_private)
+    host = parts.hostname or ""
+    if not allow_private:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return
+        rules.check_addresses(host, [host])
+
+
+class WebhookSender:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self._db = db
+        self._allow_private = settings.allow_private_webhooks
+        self._schedule = list(settings.webhook_retry_schedule)
+        self._timeout = settings.webhook_timeout_seconds
+        self._per_endpoint = settings.webhook_endpoint_concurrency
+        self._concurrency = settings.webhook_concurrency
+        self._poll = settings.webhook_poll_seconds
+        self._disable_after_events = settings.webhook_disable_after_failed_events
+        self._disable_after = timedelta(days=settings.webhook_disable_after_days)
+        self._in_flight: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._http: aiohttp.ClientSession | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        connector = aiohttp.TCPConnector(
+            resolver=CheckedResolver(allow_private=self._allow_private),
+            # Every new connection resolves and checks again.
+            use_dns_cache=False,
+            limit=self._concurrency,
+            limit_per_host=self._per_endpoint,
+        )
+        self._http = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            headers={"User-Agent": USER_AGENT},
+        )
+        last_purge = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
+                    last_purge = time.monotonic()
+                    await self._purge()
+                claimed = await self._claim_batch()
+                self._wake.clear()
+                if claimed < max(1, self._free()):
+                    # Nothing more is due now: wait for a slot, an event, or stop.
+                    waits = [asyncio.ensure_future(self._wake.wait())]
+                    waits.append(asyncio.ensure_future(stop.wait()))
+                    await asyncio.wait(waits, timeout=self._poll, return_when="FIRST_COMPLETED")
+                    for w in waits:
+                        w.cancel()
+        finally:
+            # Let attempts in flight finish and be recorded.
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=self._timeout + 5)
+            await self._http.close()
+
+    def _free(self) -> int:
+        return self._concurrency - sum(self._in_flight.values())
+
+    async def _claim_batch(self) -> int:
+        free = self._free()
+        if free <= 0:
+            return 0
+        busy = [e for e, n in self._in_flight.items() if n >= self._per_endpoint]
+        now = datetime.now(UTC)
+        try:
+            async with self._db.transaction() as session:
+                claimed = await store.claim_due(
+                    session,
+                    now=now,
+                    limit=free,
+                    per_endpoint=self._per_endpoint,
+                    busy=busy,
+                    lease=timedelta(seconds=self._timeout + 30),
+                )
+                planned = Counter(self._in_flight)
+                taken: list[ClaimedMessage] = []
+                extra: list[int] = []
+                for message in claimed:
+                    if planned[message.endpoint_id] >= self._per_endpoint:
+                        extra.append(message.message_id)
+                        continue
+                    planned[message.endpoint_id] += 1
+                    taken.append(message)
+                await store.release(session, message_ids=extra)
+        except Exception:
+            log.exception("claiming due webhook events failed; retrying")
+            return 0
+        # Sent once the leases are committed.
+        for message in taken:
+            self._in_flight[message.endpoint_id] += 1
+            self._start(message)
+        return len(claimed)
+
+    def _start(self, message: ClaimedMessage) -> None:
+        task = asyncio.create_task(self._deliver(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, message: ClaimedMessage) -> None:
+        try:
+            outcome = await self._attempt(message)
+            async with self._db.transaction() as session:
+                disabled = await store.record_attempt(
+                    session,
+                    outcome,
+                    now=datetime.now(UTC),
+                    disable_after_failed_events=self._disable_after_events,
+                    disable_after=self._disable_after,
+                )
+            if disabled:
+                log.warning("disabled webhook %s: %s", message.endpoint_id, disabled)
+        except Exception:
+            # The lease runs out and another pass sends it again.
+            log.exception("webhook attempt at %s was not recorded", message.endpoint_id)
+        finally:
+            self._in_flight[message.endpoint_id] -= 1
+            if self._in_flight[message.endpoint_id] <= 0:
+                del self._in_flight[message.endpoint_id]
+            self._wake.set()
+
+    async def _attempt(self, message: ClaimedMessage) -> AttemptOutcome:
+        assert self._http is not None
+        attempted_at = datetime.now(UTC)
+        started = time.monotonic()
+        status: int | None = None
+        error = ""
+        try:
+            check_target(message.url, allow_private=self._allow_private)
+            headers = {
+                "Content-Type": "application/json",
+                "webhook-id": message.event_id,
+                "webhook-timestamp": str(int(attempted_at.timestamp())),
+                "webhook-signature": rules.signature_header(
+                    message.secrets,
+                    message_id=message.event_id,
+                    timestamp=attempted_at,
+                    body=message.body,
+                ),
+            }
+            # A redirect could lead anywhere, an internal address included.
+            async with self._http.post(
+                message.url, data=message.body.encode(), headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+        except ClarionError as refused:
+            error = refused.message
+        except TimeoutError:
+            error = f"no answer within {self._timeout:g} s"
+        except aiohttp.ClientConnectorDNSError as exc:
+            error = str(exc.os_error) if isinstance(exc.os_error, RefusedAddress) else str(exc)
+        except aiohttp.ClientError as exc:
+            error = str(exc) or type(exc).__name__
+        duration_ms = int((time.monotonic() - started) * 1000)
+        ok = status is not None and 200 <= status < 300
+        next_retry_at = None
+        if not ok:
+            delay = rules.next_attempt_delay(self._schedule, message.attempts + 1)
+            next_retry_at = datetime.now(UTC) + delay if delay is not None else None
+        return AttemptOutcome(
+            message=message,
+            attempted_at=attempted_at,
+            http_status=status,
+            error=error[:500],
+            duration_ms=duration_ms,
+            next_retry_at=next_retry_at,
+        )
+
+    async def _purge(self) -> None:
+        try:
+            async with self._db.transaction() as session:
+                removed = await store.purge_finished(session, before=datetime.now(UTC) - RETENTION)
+            if removed:
+                log.info("purged %d finished webhook events", removed)
+        except Exception:
+            log.exception("purging finished webhook events failed; retrying next hour")
+
+
+async def serve_webhooks(settings: Settings, db: Database, stop: asyncio.Event) -> None:
+    sender = WebhookSender(db, settings)
+    # runner/stack.py waits for this line.
+    log.info(
+        "webhook sender running; private endpoints %s",
+        "allowed" if settings.allow_private_webhooks else "refused",
+    )
+    await sender.run(stop)

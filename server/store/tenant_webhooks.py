@@ -1,0 +1,612 @@
+"""Tenant status webhooks: endpoints, the events queued for them (written in
+the transaction of the change they report), and the attempts at sending
+them. Functions never commit: the caller owns the transaction.
+
+Anything that changes what a tenant may hear about calls emit_events (or,
+for delivery status changes, emit_delivery_changes) in its own transaction."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.domain.ids import new_id
+from server.domain.webhooks import delivery_event, event_body
+from server.store.tables import (
+    deliveries,
+    notifications,
+    tenant_webhook_attempts,
+    tenant_webhook_endpoints,
+    tenant_webhook_messages,
+)
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """Something a tenant's endpoints may want to hear about."""
+
+    tenant_id: str
+    # A domain.webhooks.EventType value.
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime
+    # Events with the same key (e.g. a notification id) reach each endpoint
+    # in the order they were emitted; None: no order to keep.
+    ordering_key: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryChange:
+    """A delivery that moved to `status`; the rest of its event is read
+    only when its tenant has a subscribed endpoint."""
+
+    tenant_id: str
+    delivery_id: str
+    status: str
+    reason: str
+
+
+Subscriptions = dict[str, list[tuple[str, frozenset[str]]]]
+
+
+async def subscriptions(session: AsyncSession, *, tenant_ids: set[str]) -> Subscriptions:
+    """Each tenant's enabled endpoints and their types: one indexed read,
+    empty for tenants without webhooks (the common case)."""
+    if not tenant_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            tenant_webhook_endpoints.c.tenant_id,
+            tenant_webhook_endpoints.c.id,
+            tenant_webhook_endpoints.c.event_types,
+        ).where(
+            tenant_webhook_endpoints.c.tenant_id.in_(sorted(tenant_ids)),
+            tenant_webhook_endpoints.c.disabled_at.is_(None),
+        )
+    )
+    found: Subscriptions = defaultdict(list)
+    for row in rows:
+        found[row.tenant_id].append((row.id, frozenset(row.event_types)))
+    return found
+
+
+def _wanted(subs: Subscriptions, tenant_id: str, event_type: str) -> bool:
+    return any(event_type in types for _, types in subs.get(tenant_id, ()))
+
+
+async def emit_events(session: AsyncSession, events: Sequence[NewEvent]) -> None:
+    """Queues each event for every enabled endpoint of its tenant subscribed
+    to its type: one read, then one multi-row insert if any endpoint wants one."""
+    subs = await subscriptions(session, tenant_ids={e.tenant_id for e in events})
+    await _queue(session, events, subs)
+
+
+async def _queue(session: AsyncSession, events: Sequence[NewEvent], subs: Subscriptions) -> None:
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        wanting = [eid for eid, types in subs.get(event.tenant_id, ()) if event.type in types]
+        if not wanting:
+            continue
+        event_id = new_id("evt")
+        body = event_body(event.type, event.occurred_at, event.data)
+        rows.extend(
+            {
+                "endpoint_id": endpoint_id,
+                "tenant_id": event.tenant_id,
+                "event_id": event_id,
+                "event_type": event.type,
+                "ordering_key": event.ordering_key,
+                "body": body,
+                "state": PENDING,
+                "next_attempt_at": event.occurred_at,
+                "created_at": event.occurred_at,
+            }
+            for endpoint_id in wanting
+        )
+    if rows:
+        # In emission order, so that ids (which order the sending) follow it.
+        await session.execute(insert(tenant_webhook_messages), rows)
+
+
+async def emit_delivery_changes(
+    session: AsyncSession, changes: Sequence[DeliveryChange], *, now: datetime
+) -> None:
+    """delivery.<status> events for these moves, in order per notification.
+    Reads the deliveries' channel and provider only for subscribed tenants."""
+    if not changes:
+        return
+    subs = await subscriptions(session, tenant_ids={c.tenant_id for c in changes})
+    wanted = [c for c in changes if _wanted(subs, c.tenant_id, delivery_event(c.status))]
+    if not wanted:
+        return
+    rows = await session.execute(
+        select(
+            deliveries.c.id,
+            deliveries.c.notification_id,
+            deliveries.c.channel,
+            deliveries.c.attempt_provider,
+            notifications.c.bulk_id,
+            notifications.c.row_index,
+        )
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(deliveries.c.id.in_(sorted({c.delivery_id for c in wanted})))
+    )
+    known = {row.id: row for row in rows}
+    events = []
+    for change in wanted:
+        row = known.get(change.delivery_id)
+        if row is None:
+            continue
+        data: dict[str, Any] = {
+            "notification_id": row.notification_id,
+            "delivery_id": row.id,
+            "channel": row.channel,
+            "status": change.status,
+            "reason": change.reason,
+            "provider": row.attempt_provider or "",
+        }
+        if row.bulk_id:
+            data["bulk_id"] = row.bulk_id
+            data["row_index"] = row.row_index
+        events.append(
+            NewEvent(
+                tenant_id=change.tenant_id,
+                type=delivery_event(change.status),
+                data=data,
+                occurred_at=now,
+                ordering_key=row.notification_id,
+            )
+        )
+    await _queue(session, events, subs)
+
+
+# Endpoints.
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    endpoint_id: str
+    tenant_id: str
+    url: str
+    description: str
+    event_types: list[str]
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    created_at: datetime
+    disabled_at: datetime | None
+    disabled_reason: str
+
+
+def _endpoint(row: Any) -> EndpointRecord:
+    return EndpointRecord(
+        endpoint_id=row.id,
+        tenant_id=row.tenant_id,
+        url=row.url,
+        description=row.description,
+        event_types=list(row.event_types),
+        secret=row.secret,
+        previous_secret=row.previous_secret,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+        created_at=row.created_at,
+        disabled_at=row.disabled_at,
+        disabled_reason=row.disabled_reason,
+    )
+
+
+async def count_endpoints(session: AsyncSession, *, tenant_id: str) -> int:
+    return int(
+        (
+            await session.execute(
+                select(func.count()).where(tenant_webhook_endpoints.c.tenant_id == tenant_id)
+            )
+        ).scalar_one()
+    )
+
+
+async def insert_endpoint(
+    session: AsyncSession,
+    *,
+    endpoint_id: str,
+    tenant_id: str,
+    url: str,
+    description: str,
+    event_types: list[str],
+    secret: str,
+    now: datetime,
+) -> EndpointRecord:
+    row = (
+        await session.execute(
+            insert(tenant_webhook_endpoints)
+            .values(
+                id=endpoint_id,
+                tenant_id=tenant_id,
+                url=url,
+                description=description,
+                event_types=event_types,
+                secret=secret,
+                created_at=now,
+            )
+            .returning(tenant_webhook_endpoints)
+        )
+    ).one()
+    return _endpoint(row)
+
+
+async def get_endpoint(
+    session: AsyncSession, *, tenant_id: str, endpoint_id: str
+) -> EndpointRecord | None:
+    row = (
+        await session.execute(
+            select(tenant_webhook_endpoints).where(
+                tenant_webhook_endpoints.c.tenant_id == tenant_id,
+                tenant_webhook_endpoints.c.id == endpoint_id,
+            )
+        )
+    ).first()
+    return _endpoint(row) if row else None
+
+
+async def list_endpoints(
+    session: AsyncSession, *, tenant_id: str, after: tuple[datetime, str] | None, limit: int
+) -> list[EndpointRecord]:
+    """Newest first; `after` is the (created_at, id) of the last one seen."""
+    t = tenant_webhook_endpoints
+    query = select(t).where(t.c.tenant_id == tenant_id)
+    if after:
+        created_at, last_id = after
+        query = query.where(
+            or_(t.c.created_at < created_at, and_(t.c.created_at == created_at, t.c.id < last_id))
+        )
+    rows = await session.execute(query.order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit))
+    return [_endpoint(row) for row in rows]
+
+
+async def delete_endpoint(session: AsyncSession, *, tenant_id: str, endpoint_id: str) -> bool:
+    """Removes the endpoint with its queued events and attempts."""
+    t = tenant_webhook_endpoints
+    await session.execute(
+        delete(tenant_webhook_attempts).where(tenant_webhook_attempts.c.endpoint_id == endpoint_id)
+    )
+    gone = await session.execute(
+        delete(t).where(t.c.tenant_id == tenant_id, t.c.id == endpoint_id).returning(t.c.id)
+    )
+    return gone.first() is not None
+
+
+async def update_endpoint(
+    session: AsyncSession, *, tenant_id: str, endpoint_id: str, values: dict[str, Any]
+) -> EndpointRecord | None:
+    t = tenant_webhook_endpoints
+    row = (
+        await session.execute(
+            update(t)
+            .where(t.c.tenant_id == tenant_id, t.c.id == endpoint_id)
+            .values(**values)
+            .returning(t)
+        )
+    ).first()
+    return _endpoint(row) if row else None
+
+
+async def rotate_secret(
+    session: AsyncSession, *, tenant_id: str, endpoint_id: str, secret: str, overlap_until: datetime
+) -> EndpointRecord | None:
+    t = tenant_webhook_endpoints
+    return await update_endpoint(
+        session,
+        tenant_id=tenant_id,
+        endpoint_id=endpoint_id,
+        values={
+            "secret": secret,
+            "previous_secret": t.c.secret,
+            "previous_secret_expires_at": overlap_until,
+        },
+    )
+
+
+async def enable_endpoint(
+    session: AsyncSession, *, tenant_id: str, endpoint_id: str
+) -> EndpointRecord | None:
+    return await update_endpoint(
+        session,
+        tenant_id=tenant_id,
+        endpoint_id=endpoint_id,
+        values={
+            "disabled_at": None,
+            "disabled_reason": "",
+            "failed_events": 0,
+            "failing_since": None,
+        },
+    )
+
+
+# Attempts and replays.
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    attempt_id: int
+    event_id: str
+    event_type: str
+    attempt: int
+    attempted_at: datetime
+    http_status: int | None
+    error: str
+    duration_ms: int
+    next_retry_at: datetime | None
+
+
+async def list_attempts(
+    session: AsyncSession, *, tenant_id: str, endpoint_id: str, before: int | None, limit: int
+) -> list[AttemptRecord]:
+    """Newest first; `before` is the id of the last attempt already seen."""
+    a = tenant_webhook_attempts
+    query = select(a).where(a.c.tenant_id == tenant_id, a.c.endpoint_id == endpoint_id)
+    if before is not None:
+        query = query.where(a.c.id < before)
+    rows = await session.execute(query.order_by(a.c.id.desc()).limit(limit))
+    return [
+        AttemptRecord(
+            attempt_id=row.id,
+            event_id=row.event_id,
+            event_type=row.event_type,
+            attempt=row.attempt,
+            attempted_at=row.attempted_at,
+            http_status=row.http_status,
+            error=row.error,
+            duration_ms=row.duration_ms,
+            next_retry_at=row.next_retry_at,
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class MessageState:
+    message_id: int
+    state: str
+
+
+async def latest_message(
+    session: AsyncSession, *, tenant_id: str, endpoint_id: str, event_id: str
+) -> MessageState | None:
+    """The event's latest message to the endpoint (a replay makes a new one)."""
+    m = tenant_webhook_messages
+    row = (
+        await session.execute(
+            select(m.c.id, m.c.state)
+            .where(
+                m.c.tenant_id == tenant_id, m.c.endpoint_id == endpoint_id, m.c.event_id == event_id
+            )
+            .order_by(m.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return MessageState(row.id, row.state) if row else None
+
+
+async def replay_message(session: AsyncSession, *, message_id: int, now: datetime) -> None:
+    """Queues the message's event again, as a new message (its attempts
+    count from 1), behind what is already queued."""
+    m = tenant_webhook_messages
+    await session.execute(
+        insert(m).from_select(
+            [
+                "endpoint_id", "tenant_id", "event_id", "event_type", "ordering_key", "body",
+                "state", "next_attempt_at", "created_at",
+            ],
+            select(
+                m.c.endpoint_id, m.c.tenant_id, m.c.event_id, m.c.event_type, m.c.ordering_key,
+                m.c.body, text(f"'{PENDING}'"), text(":now"), text(":now"),
+            ).where(m.c.id == message_id),
+        ),
+        {"now": now},
+    )  # fmt: skip
+
+
+# The sender (python -m server webhooks).
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    message_id: int
+    endpoint_id: str
+    tenant_id: str
+    event_id: str
+    event_type: str
+    body: str
+    attempts: int
+    url: str
+    secrets: list[str]
+
+
+_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT m.id,
+               row_number() OVER (PARTITION BY m.endpoint_id ORDER BY m.id) AS rank
+        FROM tenant_webhook_messages m
+        JOIN tenant_webhook_endpoints e ON e.id = m.endpoint_id AND e.disabled_at IS NULL
+        WHERE m.state = 'pending' AND m.next_attempt_at <= :now
+          AND (m.leased_until IS NULL OR m.leased_until < :now)
+          AND m.endpoint_id <> ALL(CAST(:busy AS text[]))
+          AND (m.ordering_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM tenant_webhook_messages p
+                WHERE p.state = 'pending' AND p.endpoint_id = m.endpoint_id
+                  AND p.ordering_key = m.ordering_key AND p.id < m.id))
+    ), picked AS (
+        SELECT m.id FROM tenant_webhook_messages m JOIN due ON due.id = m.id
+        WHERE due.rank <= :per_endpoint AND m.state = 'pending'
+          AND (m.leased_until IS NULL OR m.leased_until < :now)
+        ORDER BY m.next_attempt_at, m.id
+        LIMIT :limit
+        FOR UPDATE OF m SKIP LOCKED
+    )
+    UPDATE tenant_webhook_messages m SET leased_until = :lease
+    FROM picked, tenant_webhook_endpoints e
+    WHERE m.id = picked.id AND e.id = m.endpoint_id
+    RETURNING m.id, m.endpoint_id, m.tenant_id, m.event_id, m.event_type, m.body, m.attempts,
+              e.url, e.secret, e.previous_secret, e.previous_secret_expires_at
+    """
+)
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    per_endpoint: int,
+    busy: list[str],
+    lease: timedelta,
+) -> list[ClaimedMessage]:
+    """Leases up to `limit` due messages, at most `per_endpoint` per
+    endpoint and none for `busy` endpoints, each only once the earlier
+    pending message with its ordering key is done. SKIP LOCKED keeps
+    several senders off each other's rows."""
+    rows = await session.execute(
+        _CLAIM,
+        {
+            "now": now,
+            "limit": limit,
+            "per_endpoint": per_endpoint,
+            "busy": busy,
+            "lease": now + lease,
+        },
+    )
+    claimed = []
+    for row in rows:
+        secrets = [row.secret]
+        expires = row.previous_secret_expires_at
+        if row.previous_secret and expires and expires > now:
+            secrets.append(row.previous_secret)
+        claimed.append(
+            ClaimedMessage(
+                message_id=row.id,
+                endpoint_id=row.endpoint_id,
+                tenant_id=row.tenant_id,
+                event_id=row.event_id,
+                event_type=row.event_type,
+                body=row.body,
+                attempts=row.attempts,
+                url=row.url,
+                secrets=secrets,
+            )
+        )
+    return sorted(claimed, key=lambda c: c.message_id)
+
+
+async def release(session: AsyncSession, *, message_ids: list[int]) -> None:
+    """Gives back leases that will not be used now."""
+    if message_ids:
+        m = tenant_webhook_messages
+        await session.execute(update(m).where(m.c.id.in_(message_ids)).values(leased_until=None))
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    message: ClaimedMessage
+    attempted_at: datetime
+    http_status: int | None
+    error: str
+    duration_ms: int
+    # When to try again; None with ok False: every attempt is used up.
+    next_retry_at: datetime | None
+
+    @property
+    def ok(self) -> bool:
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+
+async def record_attempt(
+    session: AsyncSession,
+    outcome: AttemptOutcome,
+    *,
+    now: datetime,
+    disable_after_failed_events: int,
+    disable_after: timedelta,
+) -> str | None:
+    """Records the attempt and moves its message on; keeps the endpoint's
+    failure streak, disabling it past either limit. Returns the reason when
+    this attempt disabled the endpoint."""
+    msg = outcome.message
+    await session.execute(
+        insert(tenant_webhook_attempts).values(
+            message_id=msg.message_id,
+            endpoint_id=msg.endpoint_id,
+            tenant_id=msg.tenant_id,
+            event_id=msg.event_id,
+            event_type=msg.event_type,
+            attempt=msg.attempts + 1,
+            attempted_at=outcome.attempted_at,
+            http_status=outcome.http_status,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+            next_retry_at=outcome.next_retry_at,
+        )
+    )
+    m = tenant_webhook_messages
+    e = tenant_webhook_endpoints
+    values: dict[str, Any] = {"attempts": m.c.attempts + 1, "leased_until": None}
+    if outcome.ok:
+        values |= {"state": DELIVERED, "finished_at": now}
+    elif outcome.next_retry_at is None:
+        values |= {"state": FAILED, "finished_at": now}
+    else:
+        values["next_attempt_at"] = outcome.next_retry_at
+    await session.execute(update(m).where(m.c.id == msg.message_id).values(**values))
+    if outcome.ok:
+        await session.execute(
+            update(e)
+            .where(
+                e.c.id == msg.endpoint_id,
+                or_(e.c.failed_events > 0, e.c.failing_since.is_not(None)),
+            )
+            .values(failed_events=0, failing_since=None)
+        )
+        return None
+    gave_up = 1 if outcome.next_retry_at is None else 0
+    row = (
+        await session.execute(
+            update(e)
+            .where(e.c.id == msg.endpoint_id)
+            .values(
+                failed_events=e.c.failed_events + gave_up,
+                failing_since=func.coalesce(e.c.failing_since, outcome.attempted_at),
+            )
+            .returning(e.c.failed_events, e.c.failing_since, e.c.disabled_at)
+        )
+    ).first()
+    if row is None or row.disabled_at is not None:
+        return None
+    reason = ""
+    if row.failed_events >= disable_after_failed_events:
+        reason = (
+            f"{row.failed_events} events in a row failed every attempt "
+            f"(last: {outcome.error or f'HTTP {outcome.http_status}'})"
+        )
+    elif now - row.failing_since >= disable_after:
+        reason = f"every attempt has failed since {row.failing_since.isoformat()}"
+    if not reason:
+        return None
+    await session.execute(
+        update(e).where(e.c.id == msg.endpoint_id).values(disabled_at=now, disabled_reason=reason)
+    )
+    return reason
+
+
+async def purge_finished(session: AsyncSession, *, before: datetime) -> int:
+    """Removes delivered and failed messages finished before `before`, with
+    their attempts."""
+    m = tenant_webhook_messages
+    gone = await session.execute(
+        delete(m).where(m.c.state != PENDING, m.c.finished_at < before).returning(m.c.id)
+    )
+    return len(gone.all())
