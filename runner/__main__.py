@@ -30,6 +30,7 @@ def main() -> int:
         callbacks_metrics=settings.callbacks_metrics_port,
         worker_metrics=settings.worker_metrics_port,
         worker_sdk_metrics=settings.worker_sdk_metrics_port,
+        webhooks_metrics=settings.webhooks_metrics_port,
     )
     stack = Stack(
         data_dir=settings.data_dir.resolve(), ports=ports, database_url=settings.database_url
@@ -59,7 +60,7 @@ Clarion is up in {time.monotonic() - started:.1f} s.
   Provider sandbox     {stack.sandbox_url}/sandbox/
   Metrics (/metrics)   API {ports.api_metrics}, bulk API {ports.bulk_metrics}, \
 callbacks {ports.callbacks_metrics}, worker {ports.worker_metrics} (SDK {ports.worker_sdk_metrics}),
-                       Temporal {ports.temporal_metrics}, \
+                       webhooks {ports.webhooks_metrics}, Temporal {ports.temporal_metrics}, \
 Envoy admin {ports.envoy_admin} and {ports.webhooks_admin} (/stats/prometheus)
   Logs                 {stack.data_dir / "logs"}
 Press Ctrl-C to stop.""",

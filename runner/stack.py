@@ -57,6 +57,7 @@ class Ports:
     callbacks_metrics: int = 9466
     worker_metrics: int = 9467
     worker_sdk_metrics: int = 9468
+    webhooks_metrics: int = 9469
 
     @classmethod
     def free(cls) -> "Ports":
@@ -91,6 +92,7 @@ class Ports:
             "callbacks metrics": self.callbacks_metrics,
             "worker metrics": self.worker_metrics,
             "worker SDK metrics": self.worker_sdk_metrics,
+            "webhooks metrics": self.webhooks_metrics,
         }
 
 
@@ -177,6 +179,7 @@ class Stack:
             "CLARION_CALLBACKS_METRICS_PORT": str(p.callbacks_metrics),
             "CLARION_WORKER_METRICS_PORT": str(p.worker_metrics),
             "CLARION_WORKER_SDK_METRICS_PORT": str(p.worker_sdk_metrics),
+            "CLARION_WEBHOOKS_METRICS_PORT": str(p.webhooks_metrics),
             "CLARION_WEBHOOK_BASE_URL": self.webhook_url,
             **self.overrides,
         }

@@ -80,6 +80,28 @@ SCHEDULE_TO_START_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 
+WEBHOOK_ATTEMPTS = Counter(
+    "clarion_webhook_attempts",
+    "Tenant webhook POSTs, by outcome: delivered (2xx), http_error, timeout, "
+    "connection_error, refused_address (private address, not allowed).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "clarion_webhook_attempt_duration_seconds",
+    "Duration of each tenant webhook POST, by outcome.",
+    ["outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WEBHOOK_EVENTS = Counter(
+    "clarion_webhook_events",
+    "Tenant webhook events finished: delivered, or failed once every retry failed.",
+    ["event_type", "result", "tenant"],
+)
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "clarion_webhook_endpoints_disabled",
+    "Tenant webhook endpoints disabled for failing too long.",
+)
+
 
 def configure_tenant_labels(setting: str) -> None:
     """`""` (default): no tenant labels; `"all"`: every tenant; otherwise a

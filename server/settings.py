@@ -73,6 +73,7 @@ class Settings(ProviderSettings, BaseSettings):
     worker_metrics_port: int = 9467
     # The Temporal SDK's own metrics of the worker (temporal_*).
     worker_sdk_metrics_port: int = 9468
+    webhooks_metrics_port: int = 9469
     # Label metrics by tenant: "" (none), "all", or comma-separated tenant
     # ids. Every labelled tenant multiplies the time series, so keep it bounded.
     metrics_tenant_labels: str = ""

@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from server import metrics
 from server.domain import webhooks as rules
 from server.domain.errors import ClarionError
 from server.settings import Settings
@@ -166,6 +167,14 @@ class WebhookSender:
         try:
             outcome = await self._attempt(message)
             async with self._db.transaction() as session:
+                delivered = outcome.http_status is not None and 200 <= outcome.http_status < 300
+                if delivered or outcome.next_retry_at is None:
+                    finished = metrics.WEBHOOK_EVENTS.labels(
+                        message.event_type,
+                        "delivered" if delivered else "failed",
+                        metrics.tenant_label(message.tenant_id),
+                    )
+                    metrics.count_on_commit(session, finished)
                 disabled = await store.record_attempt(
                     session,
                     outcome,
@@ -174,6 +183,7 @@ class WebhookSender:
                     disable_after=self._disable_after,
                 )
             if disabled:
+                metrics.WEBHOOK_ENDPOINTS_DISABLED.inc()
                 log.warning("disabled webhook %s: %s", message.endpoint_id, disabled)
         except Exception:
             # The lease runs out and another pass sends it again.
@@ -190,6 +200,8 @@ class WebhookSender:
         started = time.monotonic()
         status: int | None = None
         error = ""
+        # For metrics: how the attempt ended short of an HTTP answer.
+        failure = "connection_error"
         try:
             check_target(message.url, allow_private=self._allow_private)
             headers = {
@@ -209,15 +221,22 @@ class WebhookSender:
             ) as response:
                 status = response.status
         except ClarionError as refused:
-            error = refused.message
+            error, failure = refused.message, "refused_address"
         except TimeoutError:
-            error = f"no answer within {self._timeout:g} s"
+            error, failure = f"no answer within {self._timeout:g} s", "timeout"
         except aiohttp.ClientConnectorDNSError as exc:
-            error = str(exc.os_error) if isinstance(exc.os_error, RefusedAddress) else str(exc)
+            if isinstance(exc.os_error, RefusedAddress):
+                error, failure = str(exc.os_error), "refused_address"
+            else:
+                error = str(exc)
         except aiohttp.ClientError as exc:
             error = str(exc) or type(exc).__name__
-        duration_ms = int((time.monotonic() - started) * 1000)
+        seconds = time.monotonic() - started
+        duration_ms = int(seconds * 1000)
         ok = status is not None and 200 <= status < 300
+        result = "delivered" if ok else ("http_error" if status is not None else failure)
+        metrics.WEBHOOK_ATTEMPTS.labels(result).inc()
+        metrics.WEBHOOK_ATTEMPT_SECONDS.labels(result).observe(seconds)
         next_retry_at = None
         if not ok:
             delay = rules.next_attempt_delay(self._schedule, message.attempts + 1)
@@ -243,6 +262,7 @@ class WebhookSender:
 
 async def serve_webhooks(settings: Settings, db: Database, stop: asyncio.Event) -> None:
     sender = WebhookSender(db, settings)
+    metrics.serve_metrics(settings.webhooks_metrics_port)
     # runner/stack.py waits for this line.
     log.info(
         "webhook sender running; private endpoints %s",

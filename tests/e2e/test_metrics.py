@@ -6,8 +6,10 @@ Its own stack with tenant labels on, so that no other test's leftover
 retries or receipts can move these counters."""
 
 import secrets
+import threading
 from collections import Counter
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -28,12 +30,40 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(
         data_dir=tmp_path_factory.mktemp("metrics"),
         ports=Ports.free(),
-        overrides={**TEST_SETTINGS, "CLARION_METRICS_TENANT_LABELS": "all"},
+        overrides={
+            **TEST_SETTINGS,
+            "CLARION_METRICS_TENANT_LABELS": "all",
+            # The webhook receiver below is on loopback; two tries per event.
+            "CLARION_ALLOW_PRIVATE_WEBHOOKS": "true",
+            "CLARION_WEBHOOK_RETRY_SCHEDULE": "[0, 0.3]",
+            "CLARION_WEBHOOK_POLL_SECONDS": "0.1",
+        },
         headless=True,
     )
     stack.start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[str]:
+    """A tenant's webhook endpoint: 200 on /ok, 500 on anything else."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200 if self.path == "/ok" else 500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
 
 
 def scrape(port: int) -> Samples:
@@ -196,3 +226,32 @@ def test_temporal_and_envoy_metrics_stay_reachable(platform: Stack) -> None:
     for admin in (p.envoy_admin, p.webhooks_admin):
         stats = httpx.get(f"http://127.0.0.1:{admin}/stats/prometheus", timeout=10).text
         assert "envoy_http_downstream_rq_total" in stats
+
+
+def test_webhook_deliveries_are_counted_by_outcome(platform: Stack, receiver: str) -> None:
+    port = platform.ports.webhooks_metrics
+    with httpx.Client(base_url=platform.api_url, timeout=30) as api:
+        tenant = signup(api)
+        for path in ("/ok", "/fail"):
+            registered = tenant.post(
+                "/api/v1/webhooks", {"url": receiver + path, "event_types": ["delivery.delivered"]}
+            )
+            assert registered.status_code == 200, registered.text
+        before = scrape(port)
+        sent = send_sms(tenant, phone())
+        wait_for_status(tenant, sent.json()["notification_id"], {"delivered"})
+
+    def events() -> dict[str, float]:
+        return by_label(
+            before, scrape(port), "clarion_webhook_events_total", "result",
+            tenant=tenant.tenant_id, event_type="delivery.delivered",
+        )  # fmt: skip
+
+    # One event per endpoint: /ok takes it at once, /fail refuses both tries.
+    wait_for(lambda: events() == {"delivered": 1, "failed": 1})
+    after = scrape(port)
+    assert by_label(before, after, "clarion_webhook_attempts_total", "outcome") == {
+        "delivered": 1,
+        "http_error": 2,
+    }
+    assert moved(before, after, "clarion_webhook_attempt_duration_seconds_count") == 3
