@@ -75,6 +75,12 @@ bench: setup
 bench-isolation: setup
 	$(PY) -m bench.isolation $(BENCH_ARGS)
 
+# Single-send accept p99 and delivered throughput with 3 webhook endpoints
+# registered against none (target: within 10%).
+.PHONY: bench-webhooks
+bench-webhooks: setup
+	$(PY) -m bench.webhooks $(BENCH_ARGS)
+
 # CSV parse CPU, 50 MB in 4 KiB against 1 MiB chunks; no platform needed.
 bench-csv: setup
 	$(PY) -m bench.csv_parse

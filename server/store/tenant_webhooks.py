@@ -269,11 +269,8 @@ async def list_endpoints(
 
 
 async def delete_endpoint(session: AsyncSession, *, tenant_id: str, endpoint_id: str) -> bool:
-    """Removes the endpoint with its queued events and attempts."""
+    """Removes the endpoint; its messages and their attempts go with it (ON DELETE CASCADE)."""
     t = tenant_webhook_endpoints
-    await session.execute(
-        delete(tenant_webhook_attempts).where(tenant_webhook_attempts.c.endpoint_id == endpoint_id)
-    )
     gone = await session.execute(
         delete(t).where(t.c.tenant_id == tenant_id, t.c.id == endpoint_id).returning(t.c.id)
     )
