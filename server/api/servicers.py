@@ -2,7 +2,7 @@
 mapping happen in server.api.auth.ApiInterceptor."""
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import grpc
@@ -38,6 +38,14 @@ def timestamp_message(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+def _time_or_none(message: Any, field: str) -> datetime | None:
+    """An optional Timestamp field, as an aware UTC datetime."""
+    if not message.HasField(field):
+        return None
+    stamp: timestamp_pb2.Timestamp = getattr(message, field)
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def routing_request(
@@ -198,6 +206,8 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
             recipient=request.recipient,
             page_size=request.page_size,
             page_token=request.page_token,
+            created_after=_time_or_none(request, "created_after"),
+            created_before=_time_or_none(request, "created_before"),
         )
         return notification_service_pb2.ListNotificationsResponse(
             notifications=[notification_message(r) for r in page.notifications],
@@ -282,6 +292,18 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
     ) -> notification_service_pb2.Bulk:
         record = await self._bulk.get(tenant_id=current_caller().tenant_id, bulk_id=request.bulk_id)
         return _bulk_message(record)
+
+    async def ListBulks(
+        self, request: notification_service_pb2.ListBulksRequest, context: Context
+    ) -> notification_service_pb2.ListBulksResponse:
+        found, token = await self._bulk.page(
+            tenant_id=current_caller().tenant_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return notification_service_pb2.ListBulksResponse(
+            bulks=[_bulk_message(r) for r in found], next_page_token=token
+        )
 
     async def ListBulkErrors(
         self, request: notification_service_pb2.ListBulkErrorsRequest, context: Context

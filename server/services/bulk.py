@@ -26,7 +26,13 @@ from server.services.bulk_csv import capped, csv_rows
 from server.services.dispatch import Outbox
 from server.services.idempotency import Claim, Idempotency, StreamHash
 from server.services.notifications import build_notification, request_hash
-from server.services.paging import check_page_size, decode_position, encode_position
+from server.services.paging import (
+    check_page_size,
+    decode_page_token,
+    decode_position,
+    encode_page_token,
+    encode_position,
+)
 from server.services.templates import LoadedTemplate, Templates
 from server.store import bulks as store
 from server.store import notifications as notification_store
@@ -270,16 +276,20 @@ class BulkSends:
             record = await store.get_bulk(session, tenant_id=tenant_id, bulk_id=bulk_id)
         if record is None:
             raise not_found("bulk")
-        return BulkView(
-            bulk_id=record.bulk_id,
-            channels=list(record.channels),
-            template_id=record.template_id,
-            total=record.total,
-            accepted=record.accepted,
-            created_at=record.created_at,
-            finished_at=record.finished_at,
-            counts=dict(record.counts),
-        )
+        return _bulk_view(record)
+
+    async def page(
+        self, *, tenant_id: str, page_size: int, page_token: str
+    ) -> tuple[list[BulkView], str]:
+        limit = check_page_size(page_size, default=20, maximum=100)
+        after = decode_page_token(page_token) if page_token else None
+        async with self._db.transaction() as session:
+            found = await store.list_bulks(
+                session, tenant_id=tenant_id, after=after, limit=limit + 1
+            )
+        last = found[limit - 1] if len(found) > limit else None
+        token = encode_page_token(last.created_at, last.bulk_id) if last else ""
+        return [_bulk_view(r) for r in found[:limit]], token
 
     async def errors(
         self, *, tenant_id: str, bulk_id: str, page_size: int, page_token: str
@@ -414,3 +424,16 @@ def _is_row_index(position: list[object]) -> bool:
     # (and a huge number would overflow the integer column).
     index = position[0] if len(position) == 1 else None
     return isinstance(index, int) and not isinstance(index, bool) and 0 <= index < MAX_UPLOAD_ROWS
+
+
+def _bulk_view(record: store.BulkRecord) -> BulkView:
+    return BulkView(
+        bulk_id=record.bulk_id,
+        channels=list(record.channels),
+        template_id=record.template_id,
+        total=record.total,
+        accepted=record.accepted,
+        created_at=record.created_at,
+        finished_at=record.finished_at,
+        counts=dict(record.counts),
+    )

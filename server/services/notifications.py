@@ -303,7 +303,15 @@ class Notifications:
         recipient: str,
         page_size: int,
         page_token: str,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> NotificationPage:
+        if created_after and created_before and created_after >= created_before:
+            raise invalid(
+                "INVALID_ARGUMENT",
+                "created_before",
+                "created_before must be later than created_after",
+            )
         if channel and channel not in {c.value for c in Channel}:
             raise invalid(
                 "INVALID_ARGUMENT",
@@ -325,6 +333,7 @@ class Notifications:
                 channel=channel or None,
                 status=status or None,
                 recipient=recipient.strip() or None,
+                created=(created_after, created_before),
                 after=after,
                 limit=limit + 1,
             )

@@ -15,9 +15,11 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
     update,
     values,
 )
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.routing import StepOutcome
@@ -166,27 +168,50 @@ async def get_bulk(session: AsyncSession, *, tenant_id: str, bulk_id: str) -> Bu
             select(bulks).where(bulks.c.tenant_id == tenant_id, bulks.c.id == bulk_id)
         )
     ).first()
-    if row is None:
-        return None
-    counts = {s.value: 0 for s in DeliveryStatus}
-    by_status = await session.execute(
-        select(notifications.c.status, func.count())
-        .where(notifications.c.bulk_id == bulk_id, notifications.c.tenant_id == tenant_id)
-        .group_by(notifications.c.status)
+    return (await _with_counts(session, tenant_id, [row]))[0] if row else None
+
+
+async def list_bulks(
+    session: AsyncSession, *, tenant_id: str, after: tuple[datetime, str] | None, limit: int
+) -> list[BulkRecord]:
+    """Newest first; `after` is the (created_at, id) of the last bulk already seen."""
+    query = select(bulks).where(bulks.c.tenant_id == tenant_id)
+    if after:
+        created_at, last_id = after
+        query = query.where(tuple_(bulks.c.created_at, bulks.c.id) < tuple_(created_at, last_id))
+    rows = await session.execute(
+        query.order_by(bulks.c.created_at.desc(), bulks.c.id.desc()).limit(limit)
     )
-    for status, count in by_status:
-        counts[status] = count
-    return BulkRecord(
-        bulk_id=row.id,
-        tenant_id=row.tenant_id,
-        channels=list(row.channels),
-        template_id=row.template_id,
-        total=row.total,
-        accepted=row.accepted,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        counts=counts,
-    )
+    return await _with_counts(session, tenant_id, list(rows))
+
+
+async def _with_counts(
+    session: AsyncSession, tenant_id: str, rows: list[Row[Any]]
+) -> list[BulkRecord]:
+    """The bulks with their rows counted by status, in one query for all."""
+    counts = {row.id: {s.value: 0 for s in DeliveryStatus} for row in rows}
+    if counts:
+        by_status = await session.execute(
+            select(notifications.c.bulk_id, notifications.c.status, func.count())
+            .where(notifications.c.bulk_id.in_(counts), notifications.c.tenant_id == tenant_id)
+            .group_by(notifications.c.bulk_id, notifications.c.status)
+        )
+        for bulk_id, status, count in by_status:
+            counts[bulk_id][status] = count
+    return [
+        BulkRecord(
+            bulk_id=row.id,
+            tenant_id=row.tenant_id,
+            channels=list(row.channels),
+            template_id=row.template_id,
+            total=row.total,
+            accepted=row.accepted,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+            counts=counts[row.id],
+        )
+        for row in rows
+    ]
 
 
 async def list_errors(

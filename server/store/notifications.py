@@ -240,11 +240,18 @@ async def list_notifications(
     channel: str | None,
     status: str | None,
     recipient: str | None,
+    created: tuple[datetime | None, datetime | None] = (None, None),
     after: tuple[datetime, str] | None,
     limit: int,
 ) -> list[NotificationRecord]:
-    """Newest first; `after` is the (created_at, id) of the last row already seen."""
+    """Newest first; `created` bounds created_at to [from, until); `after` is
+    the (created_at, id) of the last row already seen."""
     query = select(notifications).where(notifications.c.tenant_id == tenant_id)
+    created_from, created_until = created
+    if created_from:
+        query = query.where(notifications.c.created_at >= created_from)
+    if created_until:
+        query = query.where(notifications.c.created_at < created_until)
     if channel:
         query = query.where(notifications.c.channels.any(channel))
     if status:

@@ -334,6 +334,7 @@ bulks = Table(
     Column("finished_at", DateTime(timezone=True)),
     # When recovery last made sure this unfinished bulk's workflow exists.
     Column("workflow_checked_at", DateTime(timezone=True)),
+    Index("ix_bulks_tenant_created", "tenant_id", "created_at", "id"),
 )
 
 bulk_errors = Table(

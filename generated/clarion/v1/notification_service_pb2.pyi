@@ -182,18 +182,22 @@ class Notification(_message.Message):
     def __init__(self, notification_id: _Optional[str] = ..., status: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ..., deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., recipient: _Optional[_Union[Recipient, _Mapping]] = ..., template_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., template_version: _Optional[int] = ..., bulk_id: _Optional[str] = ..., routing: _Optional[_Union[NotificationRouting, _Mapping]] = ...) -> None: ...
 
 class ListNotificationsRequest(_message.Message):
-    __slots__ = ("channel", "status", "recipient", "page_size", "page_token")
+    __slots__ = ("channel", "status", "recipient", "page_size", "page_token", "created_after", "created_before")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     channel: str
     status: str
     recipient: str
     page_size: int
     page_token: str
-    def __init__(self, channel: _Optional[str] = ..., status: _Optional[str] = ..., recipient: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    def __init__(self, channel: _Optional[str] = ..., status: _Optional[str] = ..., recipient: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListNotificationsResponse(_message.Message):
     __slots__ = ("notifications", "next_page_token")
@@ -332,6 +336,22 @@ class Bulk(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
     def __init__(self, bulk_id: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[BulkCounts, _Mapping]] = ..., rejected: _Optional[int] = ..., channels: _Optional[_Iterable[str]] = ..., template_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListBulksRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListBulksResponse(_message.Message):
+    __slots__ = ("bulks", "next_page_token")
+    BULKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    bulks: _containers.RepeatedCompositeFieldContainer[Bulk]
+    next_page_token: str
+    def __init__(self, bulks: _Optional[_Iterable[_Union[Bulk, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListBulkErrorsRequest(_message.Message):
     __slots__ = ("bulk_id", "page_size", "page_token")

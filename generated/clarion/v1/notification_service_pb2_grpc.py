@@ -62,6 +62,11 @@ class NotificationServiceStub:
                 request_serializer=clarion_dot_v1_dot_notification__service__pb2.UploadBulkRequest.SerializeToString,
                 response_deserializer=clarion_dot_v1_dot_notification__service__pb2.UploadBulkResponse.FromString,
                 _registered_method=True)
+        self.ListBulks = channel.unary_unary(
+                '/clarion.v1.NotificationService/ListBulks',
+                request_serializer=clarion_dot_v1_dot_notification__service__pb2.ListBulksRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListBulksResponse.FromString,
+                _registered_method=True)
         self.GetBulk = channel.unary_unary(
                 '/clarion.v1.NotificationService/GetBulk',
                 request_serializer=clarion_dot_v1_dot_notification__service__pb2.GetBulkRequest.SerializeToString,
@@ -136,6 +141,14 @@ class NotificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBulks(self, request, context):
+        """Lists the tenant's bulk sends, newest first, a page at a time, each with
+        its counts by status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetBulk(self, request, context):
         """Progress of a bulk: counts of its notifications by status.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -202,6 +215,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.UploadBulk,
                     request_deserializer=clarion_dot_v1_dot_notification__service__pb2.UploadBulkRequest.FromString,
                     response_serializer=clarion_dot_v1_dot_notification__service__pb2.UploadBulkResponse.SerializeToString,
+            ),
+            'ListBulks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBulks,
+                    request_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListBulksRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_notification__service__pb2.ListBulksResponse.SerializeToString,
             ),
             'GetBulk': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBulk,
@@ -362,6 +380,33 @@ class NotificationService:
             '/clarion.v1.NotificationService/UploadBulk',
             clarion_dot_v1_dot_notification__service__pb2.UploadBulkRequest.SerializeToString,
             clarion_dot_v1_dot_notification__service__pb2.UploadBulkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBulks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.NotificationService/ListBulks',
+            clarion_dot_v1_dot_notification__service__pb2.ListBulksRequest.SerializeToString,
+            clarion_dot_v1_dot_notification__service__pb2.ListBulksResponse.FromString,
             options,
             channel_credentials,
             insecure,
