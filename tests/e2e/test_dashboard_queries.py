@@ -39,9 +39,7 @@ def test_notifications_within_a_time_range(tenant: Tenant) -> None:
     page = tenant.get(LIST, params={**window, "page_size": 1})
     assert _ids(page) == [second]
     token = page.json()["next_page_token"]
-    assert _ids(tenant.get(LIST, params={**window, "page_size": 1, "page_token": token})) == [
-        first
-    ]
+    assert _ids(tenant.get(LIST, params={**window, "page_size": 1, "page_token": token})) == [first]
 
 
 def test_a_time_range_the_wrong_way_round_or_not_a_time_is_a_clear_400(tenant: Tenant) -> None:
