@@ -7,6 +7,7 @@ from enum import StrEnum
 NOTIFICATION_WORKFLOW = "NotificationWorkflow"
 TEMPLATE_APPROVAL_WORKFLOW = "TemplateApprovalWorkflow"
 BULK_WORKFLOW = "BulkSendWorkflow"
+ALERT_RULE_WORKFLOW = "AlertRuleWorkflow"
 RECEIPT_SIGNAL = "delivery_receipt"
 TENANT_SEARCH_ATTRIBUTE = "TenantId"
 
@@ -116,3 +117,25 @@ class BulkSendInput:
     # Pages handed to providers at the same time.
     parallel_pages: int = 4
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+
+
+def alert_rule_workflow_id(rule_id: str) -> str:
+    """One workflow per alert rule, for as long as the rule exists."""
+    return f"alert-rule-{rule_id}"
+
+
+@dataclass
+class AlertRuleInput:
+    """An alert rule to check every `check_seconds` until it is deleted."""
+
+    rule_id: str
+    tenant_id: str
+    check_seconds: float = 30.0
+    # Checks before the workflow continues as new, bounding its history.
+    checks_per_run: int = 100
+
+
+@dataclass
+class AlertCheckResult:
+    # The rule was deleted: nothing more to check.
+    gone: bool

@@ -21,6 +21,7 @@ SERVICES = [
     "clarion.v1.TemplateService",
     "clarion.v1.PortalService",
     "clarion.v1.WebhookService",
+    "clarion.v1.AlertService",
 ]
 # Headers the API server trusts and a client must never set.
 SPOOFABLE_HEADERS = ["x-tenant-id", "x-caller-id"]

@@ -18,6 +18,8 @@ from functools import partial
 import grpc
 from aiohttp import web
 from clarion.v1 import (
+    alert_service_pb2,
+    alert_service_pb2_grpc,
     channel_service_pb2,
     channel_service_pb2_grpc,
     notification_service_pb2,
@@ -38,6 +40,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from providers.registry import webhook_handlers
 from server import admin, metrics, tracing
+from server.api.alert_servicer import AlertServicer
 from server.api.auth import ApiInterceptor, ApiKeyAuthenticator, Identifier
 from server.api.callbacks import callback_app
 from server.api.portal_servicer import PortalServicer
@@ -49,6 +52,7 @@ from server.domain.credentials import PasswordWork
 from server.domain.errors import ClarionError
 from server.log_redaction import configure_logging
 from server.services.accounts import Accounts
+from server.services.alerts import AlertRules
 from server.services.bulk import BulkSends
 from server.services.dispatch import Dispatcher, Outbox
 from server.services.idempotency import Idempotency
@@ -72,6 +76,7 @@ SERVICE_NAMES = [
     template_service_pb2.DESCRIPTOR.services_by_name["TemplateService"].full_name,
     portal_service_pb2.DESCRIPTOR.services_by_name["PortalService"].full_name,
     webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+    alert_service_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name,
 ]
 
 
@@ -112,6 +117,9 @@ async def create_server(
         TemplateServicer(templates), server
     )
     channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(ChannelServicer(), server)
+    alert_service_pb2_grpc.add_AlertServiceServicer_to_server(
+        AlertServicer(AlertRules(db, outbox, settings.alert_check_seconds)), server
+    )
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
         TenantServicer(accounts, limiter), server
     )

@@ -98,6 +98,9 @@ class Settings(ProviderSettings, BaseSettings):
     # exceeds the active one's by this margin, once it has this many outcomes.
     rollout_failure_margin: float = 0.2
     rollout_min_sends: int = 20
+    # How often each alert rule is checked (its workflow's timer); applies
+    # to rules created afterwards.
+    alert_check_seconds: float = Field(default=30.0, ge=1.0)
 
     # Idempotency keys are remembered this long (at least 24 hours is the promise).
     idempotency_retention_hours: float = 24.0

@@ -25,6 +25,7 @@ TEST_SETTINGS = {
     "CLARION_API_KEY_CACHE_SECONDS": "2",
     "CLARION_ROLLOUT_MIN_SENDS": "6",
     "CLARION_ROLLOUT_FAILURE_MARGIN": "0.2",
+    "CLARION_ALERT_CHECK_SECONDS": "1",
     # One provider per channel, so that trigger tests count calls at one
     # provider; tests/e2e/test_failover.py starts stacks with both.
     "CLARION_SMS_PROVIDERS": "twilio",

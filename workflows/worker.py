@@ -14,9 +14,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from providers.registry import build_providers
 from server import metrics, tracing
 from server.log_redaction import configure_logging
+from server.main import dispatcher_for
+from server.services.alerts import AlertChecks
+from server.services.dispatch import Outbox
 from server.settings import Settings
 from server.store.db import Database, create_engine
 from workflows.activities import DeliveryActivities, TemplateActivities
+from workflows.alert_activities import AlertActivities
+from workflows.alert_rule import AlertRuleWorkflow
 from workflows.breaker import BreakerPolicy, Breakers
 from workflows.bulk import BulkSendWorkflow
 from workflows.bulk_activities import BulkActivities
@@ -63,11 +68,17 @@ def create_worker(
     activities = DeliveryActivities(db, failover, settings.rollout_policy(), settle_after)
     templates = TemplateActivities(db, providers.whatsapp)
     bulk = BulkActivities(db, failover, settings.rollout_policy(), settle_after)
+    alerts = AlertActivities(AlertChecks(db, Outbox(db, dispatcher_for(settings, client))))
     return Worker(
         client,
         task_queue=settings.task_queue,
         interceptors=[ScheduleToStartInterceptor()],
-        workflows=[NotificationWorkflow, TemplateApprovalWorkflow, BulkSendWorkflow],
+        workflows=[
+            NotificationWorkflow,
+            TemplateApprovalWorkflow,
+            BulkSendWorkflow,
+            AlertRuleWorkflow,
+        ],
         # Re-importing modules into every workflow's sandbox cost a third of the
         # worker's CPU (py-spy); the sandbox's call restrictions still apply.
         workflow_runner=SandboxedWorkflowRunner(
@@ -83,6 +94,7 @@ def create_worker(
             bulk.send_bulk_retries,
             bulk.finish_bulk,
             bulk.settle_bulk_step,
+            alerts.check_alert_rule,
         ],
         max_concurrent_activities=200,
         # Tasks a worker has taken wait for its CPU in arrival order, past

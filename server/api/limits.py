@@ -26,6 +26,8 @@ _WRITES = frozenset(
         "/clarion.v1.WebhookService/RotateWebhookSecret",
         "/clarion.v1.WebhookService/EnableWebhook",
         "/clarion.v1.WebhookService/ReplayWebhookEvent",
+        "/clarion.v1.AlertService/CreateAlertRule",
+        "/clarion.v1.AlertService/DeleteAlertRule",
     }
 )
 

@@ -102,23 +102,31 @@ def parse_priority(value: str, path: str) -> Priority:
         raise invalid("INVALID_ARGUMENT", path, f"{path} must be one of: normal, high") from None
 
 
-def parse_duration(value: str, path: str) -> float:
+def parse_duration(
+    value: str,
+    path: str,
+    *,
+    reason: str = "INVALID_ROUTING",
+    minimum: float = MIN_STEP_TIMEOUT_SECONDS,
+    maximum: float = MAX_STEP_TIMEOUT_SECONDS,
+) -> float:
     """Seconds from a duration such as "60s", "1.5s", "500ms", "2m" (the
-    protobuf JSON form "60s" included), between 1 s and 24 h."""
+    protobuf JSON form "60s" included), between `minimum` and `maximum`
+    (1 s and 24 h for routing steps); errors carry `reason`."""
     match = _DURATION.match(value.strip())
     if not match:
         raise invalid(
-            "INVALID_ROUTING",
+            reason,
             path,
             f'{path} must be a duration such as "60s", "500ms" or "2m"; got {value!r}',
         )
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if not MIN_STEP_TIMEOUT_SECONDS <= seconds <= MAX_STEP_TIMEOUT_SECONDS:
+    if not minimum <= seconds <= maximum:
         raise invalid(
-            "INVALID_ROUTING",
+            reason,
             path,
-            f"{path} must be between {MIN_STEP_TIMEOUT_SECONDS:g}s and "
-            f"{MAX_STEP_TIMEOUT_SECONDS:g}s (24h); got {value!r}",
+            f"{path} must be between {format_duration(minimum)} and "
+            f"{format_duration(maximum)}; got {value!r}",
         )
     return seconds
 

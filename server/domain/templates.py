@@ -61,6 +61,8 @@ ALLOWED_FILTERS: Final[Mapping[str, tuple[int, int]]] = {
 CONTENT_PATH: Final = "channels"
 DATA_PATH: Final = "notification.data"
 
+# What a template_id may be, wherever one is given.
+TEMPLATE_ID = re.compile(r"[a-z0-9_-]{1,64}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 _MAX_FILTER_CHAIN = 8
 _MAX_CONDITION_TERMS = 32

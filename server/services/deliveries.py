@@ -10,8 +10,10 @@ from contracts.policies import RolloutPolicy
 from server import metrics
 from server.domain.rollout import stop_reason
 from server.domain.status import DeliveryStatus
+from server.store import alerts as alert_store
 from server.store import notifications as store
 from server.store import templates as template_store
+from server.store.alerts import CountedMove
 from server.store.notifications import MoveResult, StatusMove
 from server.store.tenant_webhooks import DeliveryChange, emit_delivery_changes
 
@@ -19,11 +21,17 @@ log = logging.getLogger(__name__)
 
 
 async def move_deliveries(
-    session: AsyncSession, moves: list[StatusMove], *, now: datetime, rollout: RolloutPolicy
+    session: AsyncSession,
+    moves: list[StatusMove],
+    *,
+    now: datetime,
+    rollout: RolloutPolicy,
+    receipts: bool = False,
 ) -> list[MoveResult]:
     """Moves deliveries forward (see store.advance_deliveries). Final
     statuses of templated notifications then check their template's rollout,
-    once per template."""
+    once per template. Every move is counted for alert rules, as a provider
+    receipt when `receipts`."""
     results = await store.advance_deliveries(session, moves, now=now)
     await emit_delivery_changes(
         session,
@@ -50,6 +58,11 @@ async def move_deliveries(
         await guard_rollout(
             session, tenant_id=tenant_id, template_id=template_id, now=now, policy=rollout
         )
+    await alert_store.count_moves(
+        session,
+        [CountedMove(r.move.delivery_id, r.move.status, receipts) for r in results if r.moved],
+        now=now,
+    )
     return results
 
 

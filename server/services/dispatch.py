@@ -22,11 +22,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.workflows import (
+    ALERT_RULE_WORKFLOW,
     BULK_WORKFLOW,
     NOTIFICATION_WORKFLOW,
     RECEIPT_SIGNAL,
     TEMPLATE_APPROVAL_WORKFLOW,
     TENANT_SEARCH_ATTRIBUTE,
+    AlertRuleInput,
     BulkSendInput,
     DeliveryPolicy,
     DeliveryReceipt,
@@ -35,6 +37,7 @@ from contracts.workflows import (
     RoutingPlan,
     TemplateApprovalInput,
     WorkClass,
+    alert_rule_workflow_id,
     bulk_workflow_id,
     notification_workflow_id,
     template_approval_workflow_id,
@@ -118,6 +121,27 @@ class Dispatcher:
             tenant_id=None,
             work=WorkClass.BACKGROUND,
         )
+
+    async def start_alert_rule(self, rule: AlertRuleInput) -> None:
+        """The rule's checks: behind single sends, since a check can wait
+        seconds and someone waits for a send."""
+        await self._start(
+            ALERT_RULE_WORKFLOW, rule, alert_rule_workflow_id(rule.rule_id), rule.tenant_id,
+            WorkClass.BACKGROUND,
+        )  # fmt: skip
+
+    async def stop_alert_rule(self, rule_id: str) -> None:
+        """Cancels a deleted rule's checks. If this fails, the next check
+        finds the rule gone and ends the workflow."""
+        handle = self._client.get_workflow_handle(alert_rule_workflow_id(rule_id))
+        try:
+            async with asyncio.timeout(self._rpc_timeout.total_seconds() * 2):
+                await handle.cancel(rpc_timeout=self._rpc_timeout)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                log.warning("could not cancel checks of alert rule %s: %s", rule_id, exc)
+        except TimeoutError:
+            log.warning("could not cancel checks of alert rule %s: Temporal timed out", rule_id)
 
     async def _start(
         self, workflow: str, arg: object, workflow_id: str, tenant_id: str | None, work: WorkClass
@@ -211,6 +235,29 @@ class Outbox:
             ),
         )
 
+    async def start_notification_now(
+        self, *, notification_id: str, tenant_id: str, deliveries: list[DeliveryRef]
+    ) -> None:
+        """An urgent single send stored by a caller with no one to answer
+        first (an alert): started at once; the sweeper retries if this fails."""
+        await self._start_and_clear(
+            [
+                (
+                    notification_start(notification_id, urgent=True),
+                    tenant_id,
+                    partial(
+                        self.dispatcher.start_notification, notification_id=notification_id,
+                        tenant_id=tenant_id, deliveries=deliveries, urgent=True,
+                    ),
+                )
+            ]
+        )  # fmt: skip
+
+    def start_alert_rule_soon(self, rule: AlertRuleInput) -> None:
+        self._start_soon(
+            alert_rule_start(rule), rule.tenant_id, partial(self.dispatcher.start_alert_rule, rule)
+        )
+
     def start_bulk_soon(self, *, bulk_id: str, tenant_id: str, rows: int) -> None:
         self._start_soon(
             PendingStart(OutboxKind.BULK, bulk_id),
@@ -279,6 +326,9 @@ class Outbox:
                 start = partial(d.start_bulk, bulk_id=p.ref, tenant_id=b[0], rows=b[1])
             elif p.kind == OutboxKind.TEMPLATE_APPROVAL and p.payload:
                 start = partial(d.start_template_approval, TemplateApprovalInput(**p.payload))
+            elif p.kind == OutboxKind.ALERT_RULE and p.payload:
+                tenant_id = str(p.payload["tenant_id"])
+                start = partial(d.start_alert_rule, AlertRuleInput(**p.payload))
             starts.append((p, tenant_id, start))
         return starts
 
@@ -328,3 +378,7 @@ def notification_start(notification_id: str, *, urgent: bool) -> PendingStart:
 
 def approval_start(approval: TemplateApprovalInput) -> PendingStart:
     return PendingStart(OutboxKind.TEMPLATE_APPROVAL, approval.whatsapp_name, asdict(approval))
+
+
+def alert_rule_start(rule: AlertRuleInput) -> PendingStart:
+    return PendingStart(OutboxKind.ALERT_RULE, rule.rule_id, asdict(rule))

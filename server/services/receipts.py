@@ -192,6 +192,7 @@ class Receipts:
                 [StatusMove(r.delivery_id, delivery_status(r.status), r.reason) for r in receipts],
                 now=now,
                 rollout=self._rollout,
+                receipts=True,
             )
         known = {r.move.delivery_id for r in results}
         for receipt in receipts:

@@ -2,7 +2,6 @@
 content a templated send delivers."""
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +14,7 @@ from server.domain.channels import Channel
 from server.domain.errors import ClarionError, ErrorKind, invalid, limit_reached, not_found
 from server.domain.rollout import choose_version
 from server.domain.templates import (
+    TEMPLATE_ID,
     check_description,
     render_channel,
     to_whatsapp_positional,
@@ -28,7 +28,6 @@ from server.store import tenants as tenant_store
 from server.store.db import Database
 from server.store.templates import TemplateRecord, VersionRecord
 
-TEMPLATE_ID = re.compile(r"[a-z0-9_-]{1,64}")
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 # Live (not archived) templates per tenant, and versions per template: far

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.domain.routing import StepOutcome
 from server.domain.status import DeliveryStatus
 from server.domain.webhooks import EventType
+from server.store.alerts import CountedMove, count_moves
 from server.store.notifications import (
     DeliveryRecord,
     delivery_record,
@@ -368,6 +369,15 @@ async def record_outcomes(
     )
     await roll_up_notifications(
         session, notification_ids={o.notification_id for o in outcomes}, now=now
+    )
+    await count_moves(
+        session,
+        [
+            CountedMove(row.id, DeliveryStatus(row.status))
+            for row in rows
+            if row.was == DeliveryStatus.QUEUED and row.status != DeliveryStatus.QUEUED
+        ],
+        now=now,
     )
     return reached
 

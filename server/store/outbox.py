@@ -20,6 +20,7 @@ class OutboxKind(StrEnum):
     NOTIFICATION = "notification"
     BULK = "bulk"
     TEMPLATE_APPROVAL = "template_approval"
+    ALERT_RULE = "alert_rule"
 
 
 @dataclass(frozen=True)

@@ -424,3 +424,67 @@ tenant_webhook_attempts = Table(
     Column("next_retry_at", DateTime(timezone=True)),
     Index("ix_twa_endpoint", "endpoint_id", "id"),
 )
+
+# A tenant's alert rules (domain.alerts.AlertRule), with where each stands.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("tenant_id", Text, ForeignKey("tenants.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    # domain.alerts.RuleKind
+    Column("kind", Text, nullable=False),
+    # "" = any channel / any template.
+    Column("channel", Text, nullable=False),
+    Column("template_id", Text, nullable=False),
+    Column("threshold_percent", Double, nullable=False),
+    Column("max_failures", Integer, nullable=False),
+    Column("window_minutes", Integer, nullable=False),
+    Column("min_sends", Integer, nullable=False),
+    # {"channel": "email", "to": "oncall@example.com"}
+    Column("notify", JSONB, nullable=False),
+    # domain.alerts.RuleState
+    Column("state", Text, nullable=False),
+    Column("state_changed_at", DateTime(timezone=True), nullable=False),
+    Column("last_evaluated_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_alert_rules_tenant_created", "tenant_id", "created_at", "id"),
+)
+
+# Each firing and resolution of a rule, and the notification that told the
+# tenant. Kept when the rule is deleted: deliveries of those notifications
+# are left out of alert_counters, so an alert never counts toward an alert.
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("rule_id", Text, nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    # "fired" or "resolved"
+    Column("kind", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    # domain.alerts.Measurement as JSON.
+    Column("measured", JSONB, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("notification_id", Text, nullable=False),
+    Index("ix_alert_events_rule", "rule_id", "id"),
+    Index("ix_alert_events_notification", "notification_id"),
+)
+
+# Final outcomes, hand-overs and receipts per tenant, channel, template and
+# minute, added to in the transaction of each status change (one upsert per
+# key and batch), so a rule reads its window's buckets and never scans
+# deliveries.
+alert_counters = Table(
+    "alert_counters",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("template_id", Text, primary_key=True),
+    Column("minute", DateTime(timezone=True), primary_key=True),
+    Column("delivered", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("handed_over", BigInteger, nullable=False),
+    Column("receipts", BigInteger, nullable=False),
+    Index("ix_alert_counters_template", "tenant_id", "template_id", "minute"),
+)
