@@ -182,6 +182,50 @@ def test_retries_that_succeed_are_not_failures(tenant: Tenant, sandbox: httpx.Cl
     assert history(tenant, rule["rule_id"])[0]["value"] == 1.0
 
 
+def test_bulk_outcomes_count_and_their_retries_do_not(
+    tenant: Tenant, sandbox: httpx.Client
+) -> None:
+    oncall = oncall_address()
+    rule = create_rule(
+        tenant,
+        {
+            "kind": "failure_count",
+            "channel": "sms",
+            "max_failures": 0,
+            "window": "5m",
+            "notify": {"channel": "email", "to": oncall},
+        },
+    )
+    response = tenant.post(
+        "/api/v1/notifications/bulk",
+        {
+            "channels": ["sms"],
+            "body": f"bulk alert {secrets.token_hex(3)}",
+            "recipients": [
+                {"phone": TWICE_TRANSIENT_NUMBER},
+                {"phone": REFUSED_NUMBER},
+                {"phone": "+14155550143"},
+            ],
+        },
+    )
+    assert response.status_code == 200, response.text
+    bulk_id = response.json()["bulk_id"]
+    wait_for(
+        lambda: (
+            tenant.get(f"/api/v1/notifications/bulk/{bulk_id}").json()["counts"]
+            == {"queued": 0, "sent": 0, "delivered": 2, "failed": 1}
+        ),
+        timeout=60,
+    )
+    (fired,) = wait_for(lambda: messages_at(sandbox, oncall), timeout=30)
+    time.sleep(3)
+    assert len(messages_at(sandbox, oncall)) == 1
+    (event,) = history(tenant, rule["rule_id"])
+    # The retried row was refused twice before it was delivered: one failure.
+    assert event["value"] == 1.0 and event["failed"] == "1"
+    assert "1 failures over 5m" in fired["body"]
+
+
 def test_an_alert_never_counts_toward_a_rule(tenant: Tenant, sandbox: httpx.Client) -> None:
     """Rule A sends its SMS alert to a number the provider refuses; had that
     failure counted, rule B (one failure more) would fire too."""
