@@ -26,6 +26,7 @@ from server.domain.channels import POLICIES
 from server.domain.errors import limit_reached, not_found
 from server.domain.ids import looks_like_id, new_id
 from server.domain.sending import SendRequest, plan_send
+from server.domain.webhooks import EventType
 from server.services.dispatch import Outbox, alert_rule_start, notification_start
 from server.services.notifications import build_notification
 from server.services.paging import (
@@ -40,6 +41,7 @@ from server.store import notifications as notification_store
 from server.store import outbox as outbox_store
 from server.store import tenants as tenant_store
 from server.store.db import Database
+from server.store.tenant_webhooks import NewEvent, emit_events
 
 log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 20
@@ -197,8 +199,8 @@ class AlertChecks:
         now: datetime,
     ) -> _Notice:  # fmt: skip
         """Stores the alert (or resolved notice) as the tenant's urgent
-        notification, with its outbox row and the history entry, in the
-        check's transaction."""
+        notification, with its outbox row, the history entry and the
+        alert.fired / alert.resolved webhook event, in the check's transaction."""
         text = summary(rule.spec, m)
         plan = plan_send(_notice_request(rule.spec, kind, text))
         row = build_notification(
@@ -222,6 +224,23 @@ class AlertChecks:
             notification_id=row.notification_id,
             now=now,
         )
+        await emit_events(
+            session,
+            [
+                NewEvent(
+                    tenant_id=rule.tenant_id,
+                    type=EventType.ALERT_FIRED if m.breached else EventType.ALERT_RESOLVED,
+                    data={
+                        "rule_id": rule.rule_id, "name": rule.spec.name,
+                        "kind": rule.spec.kind.value, "summary": text,
+                        "notification_id": row.notification_id,
+                        **{k: v for k, v in m.as_json().items() if k != "breached"},
+                    },
+                    occurred_at=now,
+                    ordering_key=rule.rule_id,
+                )
+            ],
+        )  # fmt: skip
         log.info("alert rule %s of %s %s: %s", rule.rule_id, rule.tenant_id, kind.value, text)
         return _Notice(
             row.notification_id,

@@ -345,3 +345,37 @@ def test_endpoints_are_listed_and_isolated_per_tenant(
     deleted = tenant.delete(f"/api/v1/webhooks/{webhook_id}")
     assert deleted.status_code == 200
     assert tenant.get(f"/api/v1/webhooks/{webhook_id}").status_code == 404
+
+
+def test_alert_rule_firing_and_resolving_arrive_signed(tenant: Tenant, receiver: Receiver) -> None:
+    where = path("ok")
+    created = register(tenant, receiver.url + where, ["alert.fired", "alert.resolved"])
+    rule = tenant.post(
+        "/api/v1/alert-rules",
+        {
+            "kind": "failure_rate",
+            "channel": "sms",
+            "threshold_percent": 50,
+            "window": "10m",
+            "min_sends": 1,
+            "notify": {"channel": "email", "to": "oncall@example.com"},
+        },
+    ).json()
+    # Refused by Twilio: 100% failed, so the rule fires.
+    wait_for_status(tenant, send_sms(tenant, "+15005550001"), {"failed"})
+    wait_for(lambda: receiver.at(where), timeout=30)
+    # Two deliveries bring it to 33%: resolved.
+    for _ in range(2):
+        wait_for_status(tenant, send_sms(tenant), {"delivered"})
+    requests = wait_for(lambda: (got := receiver.at(where))[1:] and got, timeout=30)
+    wh = Webhook(created["secret"])
+    fired, resolved = (wh.verify(r.body, r.headers) for r in requests)
+    assert (fired["type"], resolved["type"]) == ("alert.fired", "alert.resolved")
+    history = tenant.get(f"/api/v1/alert-rules/{rule['rule_id']}/history").json()["events"]
+    for event, entry in zip((resolved, fired), history, strict=True):
+        assert event["data"]["rule_id"] == rule["rule_id"]
+        assert event["data"]["name"] == "failure rate of sms above 50% over 10m"
+        assert event["data"]["notification_id"] == entry["notification_id"]
+        assert event["data"]["value"] == entry["value"]
+        assert event["data"]["summary"] == entry["summary"]
+    assert fired["data"]["value"] == 100.0 and fired["data"]["failed"] == 1
