@@ -32,11 +32,17 @@ def configure_tracing(service: str, endpoint: str) -> bool:
     return True
 
 
-def install(provider: TracerProvider) -> None:
-    """Traces through `provider` (a benchmark passes one with its own exporter)."""
+def install(provider: TracerProvider | None) -> None:
+    """Traces through `provider` (tests and benchmarks pass one with their
+    own exporter); None turns tracing off again."""
     global _tracer
-    trace.set_tracer_provider(provider)
-    _tracer = trace.get_tracer("clarion")
+    if provider is None:
+        _tracer = None
+        return
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        # The global provider (Temporal's interceptor uses it) is set once.
+        trace.set_tracer_provider(provider)
+    _tracer = provider.get_tracer("clarion")
 
 
 def enabled() -> bool:
