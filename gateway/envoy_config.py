@@ -22,6 +22,7 @@ SERVICES = [
     "clarion.v1.PortalService",
     "clarion.v1.WebhookService",
     "clarion.v1.AlertService",
+    "clarion.v1.TeamService",
 ]
 # Headers the API server trusts and a client must never set.
 SPOOFABLE_HEADERS = ["x-tenant-id", "x-caller-id"]
@@ -274,6 +275,7 @@ PORTAL_API = [
     ("/portal/login", "POST"),
     ("/portal/logout", "POST"),
     ("/portal/session", "GET"),
+    ("/portal/invitations:accept", "POST"),
 ]
 
 

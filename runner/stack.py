@@ -174,6 +174,8 @@ class Stack:
             "CLARION_GRPC_PORT": str(p.grpc),
             "CLARION_CALLBACKS_PORT": str(p.callbacks),
             "CLARION_ENVOY_PORT": str(p.envoy),
+            # The API server asks the sandbox what it received (the portal's inbox).
+            "CLARION_SANDBOX_HTTP_PORT": str(p.sandbox_http),
             "CLARION_TEMPORAL_PORT": str(p.temporal),
             "CLARION_API_METRICS_PORT": str(p.api_metrics),
             "CLARION_CALLBACKS_METRICS_PORT": str(p.callbacks_metrics),

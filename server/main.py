@@ -26,6 +26,8 @@ from clarion.v1 import (
     notification_service_pb2_grpc,
     portal_service_pb2,
     portal_service_pb2_grpc,
+    team_service_pb2,
+    team_service_pb2_grpc,
     template_service_pb2,
     template_service_pb2_grpc,
     tenant_service_pb2,
@@ -45,6 +47,7 @@ from server.api.auth import ApiInterceptor, ApiKeyAuthenticator, Identifier
 from server.api.callbacks import callback_app
 from server.api.portal_servicer import PortalServicer
 from server.api.servicers import ChannelServicer, NotificationServicer, TenantServicer
+from server.api.team_servicer import TeamServicer
 from server.api.template_servicer import TemplateServicer
 from server.api.webhook_servicer import WebhookServicer
 from server.domain.body_limits import MAX_GRPC_MESSAGE_BYTES
@@ -53,6 +56,7 @@ from server.domain.errors import ClarionError
 from server.log_redaction import configure_logging
 from server.services.accounts import Accounts
 from server.services.alerts import AlertRules
+from server.services.audit import AuditLog
 from server.services.bulk import BulkSends
 from server.services.dispatch import Dispatcher, Outbox
 from server.services.idempotency import Idempotency
@@ -60,6 +64,8 @@ from server.services.limits import Limiter
 from server.services.notifications import Notifications
 from server.services.portal import Portal
 from server.services.receipts import Receipts
+from server.services.sandbox_inbox import SandboxInbox
+from server.services.team import Team
 from server.services.templates import Templates
 from server.services.webhook_sender import serve_webhooks
 from server.services.webhooks import Webhooks
@@ -77,6 +83,7 @@ SERVICE_NAMES = [
     portal_service_pb2.DESCRIPTOR.services_by_name["PortalService"].full_name,
     webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
     alert_service_pb2.DESCRIPTOR.services_by_name["AlertService"].full_name,
+    team_service_pb2.DESCRIPTOR.services_by_name["TeamService"].full_name,
 ]
 
 
@@ -106,15 +113,18 @@ async def create_server(
     )
     templates = Templates(db, outbox, settings.rollout_policy())
     idempotency = Idempotency(db, settings.idempotency_policy())
+    notifications = Notifications(db, outbox, templates, idempotency)
+    audit = AuditLog(db)
     notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
         NotificationServicer(
-            Notifications(db, outbox, templates, idempotency),
+            notifications,
             BulkSends(db, outbox, templates, idempotency),
+            audit,
         ),
         server,
     )
     template_service_pb2_grpc.add_TemplateServiceServicer_to_server(
-        TemplateServicer(templates), server
+        TemplateServicer(templates, audit), server
     )
     channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(ChannelServicer(), server)
     alert_service_pb2_grpc.add_AlertServiceServicer_to_server(
@@ -123,7 +133,13 @@ async def create_server(
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
         TenantServicer(accounts, limiter), server
     )
-    portal_service_pb2_grpc.add_PortalServiceServicer_to_server(PortalServicer(portal), server)
+    inbox = SandboxInbox(db, settings.sandbox_api_url())
+    portal_service_pb2_grpc.add_PortalServiceServicer_to_server(
+        PortalServicer(portal, inbox), server
+    )
+    team_service_pb2_grpc.add_TeamServiceServicer_to_server(
+        TeamServicer(Team(db, notifications, settings.portal_url()), audit), server
+    )
     webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
         WebhookServicer(Webhooks(db, allow_private=settings.allow_private_webhooks)), server
     )

@@ -63,6 +63,9 @@ class Settings(ProviderSettings, BaseSettings):
     sandbox_http_port: int = 4010
     sandbox_smtp_port: int = 2525
     run_sandbox: bool = True
+    # Where tenants open the portal, for links in invitation emails; empty
+    # means this Envoy on 127.0.0.1.
+    portal_base_url: str = ""
 
     # Each process serves Prometheus metrics at http://127.0.0.1:PORT/metrics
     # (0 = off). The bulk API server is `python -m server` with
@@ -162,6 +165,13 @@ class Settings(ProviderSettings, BaseSettings):
                 "value from the provider's console, or set CLARION_RUN_SANDBOX=true "
                 "to develop against the sandbox."
             )
+
+    def portal_url(self) -> str:
+        return self.portal_base_url.rstrip("/") or f"http://127.0.0.1:{self.envoy_port}"
+
+    def sandbox_api_url(self) -> str | None:
+        """The sandbox's inspection API, or None when real providers are configured."""
+        return f"http://127.0.0.1:{self.sandbox_http_port}" if self.run_sandbox else None
 
     def default_limits(self) -> TenantLimits:
         quota = self.default_daily_quota

@@ -50,7 +50,13 @@ log = logging.getLogger(__name__)
 # Methods that need no API key or session: signup creates the first key,
 # login the session. (Provider webhooks carry the provider's own signature;
 # they do not come over gRPC.)
-PUBLIC_METHODS = frozenset({"/clarion.v1.TenantService/Signup", "/clarion.v1.PortalService/Login"})
+PUBLIC_METHODS = frozenset(
+    {
+        "/clarion.v1.TenantService/Signup",
+        "/clarion.v1.PortalService/Login",
+        "/clarion.v1.PortalService/AcceptInvitation",
+    }
+)
 # Calls that store thousands of rows, under their own longer database limits.
 _LONG_METHODS = frozenset({"/clarion.v1.NotificationService/SendBulk"})
 # Standard services (health, reflection) are left alone.

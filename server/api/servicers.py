@@ -23,6 +23,7 @@ from server.domain.errors import invalid
 from server.domain.routing import RoutingPolicy, RoutingRequest
 from server.domain.sending import BulkRow, SendRequest, check_data_wire_size
 from server.services.accounts import Accounts, ApiKeyView
+from server.services.audit import AuditLog
 from server.services.bulk import BulkSends, BulkSpec, BulkView, RowRefusal
 from server.services.limits import Limiter
 from server.services.notifications import Notifications, NotificationView, RoutingStepView
@@ -142,9 +143,10 @@ def _data(data: struct_pb2.Struct, path: str) -> dict[str, Any]:
 
 
 class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServicer):
-    def __init__(self, notifications: Notifications, bulk: BulkSends) -> None:
+    def __init__(self, notifications: Notifications, bulk: BulkSends, audit: AuditLog) -> None:
         self._notifications = notifications
         self._bulk = bulk
+        self._audit = audit
 
     async def SendNotification(
         self, request: notification_service_pb2.SendNotificationRequest, context: Context
@@ -193,6 +195,13 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         default = await self._notifications.routing_defaults.put(
             tenant_id=current_caller().tenant_id,
             routing=routing_request(request.routing, True) or RoutingRequest(),
+        )
+        policy = default.policy
+        await self._audit.record(
+            current_caller().actor,
+            "routing_default.updated",
+            "routing/default",
+            f"{policy.strategy.value} over {', '.join(c.value for c in policy.channels)}",
         )
         return _default_routing_message(default)
 

@@ -8,6 +8,7 @@ from google.protobuf import json_format
 
 from server.api.auth import current_caller
 from server.api.servicers import timestamp_message
+from server.services.audit import AuditLog
 from server.services.templates import Templates, TemplateView, VersionView
 
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -67,17 +68,25 @@ def template_message(view: TemplateView) -> template_service_pb2.Template:
 
 
 class TemplateServicer(template_service_pb2_grpc.TemplateServiceServicer):
-    def __init__(self, templates: Templates) -> None:
+    def __init__(self, templates: Templates, audit: AuditLog) -> None:
         self._templates = templates
+        self._audit = audit
 
     async def CreateTemplate(
         self, request: template_service_pb2.CreateTemplateRequest, context: Context
     ) -> template_service_pb2.Template:
+        channels = channels_to_dict(request.channels)
         view = await self._templates.create(
             tenant_id=current_caller().tenant_id,
             template_id=request.template_id,
             description=request.description,
-            channels=channels_to_dict(request.channels),
+            channels=channels,
+        )
+        await self._audit.record(
+            current_caller().actor,
+            "template.created",
+            request.template_id,
+            f"channels {', '.join(sorted(channels))}",
         )
         return template_message(view)
 
@@ -109,6 +118,12 @@ class TemplateServicer(template_service_pb2_grpc.TemplateServiceServicer):
             template_id=request.template_id,
             channels=channels_to_dict(request.channels),
         )
+        await self._audit.record(
+            current_caller().actor,
+            "template.version_created",
+            request.template_id,
+            f"version {version.version}",
+        )
         return version_message(version)
 
     async def GetTemplateVersion(
@@ -130,6 +145,12 @@ class TemplateServicer(template_service_pb2_grpc.TemplateServiceServicer):
             version=request.version,
             percent=request.percent,
         )
+        await self._audit.record(
+            current_caller().actor,
+            "template.rollout",
+            request.template_id,
+            f"version {request.version} at {request.percent}%",
+        )
         return template_message(view)
 
     async def DeleteTemplate(
@@ -138,6 +159,7 @@ class TemplateServicer(template_service_pb2_grpc.TemplateServiceServicer):
         view = await self._templates.delete(
             tenant_id=current_caller().tenant_id, template_id=request.template_id
         )
+        await self._audit.record(current_caller().actor, "template.deleted", request.template_id)
         return template_message(view)
 
     async def PreviewTemplate(

@@ -181,31 +181,24 @@ async def tenant_name(session: AsyncSession, *, tenant_id: str) -> str:
 
 
 async def upsert_invitation(
-    session: AsyncSession,
-    *,
-    invitation_id: str,
-    tenant_id: str,
-    email: str,
-    role: str,
-    token_hash: str,
-    now: datetime,
-    expires_at: datetime,
+    session: AsyncSession, *, invitation: InvitationRecord, token_hash: str
 ) -> None:
-    """A new invitation; one to the same email before it is replaced (its link stops working)."""
+    """Stores the invitation; one to the same email before is replaced (its link stops working)."""
     await session.execute(
         delete(invitations).where(
-            invitations.c.tenant_id == tenant_id, invitations.c.email == email
+            invitations.c.tenant_id == invitation.tenant_id,
+            invitations.c.email == invitation.email,
         )
     )
     await session.execute(
         insert(invitations).values(
-            id=invitation_id,
-            tenant_id=tenant_id,
-            email=email,
-            role=role,
+            id=invitation.invitation_id,
+            tenant_id=invitation.tenant_id,
+            email=invitation.email,
+            role=invitation.role,
             token_hash=token_hash,
-            created_at=now,
-            expires_at=expires_at,
+            created_at=invitation.created_at,
+            expires_at=invitation.expires_at,
         )
     )
 

@@ -1,0 +1,102 @@
+"""What the provider sandbox received for one of a tenant's notifications,
+asked of the sandbox's inspection API (sandbox/app.py) and matched to the
+notification's own deliveries, so one tenant never sees another's messages."""
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from server.domain.errors import ClarionError, ErrorKind, not_found
+from server.domain.ids import looks_like_id
+from server.domain.roles import Role, allows, role_forbidden
+from server.services.team import INVITATION_KEY_PREFIX
+from server.store import notifications as store
+from server.store.db import Database
+
+_TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+@dataclass(frozen=True)
+class SandboxMessageView:
+    channel: str
+    to: str
+    subject: str
+    body: str
+    # ISO 8601, as the sandbox stamps it.
+    received_at: str
+    provider_message_id: str
+
+
+def _bare(message_id: str) -> str:
+    # SMTP Message-IDs are stored with their angle brackets, the sandbox's without.
+    return message_id.strip().strip("<>")
+
+
+class SandboxInbox:
+    def __init__(self, db: Database, sandbox_url: str | None) -> None:
+        """`sandbox_url` is None when the platform runs against real providers."""
+        self._db = db
+        self._sandbox_url = sandbox_url
+        self._session: aiohttp.ClientSession | None = None
+
+    async def messages(
+        self, *, tenant_id: str, role: Role, notification_id: str
+    ) -> list[SandboxMessageView]:
+        if self._sandbox_url is None:
+            raise ClarionError(
+                ErrorKind.NOT_FOUND,
+                "SANDBOX_DISABLED",
+                "this platform sends through real providers, so there is no sandbox inbox; "
+                "look in the recipient's own inbox or phone",
+            )
+        if not looks_like_id("ntf", notification_id):
+            raise not_found("notification")
+        async with self._db.transaction() as session:
+            record = await store.get_notification(
+                session, tenant_id=tenant_id, notification_id=notification_id
+            )
+        if record is None:
+            raise not_found("notification")
+        # The link in an invitation would let its reader join with the invited role.
+        if (record.idempotency_key or "").startswith(INVITATION_KEY_PREFIX) and not allows(
+            role, Role.OWNER
+        ):
+            raise role_forbidden(role, Role.OWNER)
+        found: list[SandboxMessageView] = []
+        for delivery in record.deliveries:
+            if not delivery.provider_message_id:
+                continue
+            wanted = _bare(delivery.provider_message_id)
+            for message in await self._received(delivery.channel, delivery.address):
+                if _bare(str(message.get("provider_message_id", ""))) == wanted:
+                    found.append(
+                        SandboxMessageView(
+                            channel=delivery.channel,
+                            to=str(message.get("to", "")),
+                            subject=str(message.get("subject") or ""),
+                            body=str(message.get("body", "")),
+                            received_at=str(message.get("received_at", "")),
+                            provider_message_id=delivery.provider_message_id,
+                        )
+                    )
+                    break
+        return sorted(found, key=lambda m: m.received_at, reverse=True)
+
+    async def _received(self, channel: str, address: str) -> list[dict[str, object]]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=_TIMEOUT)
+        try:
+            async with self._session.get(
+                f"{self._sandbox_url}/sandbox/api/messages",
+                params={"channel": channel, "to": address, "limit": "500"},
+            ) as response:
+                response.raise_for_status()
+                body = await response.json()
+        except (aiohttp.ClientError, TimeoutError):
+            raise ClarionError(
+                ErrorKind.UNAVAILABLE,
+                "SANDBOX_UNAVAILABLE",
+                "the provider sandbox did not answer; retry in a few seconds",
+                retry_after_seconds=2,
+            ) from None
+        return list(body.get("messages", []))
