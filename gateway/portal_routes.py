@@ -28,6 +28,7 @@ PAGES = [
     "team",
     "audit",
     "routing",
+    "webhooks",
 ]
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -23,6 +23,8 @@ const ROUTES = [
   [/^\/portal\/team$/, "team.js", "render", true],
   [/^\/portal\/audit$/, "team.js", "audit", true],
   [/^\/portal\/routing$/, "routing.js", "render", true],
+  [/^\/portal\/webhooks$/, "webhooks.js", "render", true],
+  [/^\/portal\/webhooks\/([^/]+)$/, "webhooks.js", "detail", true],
 ];
 
 const NAV = [
@@ -31,6 +33,7 @@ const NAV = [
   ["/portal/bulk", "Bulk sends"],
   ["/portal/templates", "Templates"],
   ["/portal/routing", "Routing"],
+  ["/portal/webhooks", "Webhooks"],
   ["/portal/keys", "API keys"],
   ["/portal/team", "Team"],
   ["/portal/audit", "Audit log"],

@@ -114,5 +114,6 @@ export function onSubmit(form, fn) {
 
 export function page(main, title, ...children) {
   document.title = `${title} · Clarion portal`;
-  main.replaceChildren(h("h1", {}, title), ...children);
+  main.replaceChildren();
+  append(main, [h("h1", {}, title), children]);
 }

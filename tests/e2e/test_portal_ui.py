@@ -8,6 +8,7 @@ CLARION_SCREENSHOTS=1 they are also written to docs/screenshots/ (make screensho
 import json
 import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +20,12 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from runner.stack import Stack
-from tests.conftest import signup
+from tests.conftest import Tenant, signup
+from tests.e2e.waiting import wait_for, wait_for_status
 
 CHROMIUM = "/usr/bin/chromium"
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "correct horse battery 42"
 # axe impacts that fail a page; "moderate" and "minor" are reported only.
 BLOCKING = {"serious", "critical"}
 
@@ -89,6 +92,116 @@ def check_axe(page: Page, name: str, summary: dict[str, Any]) -> None:
     )
 
 
+def signup_in_browser(page: Page) -> tuple[str, str]:
+    """Signs up through the form; returns (email, the API key shown once)."""
+    email = f"owner-{secrets.token_hex(5)}@acme.example"
+    page.goto("/portal/signup")
+    page.get_by_label("Organisation name").fill("Acme Rockets")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    key = page.locator("#api-key")
+    expect(key).to_have_text(re.compile(r"^clk_"))
+    expect(page.get_by_text("This key will not be shown again.")).to_be_visible()
+    return email, key.inner_text()
+
+
+def login_in_browser(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/portal/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def send_email(api: httpx.Client, key: str, to: str) -> str:
+    response = api.post(
+        "/api/v1/notifications/send",
+        headers={"X-API-Key": key},
+        json={
+            "recipient": {"email": to},
+            "notification": {"channels": ["email"], "subject": "Hello", "body": "From the API"},
+        },
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["notification_id"])
+
+
+def test_signup_send_watch_delivery_and_revoke_the_key(
+    context: BrowserContext, api: httpx.Client, shots: Path
+) -> None:
+    page = context.new_page()
+    _, key = signup_in_browser(page)
+    snap(page, shots, "signup-key")
+    session_cookie = next(c for c in context.cookies() if c["name"] == "clarion_session")
+    assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Strict"
+    page.get_by_role("button", name=re.compile("go to the dashboard")).click()
+    expect(page.get_by_role("heading", name="Recent notifications")).to_be_visible()
+    # The key lives only in the page it was shown on: no storage holds it.
+    stored = page.evaluate("JSON.stringify([{...localStorage}, {...sessionStorage}])")
+    assert key not in stored and key not in page.content()
+    page.evaluate("window.stillTheSamePage = true")
+
+    notification_id = send_email(api, key, "jo@example.com")
+    row = page.locator(f'tr[data-id="{notification_id}"]')
+    expect(row).to_be_visible()
+    expect(row.locator("td.status")).to_have_text("delivered", timeout=30_000)
+    expect(row.locator("td.attempts")).to_have_text("1")
+    assert page.evaluate("window.stillTheSamePage") is True, "the dashboard reloaded"
+    snap(page, shots, "dashboard")
+
+    row.get_by_role("link").click()
+    expect(page.locator("#status")).to_have_text("delivered")
+    timeline = page.get_by_role("list", name="email timeline")
+    expect(timeline).to_contain_text("Status queued")
+    expect(timeline).to_contain_text("Attempt 1")
+    expect(timeline).to_contain_text("Status delivered")
+    snap(page, shots, "notification")
+
+    page.get_by_role("link", name="API keys").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=re.compile("^Revoke key")).click()
+    expect(page.get_by_text("revoked", exact=True)).to_be_visible()
+    # API servers cache keys for CLARION_API_KEY_CACHE_SECONDS (2 s in tests).
+    wait_for(
+        lambda: api.get("/api/v1/usage", headers={"X-API-Key": key}).status_code == 401,
+        timeout=10,
+    )
+    refused = api.get("/api/v1/usage", headers={"X-API-Key": key})
+    assert refused.json()["details"][0]["reason"] == "INVALID_API_KEY"
+
+
+def test_csrf_refused_without_token_and_from_another_origin(
+    context: BrowserContext, api: httpx.Client, stack: Stack
+) -> None:
+    page = context.new_page()
+    _, key = signup_in_browser(page)
+    keys_before = api.get("/api/v1/api-keys", headers={"X-API-Key": key}).json()["api_keys"]
+
+    # The portal's own origin, but without the session's token.
+    status, body = page.evaluate(
+        """async () => {
+          const r = await fetch('/api/v1/api-keys', {method: 'POST', body: '{"name": "no token"}',
+            headers: {'Content-Type': 'application/json'}});
+          return [r.status, await r.json()];
+        }"""
+    )
+    assert status == 403 and body["details"][0]["reason"] == "CSRF_TOKEN_INVALID", body
+
+    # Another origin on the same site (another port of 127.0.0.1): the browser
+    # sends the SameSite=Strict cookie, so only the missing token stops it.
+    evil = "http://127.0.0.1:1/evil.html"
+    # A text/plain form field "name=value" that reads as JSON: {"name":"evil","x":"="}.
+    form = f"""<form id=f method=post enctype=text/plain action="{stack.api_url}/api/v1/api-keys">
+      <input name='{{"name":"evil","x":"' value='"}}'></form>
+      <script>document.getElementById('f').submit()</script>"""
+    context.route(evil, lambda route: route.fulfill(content_type="text/html", body=form))
+    with page.expect_response(f"{stack.api_url}/api/v1/api-keys") as answer:
+        page.goto(evil)
+    assert answer.value.status in (401, 403), answer.value.status
+    keys_after = api.get("/api/v1/api-keys", headers={"X-API-Key": key}).json()["api_keys"]
+    assert len(keys_after) == len(keys_before)
+
+
 def test_public_pages_have_no_serious_axe_violations(
     context: BrowserContext, shots: Path, axe_summary: dict[str, Any]
 ) -> None:
@@ -105,6 +218,138 @@ def test_public_pages_have_no_serious_axe_violations(
     # Pages that need a session send a logged-out visitor to the login page.
     page.goto("/portal/keys")
     expect(page).to_have_url(re.compile(r"/portal/login\?next=%2Fportal%2Fkeys$"))
+
+
+def test_every_page_renders_without_serious_axe_violations(
+    browser: Browser,
+    stack: Stack,
+    api: httpx.Client,
+    shots: Path,
+    axe_summary: dict[str, Any],
+) -> None:
+    context = new_context(browser, stack)
+    page = context.new_page()
+    _, key = signup_in_browser(page)
+    check_axe(page, "signup-key", axe_summary)
+    headers = {"X-API-Key": key}
+    template = {
+        "template_id": "welcome",
+        "description": "Greets a new customer",
+        "channels": {"email": {"subject": "Welcome {{name}}", "body": "Hi {{name}},\nthanks."}},
+    }
+    assert api.post("/api/v1/templates", headers=headers, json=template).status_code == 200
+    second = {
+        "channels": {"email": {"subject": "Welcome, {{name}}!", "body": "Hi {{name}},\nthank you."}}
+    }
+    assert (
+        api.post("/api/v1/templates/welcome/versions", headers=headers, json=second).status_code
+        == 200
+    )
+    sent = api.post(
+        "/api/v1/notifications/send",
+        headers=headers,
+        json={
+            "recipient": {"email": "sam@example.com"},
+            "notification": {
+                "channels": ["email"],
+                "template_id": "welcome",
+                "data": {"name": "Sam"},
+            },
+        },
+    )
+    assert sent.status_code == 200, sent.text
+    bulk = api.post(
+        "/api/v1/notifications/bulk",
+        headers=headers,
+        json={
+            "channels": ["email"],
+            "subject": "News",
+            "body": "Our news",
+            "recipients": [
+                {"email": "a@example.com"},
+                {"email": "b@example.com"},
+                {"email": "not-an-email"},
+            ],
+        },
+    )
+    assert bulk.status_code == 200, bulk.text
+    notification_id = sent.json()["notification_id"]
+    bulk_id = bulk.json()["bulk_id"]
+    wait_for_status(Tenant(api, "", key), notification_id, {"delivered"})
+
+    pages = [
+        ("dashboard", "/portal/dashboard", "Recent notifications"),
+        ("notification", f"/portal/notifications/{notification_id}", "Notification"),
+        ("overview", "/portal/overview", "Overview"),
+        ("bulk", "/portal/bulk", "Bulk sends"),
+        ("bulk-detail", f"/portal/bulk/{bulk_id}", "Bulk send"),
+        ("keys", "/portal/keys", "API keys"),
+        ("templates", "/portal/templates", "Templates"),
+        ("template", "/portal/templates/welcome", "Template welcome"),
+        ("routing", "/portal/routing", "Default routing"),
+        ("webhooks", "/portal/webhooks", "Webhooks"),
+    ]
+    for name, path, heading in pages:
+        page.goto(path)
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        expect(page.get_by_role("alert")).to_have_count(0)
+        check_axe(page, name, axe_summary)
+        snap(page, shots, name)
+    context.close()
+
+
+def test_template_page_diffs_previews_and_sends_a_test(
+    context: BrowserContext, api: httpx.Client
+) -> None:
+    page = context.new_page()
+    email, key = signup_in_browser(page)
+    headers = {"X-API-Key": key}
+    first = {
+        "template_id": "receipt",
+        "channels": {"email": {"subject": "Receipt {{n}}", "body": "one\ntwo"}},
+    }
+    assert api.post("/api/v1/templates", headers=headers, json=first).status_code == 200
+    second = {"channels": {"email": {"subject": "Receipt {{n}}", "body": "one\nthree"}}}
+    assert (
+        api.post("/api/v1/templates/receipt/versions", headers=headers, json=second).status_code
+        == 200
+    )
+    page.goto("/portal/templates/receipt")
+    diff = page.get_by_role("region", name="Changes from version 1 to 2")
+    expect(diff.locator(".del")).to_have_text(["- two"])
+    expect(diff.locator(".add")).to_have_text(["+ three"])
+
+    page.get_by_label("Sample data (JSON)").fill('{"n": "R-7"}')
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_text("Receipt R-7")).to_be_visible()
+    page.get_by_role("button", name=f"Send a test email to {email}").click()
+    page.get_by_role("link", name=re.compile("^ntf_")).click()
+    expect(page.locator("#status")).to_have_text("delivered", timeout=30_000)
+
+    page.goto("/portal/templates/receipt")
+    page.get_by_label("Percent of recipients").fill("25")
+    page.get_by_role("button", name="Start rollout").click()
+    expect(page.locator("#rollout-state")).to_have_text("version 2 at 25% (running)")
+    page.get_by_role("button", name="Stop rollout").click()
+    expect(page.locator("#rollout-state")).not_to_contain_text("running")
+
+
+def test_csv_upload_streams_with_progress(context: BrowserContext, tmp_path: Path) -> None:
+    page = context.new_page()
+    signup_in_browser(page)
+    csv = tmp_path / "people.csv"
+    csv.write_text(
+        "email,data.name\n" + "".join(f"p{i}@example.com,P{i}\n" for i in range(200)) + "bad,X\n"
+    )
+    page.goto("/portal/bulk")
+    page.get_by_label("Subject (raw email)").fill("Hi")
+    page.get_by_label("Text (raw content)").fill("Hello there")
+    page.get_by_label("CSV file").set_input_files(str(csv))
+    page.get_by_role("button", name="Upload and send").click()
+    expect(page.get_by_role("heading", name="Bulk send", exact=True)).to_be_visible()
+    expect(page.get_by_text("1 row refused")).to_be_visible()
+    expect(page.get_by_text(re.compile("^200 of 200 handed over"))).to_be_visible(timeout=60_000)
 
 
 def test_portal_files_carry_security_headers(api: httpx.Client) -> None:
@@ -125,3 +370,30 @@ def test_portal_files_carry_security_headers(api: httpx.Client) -> None:
     assert api.get("/portal/guide").text.startswith("# ")
     # Scripts keep signing up with JSON on the same path the form posts to.
     assert signup(api).api_key.startswith("clk_")
+
+
+def test_login_failures_are_refused_then_throttled(
+    context: BrowserContext, api: httpx.Client
+) -> None:
+    """Last in this module: the throttle also counts failures per client address."""
+    tenant_email = f"ops-{secrets.token_hex(5)}@acme.example"
+    created = api.post(
+        "/portal/signup", json={"name": "Acme", "email": tenant_email, "password": PASSWORD}
+    )
+    assert created.status_code == 200, created.text
+    page = context.new_page()
+    login_in_browser(page, tenant_email, "not the right password at all")
+    expect(page.get_by_role("alert")).to_contain_text("LOGIN_FAILED")
+    for _ in range(12):
+        with page.expect_response("**/portal/login") as answer:
+            page.get_by_role("button", name="Log in").click()
+        if answer.value.status == 429:
+            break
+        assert answer.value.status == 401
+    expect(page.get_by_role("alert")).to_contain_text(
+        re.compile(r"(retry|try again).* \d+ s", re.IGNORECASE)
+    )
+    # The right password is throttled too until the wait is over.
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("LOGIN_THROTTLED")

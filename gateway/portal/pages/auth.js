@@ -13,9 +13,10 @@ function nextPath(query) {
   return /^\/portal(\/[^/]|$)/.test(next) && !next.startsWith("//") ? next : "/portal/dashboard";
 }
 
+// A throttled login says when to try again, whether or not its message does.
 function explain(error) {
-  if (error instanceof ApiError && error.status === 429 && error.retryAfter) {
-    return new Error(`${error.message} Try again in ${error.retryAfter} s.`);
+  if (error instanceof ApiError && error.status === 429 && error.retryAfter && !/retry/i.test(error.message)) {
+    error.message = `${error.message}. Try again in ${error.retryAfter} s.`;
   }
   return error;
 }

@@ -9,14 +9,14 @@ import { channelSelect, Pager, poll } from "./common.js";
 const uploaded = new Set();
 
 function progress(bulk) {
-  const accepted = bulk.total - (bulk.rejected || 0);
+  const accepted = bulk.total; // accepted rows; refused ones are `rejected`
   const c = bulk.counts || {};
   const done = accepted - (c.queued || 0);
   const id = `p-${bulk.bulk_id}`;
   return h("div", {},
     h("progress", { id, max: Math.max(accepted, 1), value: done, "aria-label": `Bulk ${bulk.bulk_id}: ${done} of ${accepted} rows handed to providers` }),
     h("div", { class: "hint" }, `${done} of ${accepted} handed over · ${c.delivered || 0} delivered · ${c.sent || 0} sent · ${c.failed || 0} failed`,
-      bulk.rejected ? ` · ${bulk.rejected} rows refused` : "", bulk.finished_at ? " · finished" : ""));
+      bulk.rejected ? ` · ${bulk.rejected} row${bulk.rejected === 1 ? "" : "s"} refused` : "", bulk.finished_at ? " · finished" : ""));
 }
 
 function bulkRow(bulk) {
@@ -83,7 +83,7 @@ export async function render(main, ctx) {
   const slot = h("div");
   const tbody = h("tbody");
   const list = table("Bulks uploaded from this tab and those among your newest 100 notifications.",
-    ["Bulk", "Created", "Channels", "Template", "Rows", "Progress"], []);
+    ["Bulk", "Created", "Channels", "Template", "Rows accepted", "Progress"], []);
   list.querySelector("tbody").replaceWith(tbody);
   const find = h("form", { class: "inline", "aria-label": "Open a bulk by id" },
     field("Bulk id", h("input", { name: "bulk_id", type: "text", required: true })), h("button", { type: "submit" }, "Open"));
@@ -119,7 +119,7 @@ export async function detail(main, ctx) {
   async function load() {
     const bulk = await get(`/api/v1/notifications/bulk/${encodeURIComponent(id)}`);
     summary.replaceChildren(table("Progress updates every few seconds until the bulk finishes.",
-      ["Created", "Channels", "Template", "Rows", "Progress"], [h("tr", {},
+      ["Created", "Channels", "Template", "Rows accepted", "Progress"], [h("tr", {},
         h("td", {}, time(bulk.created_at)), h("td", {}, (bulk.channels || []).join(", ")), h("td", {}, bulk.template_id || "raw"),
         h("td", {}, String(bulk.total)), h("td", {}, progress(bulk)))]));
     return bulk;

@@ -82,7 +82,7 @@ function messageCards(messages) {
 export async function render(main, ctx) {
   const id = ctx.params[0];
   const summary = h("div");
-  const deliveries = h("div", { class: "cards" });
+  const deliveries = h("div", { class: "cards wide" });
   const routing = h("div");
   const content = h("div");
   const rendered = h("div");

@@ -46,9 +46,9 @@ function chart(title, counts) {
   const channels = Object.keys(counts).sort();
   const max = Math.max(1, ...channels.map((c) => counts[c].total));
   const rowHeight = 26;
-  const width = 360;
+  const width = 440;
   const barStart = 80;
-  const scale = (width - barStart - 60) / max;
+  const scale = (width - barStart - 130) / max; // room for the count label
   const height = Math.max(1, channels.length) * rowHeight + 8;
   const desc = channels.map((c) => `${c}: ${counts[c].total} deliveries, ${counts[c].failed} failed`).join("; ") || "No deliveries";
   return svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": `${title}. ${desc}` },

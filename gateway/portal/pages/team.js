@@ -72,7 +72,7 @@ export async function audit(main) {
     const data = await get(`/api/v1/audit-log${query({ page_size: 50, page_token: paging.token })}`);
     out.replaceChildren(table("Who changed keys, templates, members, webhooks, alert rules and routing; newest first.",
       ["When", "Who", "Action", "Target", "Detail"],
-      (data.entries || []).map((e) => h("tr", {}, h("td", {}, time(e.at)), h("td", {}, e.actor_email), h("td", {}, h("code", {}, e.action)),
+      (data.entries || []).map((e) => h("tr", {}, h("td", {}, time(e.at)), h("td", {}, e.actor_email || `API key ${e.actor_api_key}`), h("td", {}, h("code", {}, e.action)),
         h("td", {}, e.target), h("td", {}, e.detail || "")))), paging.controls(data.next_page_token));
   }
   page(main, "Audit log", slot, out);

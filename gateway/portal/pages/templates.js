@@ -64,7 +64,7 @@ export async function render(main) {
 function fields(version) {
   const out = [];
   for (const [channel, content] of Object.entries(version.channels || {})) {
-    for (const [key, value] of Object.entries(content)) out.push([`${channel} ${key}`, value]);
+    for (const [key, value] of Object.entries(content)) if (value) out.push([`${channel} ${key}`, value]);
   }
   return out;
 }
