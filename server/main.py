@@ -65,6 +65,7 @@ from server.services.notifications import Notifications
 from server.services.portal import Portal
 from server.services.receipts import Receipts
 from server.services.sandbox_inbox import SandboxInbox
+from server.services.stats import DeliveryStats
 from server.services.team import Team
 from server.services.templates import Templates
 from server.services.webhook_sender import serve_webhooks
@@ -120,6 +121,7 @@ async def create_server(
             notifications,
             BulkSends(db, outbox, templates, idempotency),
             audit,
+            DeliveryStats(db),
         ),
         server,
     )

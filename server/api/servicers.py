@@ -28,6 +28,7 @@ from server.services.bulk import BulkSends, BulkSpec, BulkView, RowRefusal
 from server.services.limits import Limiter
 from server.services.notifications import Notifications, NotificationView, RoutingStepView
 from server.services.routing import DefaultRouting
+from server.services.stats import DeliveryStats
 
 # grpc ships no type information, so this alias is Any to mypy.
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -143,10 +144,13 @@ def _data(data: struct_pb2.Struct, path: str) -> dict[str, Any]:
 
 
 class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServicer):
-    def __init__(self, notifications: Notifications, bulk: BulkSends, audit: AuditLog) -> None:
+    def __init__(
+        self, notifications: Notifications, bulk: BulkSends, audit: AuditLog, stats: DeliveryStats
+    ) -> None:
         self._notifications = notifications
         self._bulk = bulk
         self._audit = audit
+        self._stats = stats
 
     async def SendNotification(
         self, request: notification_service_pb2.SendNotificationRequest, context: Context
@@ -301,6 +305,37 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
     ) -> notification_service_pb2.Bulk:
         record = await self._bulk.get(tenant_id=current_caller().tenant_id, bulk_id=request.bulk_id)
         return _bulk_message(record)
+
+    async def GetStats(
+        self, request: notification_service_pb2.GetStatsRequest, context: Context
+    ) -> notification_service_pb2.GetStatsResponse:
+        found = await self._stats.window(
+            tenant_id=current_caller().tenant_id, window=request.window
+        )
+        return notification_service_pb2.GetStatsResponse(
+            start_time=timestamp_message(found.start),
+            end_time=timestamp_message(found.end),
+            bucket_seconds=found.bucket_seconds,
+            channels=[
+                notification_service_pb2.ChannelStats(
+                    channel=c.channel,
+                    delivered=c.total.delivered,
+                    failed=c.total.failed,
+                    sent=c.total.sent,
+                    failure_rate=c.total.failure_rate,
+                    buckets=[
+                        notification_service_pb2.StatsBucket(
+                            start_time=timestamp_message(start),
+                            delivered=counts.delivered,
+                            failed=counts.failed,
+                            sent=counts.sent,
+                        )
+                        for start, counts in c.buckets
+                    ],
+                )
+                for c in found.channels
+            ],
+        )
 
     async def ListBulks(
         self, request: notification_service_pb2.ListBulksRequest, context: Context

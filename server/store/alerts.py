@@ -289,3 +289,30 @@ async def count_moves(session: AsyncSession, moves: list[CountedMove], *, now: d
             set_={name: alert_counters.c[name] + statement.excluded[name] for name in _COUNTED},
         )
     )
+
+
+async def channel_buckets(
+    session: AsyncSession, *, tenant_id: str, since: datetime, bucket_minutes: int
+) -> list[tuple[str, datetime, int, int, int]]:
+    """(channel, bucket start, delivered, failed, handed over) of the tenant's
+    counters since `since` (a whole minute), summed into buckets of
+    `bucket_minutes` counted from `since`: at most channels x templates x
+    minutes rows read, whatever the traffic."""
+    c = alert_counters.c
+    start = func.date_bin(
+        literal(timedelta(minutes=bucket_minutes)),
+        c.minute,
+        literal(since, DateTime(timezone=True)),
+    )
+    rows = await session.execute(
+        select(
+            c.channel,
+            start.label("start"),
+            func.sum(c.delivered),
+            func.sum(c.failed),
+            func.sum(c.handed_over),
+        )
+        .where(c.tenant_id == tenant_id, c.minute >= since)
+        .group_by(c.channel, "start")
+    )
+    return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]

@@ -9,6 +9,7 @@ import httpx
 from tests.conftest import Tenant, signup
 from tests.e2e.test_bulk import BULK, wait_bulk_done
 from tests.e2e.test_idempotency_and_listing import SEND, sms
+from tests.e2e.waiting import wait_for_status
 
 LIST = "/api/v1/notifications"
 
@@ -88,3 +89,33 @@ def test_bulks_are_listed_newest_first_with_progress_and_paged(
     # Another tenant sees none of them.
     other = signup(api)
     assert other.get(BULK).json()["bulks"] == []
+
+
+def test_stats_count_outcomes_by_channel_in_buckets(tenant: Tenant) -> None:
+    sent = [
+        tenant.post(SEND, sms(f"stats {i}", phone=phone)).json()["notification_id"]
+        for i, phone in enumerate(["+14155550123", "+14155550124", "+15005550001"])
+    ]
+    for notification_id, status in zip(sent, ["delivered", "delivered", "failed"], strict=True):
+        wait_for_status(tenant, notification_id, {status})
+
+    hour = tenant.get("/api/v1/stats")
+    assert hour.status_code == 200, hour.text
+    body = hour.json()
+    assert body["bucket_seconds"] == 300
+    (channel,) = body["channels"]
+    assert channel["channel"] == "sms"
+    assert (channel["delivered"], channel["failed"], channel["sent"]) == (2, 1, 2)
+    assert abs(channel["failure_rate"] - 1 / 3) < 1e-9
+    assert len(channel["buckets"]) == 12
+    assert sum(b["delivered"] for b in channel["buckets"]) == 2
+    # The sends happened just now: in the newest bucket.
+    assert channel["buckets"][-1]["failed"] == 1
+
+    day = tenant.get("/api/v1/stats", params={"window": "24h"}).json()
+    assert day["bucket_seconds"] == 3600 and len(day["channels"][0]["buckets"]) == 24
+    assert day["channels"][0]["delivered"] == 2
+
+    wrong = tenant.get("/api/v1/stats", params={"window": "7d"})
+    assert wrong.status_code == 400
+    assert wrong.json()["details"][1]["field_violations"][0]["field"] == "window"

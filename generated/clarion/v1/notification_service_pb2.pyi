@@ -337,6 +337,52 @@ class Bulk(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     def __init__(self, bulk_id: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[BulkCounts, _Mapping]] = ..., rejected: _Optional[int] = ..., channels: _Optional[_Iterable[str]] = ..., template_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class GetStatsRequest(_message.Message):
+    __slots__ = ("window",)
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    window: str
+    def __init__(self, window: _Optional[str] = ...) -> None: ...
+
+class GetStatsResponse(_message.Message):
+    __slots__ = ("start_time", "end_time", "bucket_seconds", "channels")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    bucket_seconds: int
+    channels: _containers.RepeatedCompositeFieldContainer[ChannelStats]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bucket_seconds: _Optional[int] = ..., channels: _Optional[_Iterable[_Union[ChannelStats, _Mapping]]] = ...) -> None: ...
+
+class ChannelStats(_message.Message):
+    __slots__ = ("channel", "delivered", "failed", "sent", "failure_rate", "buckets")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_RATE_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    delivered: int
+    failed: int
+    sent: int
+    failure_rate: float
+    buckets: _containers.RepeatedCompositeFieldContainer[StatsBucket]
+    def __init__(self, channel: _Optional[str] = ..., delivered: _Optional[int] = ..., failed: _Optional[int] = ..., sent: _Optional[int] = ..., failure_rate: _Optional[float] = ..., buckets: _Optional[_Iterable[_Union[StatsBucket, _Mapping]]] = ...) -> None: ...
+
+class StatsBucket(_message.Message):
+    __slots__ = ("start_time", "delivered", "failed", "sent")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    delivered: int
+    failed: int
+    sent: int
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivered: _Optional[int] = ..., failed: _Optional[int] = ..., sent: _Optional[int] = ...) -> None: ...
+
 class ListBulksRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]

@@ -77,6 +77,11 @@ class NotificationServiceStub:
                 request_serializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsRequest.SerializeToString,
                 response_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsResponse.FromString,
                 _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/clarion.v1.NotificationService/GetStats',
+                request_serializer=clarion_dot_v1_dot_notification__service__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_notification__service__pb2.GetStatsResponse.FromString,
+                _registered_method=True)
         self.GetDefaultRouting = channel.unary_unary(
                 '/clarion.v1.NotificationService/GetDefaultRouting',
                 request_serializer=clarion_dot_v1_dot_notification__service__pb2.GetDefaultRoutingRequest.SerializeToString,
@@ -165,6 +170,15 @@ class NotificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStats(self, request, context):
+        """Delivery outcomes by channel over the last hour or day, in buckets for a
+        chart: final outcomes (delivered, failed) and hand-overs to a provider
+        (sent), counted as each happens. Alert notifications are left out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetDefaultRouting(self, request, context):
         """The tenant's default routing, used by sends with `priority: "high"` that
         give neither `routing` nor `channels`. NOT_FOUND until one is set.
@@ -230,6 +244,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.ListBulkErrors,
                     request_deserializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsRequest.FromString,
                     response_serializer=clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsResponse.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=clarion_dot_v1_dot_notification__service__pb2.GetStatsRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_notification__service__pb2.GetStatsResponse.SerializeToString,
             ),
             'GetDefaultRouting': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDefaultRouting,
@@ -461,6 +480,33 @@ class NotificationService:
             '/clarion.v1.NotificationService/ListBulkErrors',
             clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsRequest.SerializeToString,
             clarion_dot_v1_dot_notification__service__pb2.ListBulkErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.NotificationService/GetStats',
+            clarion_dot_v1_dot_notification__service__pb2.GetStatsRequest.SerializeToString,
+            clarion_dot_v1_dot_notification__service__pb2.GetStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
