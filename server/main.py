@@ -12,6 +12,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -55,7 +56,7 @@ from server.domain.credentials import PasswordWork
 from server.domain.errors import ClarionError
 from server.log_redaction import configure_logging
 from server.services.accounts import Accounts
-from server.services.alerts import AlertRules
+from server.services.alerts import AlertRules, forget_old_counts
 from server.services.audit import AuditLog
 from server.services.bulk import BulkSends
 from server.services.dispatch import Dispatcher, Outbox
@@ -161,16 +162,18 @@ async def create_server(
     return server, port
 
 
-async def purge_expired_keys(idempotency: Idempotency, every_seconds: float = 3600) -> None:
-    """Deletes idempotency keys past their retention, hourly. Every API server
-    does it; the DELETE is idempotent, so several at once are harmless."""
+async def purge_hourly(
+    what: str, purge: Callable[[], Awaitable[int]], every_seconds: float = 3600
+) -> None:
+    """Runs `purge` hourly. Every API server does it; the DELETEs are
+    idempotent, so several at once are harmless."""
     while True:
         try:
-            removed = await idempotency.forget_expired()
+            removed = await purge()
             if removed:
-                log.info("purged %d expired idempotency keys", removed)
+                log.info("purged %d %s", removed, what)
         except Exception:
-            log.exception("purging idempotency keys failed; retrying next hour")
+            log.exception("purging %s failed; retrying next hour", what)
         await asyncio.sleep(every_seconds)
 
 
@@ -267,7 +270,13 @@ async def _serve_api(
     )
     _freeze_startup_objects()
     log.info("gRPC API listening on %s:%d", settings.grpc_host, port)
-    purge = asyncio.create_task(purge_expired_keys(Idempotency(db, settings.idempotency_policy())))
+    idempotency = Idempotency(db, settings.idempotency_policy())
+    purges = [
+        asyncio.create_task(purge_hourly("expired idempotency keys", idempotency.forget_expired)),
+        asyncio.create_task(
+            purge_hourly("alert counters past every window", partial(forget_old_counts, db))
+        ),
+    ]
     sweeper = asyncio.create_task(
         start_pending_workflows(
             Outbox(db, dispatcher_for(settings, temporal)),
@@ -276,7 +285,8 @@ async def _serve_api(
         )
     )
     await stop.wait()
-    purge.cancel()
+    for purge in purges:
+        purge.cancel()
     sweeper.cancel()
     # Let in-flight requests finish.
     await server.stop(grace=5)

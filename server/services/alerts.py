@@ -4,13 +4,14 @@ as an ordinary urgent notification of the tenant."""
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.workflows import AlertCheckResult, AlertRuleInput, DeliveryRef
 from server.domain.alerts import (
     MAX_RULES,
+    MAX_WINDOW_SECONDS,
     AlertEvent,
     EventKind,
     Measurement,
@@ -145,6 +146,14 @@ class AlertRules:
 
 def _is_event_position(position: list[object]) -> bool:
     return len(position) == 1 and isinstance(position[0], int) and position[0] > 0
+
+
+async def forget_old_counts(db: Database) -> int:
+    """Deletes alert counters older than the longest window (and a minute
+    to spare); returns how many buckets went."""
+    before = datetime.now(UTC) - timedelta(seconds=MAX_WINDOW_SECONDS + 60)
+    async with db.transaction() as session:
+        return await store.purge_counts(session, before=before)
 
 
 @dataclass(frozen=True)

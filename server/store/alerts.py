@@ -6,21 +6,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    DateTime,
-    Integer,
-    Text,
     and_,
-    column,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
+    text,
     update,
 )
-from sqlalchemy import values as values_clause
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.alerts import (
@@ -34,7 +28,7 @@ from server.domain.alerts import (
 )
 from server.domain.channels import Channel
 from server.domain.status import DeliveryStatus
-from server.store.tables import alert_counters, alert_events, alert_rules, deliveries, notifications
+from server.store.tables import alert_counters, alert_events, alert_rules
 
 
 def _rule(row: Any) -> Rule:
@@ -224,7 +218,10 @@ async def window_counts(
     return WindowCounts(int(delivered), int(failed), int(handed_over), int(receipts))
 
 
-_COUNTED = ("delivered", "failed", "handed_over", "receipts")
+async def purge_counts(session: AsyncSession, *, before: datetime) -> int:
+    """Deletes buckets older than `before`, which no window reaches."""
+    result = await session.execute(delete(alert_counters).where(alert_counters.c.minute < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -237,57 +234,49 @@ class CountedMove:
     receipt: bool = False
 
 
+# One statement per batch: the moves arrive as arrays (a statement the
+# driver prepares once, whatever the batch size), are summed per key, and
+# keys are upserted in order, so concurrent batches lock buckets in the same
+# order. Deliveries of alert notifications are left out.
+_COUNT_MOVES = text(
+    """
+    INSERT INTO alert_counters
+        (tenant_id, channel, template_id, minute, delivered, failed, handed_over, receipts)
+    SELECT d.tenant_id, d.channel, n.template_id, :minute,
+           sum(m.delivered), sum(m.failed), sum(m.handed_over), sum(m.receipts)
+    FROM unnest(CAST(:ids AS text[]), CAST(:delivered AS int[]), CAST(:failed AS int[]),
+                CAST(:handed_over AS int[]), CAST(:receipts AS int[]))
+         AS m(id, delivered, failed, handed_over, receipts)
+    JOIN deliveries d ON d.id = m.id
+    JOIN notifications n ON n.id = d.notification_id
+    WHERE NOT EXISTS (SELECT 1 FROM alert_events e WHERE e.notification_id = n.id)
+    GROUP BY d.tenant_id, d.channel, n.template_id
+    ORDER BY d.tenant_id, d.channel, n.template_id
+    ON CONFLICT (tenant_id, channel, template_id, minute) DO UPDATE SET
+        delivered = alert_counters.delivered + EXCLUDED.delivered,
+        failed = alert_counters.failed + EXCLUDED.failed,
+        handed_over = alert_counters.handed_over + EXCLUDED.handed_over,
+        receipts = alert_counters.receipts + EXCLUDED.receipts
+    """
+)
+
+
 async def count_moves(session: AsyncSession, moves: list[CountedMove], *, now: datetime) -> None:
     """Adds status changes to their (tenant, channel, template, minute)
-    buckets in one statement per batch: one row per key, keys in order so
-    that concurrent batches lock buckets in the same order. Deliveries of
-    alert notifications are left out, so an alert cannot feed an alert."""
+    buckets: one upsert per key and batch (see _COUNT_MOVES), so an alert
+    cannot feed an alert and a check never scans deliveries."""
     if not moves:
         return
-    v = values_clause(
-        column("id", Text),
-        column("delivered", Integer),
-        column("failed", Integer),
-        column("handed_over", Integer),
-        column("receipts", Integer),
-        name="moves",
-    ).data(
-        [
-            (
-                m.delivery_id,
-                int(m.status == DeliveryStatus.DELIVERED),
-                int(m.status == DeliveryStatus.FAILED),
-                int(m.status == DeliveryStatus.SENT),
-                int(m.receipt),
-            )
-            for m in moves
-        ]
-    )
-    alert_notification = select(alert_events.c.id).where(
-        alert_events.c.notification_id == notifications.c.id
-    )
-    key = (deliveries.c.tenant_id, deliveries.c.channel, notifications.c.template_id)
-    by_key = (
-        select(
-            *key,
-            literal(minute_of(now), DateTime(timezone=True)),
-            *(func.sum(v.c[name]) for name in _COUNTED),
-        )
-        .select_from(v)
-        .join(deliveries, deliveries.c.id == v.c.id)
-        .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .where(~alert_notification.exists())
-        .group_by(*key)
-        .order_by(*key)
-    )
-    statement = pg_insert(alert_counters).from_select(
-        ["tenant_id", "channel", "template_id", "minute", *_COUNTED], by_key
-    )
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["tenant_id", "channel", "template_id", "minute"],
-            set_={name: alert_counters.c[name] + statement.excluded[name] for name in _COUNTED},
-        )
+        _COUNT_MOVES,
+        {
+            "minute": minute_of(now),
+            "ids": [m.delivery_id for m in moves],
+            "delivered": [int(m.status == DeliveryStatus.DELIVERED) for m in moves],
+            "failed": [int(m.status == DeliveryStatus.FAILED) for m in moves],
+            "handed_over": [int(m.status == DeliveryStatus.SENT) for m in moves],
+            "receipts": [int(m.receipt) for m in moves],
+        },
     )
 
 

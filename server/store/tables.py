@@ -487,4 +487,8 @@ alert_counters = Table(
     Column("handed_over", BigInteger, nullable=False),
     Column("receipts", BigInteger, nullable=False),
     Index("ix_alert_counters_template", "tenant_id", "template_id", "minute"),
+    # A rule on a channel (any template) reads only its window's buckets.
+    Index("ix_alert_counters_channel", "tenant_id", "channel", "minute"),
+    # For the hourly purge of buckets past every window.
+    Index("ix_alert_counters_minute", "minute"),
 )
