@@ -30,6 +30,8 @@ USER_AGENT = "Clarion-Webhooks/1"
 # Finished messages (and their attempts) are kept this long for the tenant to see.
 RETENTION = timedelta(days=30)
 PURGE_EVERY_SECONDS = 3600.0
+# How long the recorder gathers answers before committing them together.
+RECORD_GATHER_SECONDS = 0.02
 
 
 class RefusedAddress(OSError):
@@ -84,6 +86,9 @@ class WebhookSender:
         self._in_flight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        # Attempts made and not yet recorded, and the recorder's wake-up.
+        self._outcomes: list[AttemptOutcome] = []
+        self._to_record = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,6 +105,7 @@ class WebhookSender:
             headers={"User-Agent": USER_AGENT},
         )
         last_purge = 0.0
+        recorder = asyncio.create_task(self._record_continually())
         try:
             while not stop.is_set():
                 if time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
@@ -118,6 +124,8 @@ class WebhookSender:
             # Let attempts in flight finish and be recorded.
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=self._timeout + 5)
+            recorder.cancel()
+            await self._record()
             await self._http.close()
 
     def _free(self) -> int:
@@ -166,33 +174,59 @@ class WebhookSender:
     async def _deliver(self, message: ClaimedMessage) -> None:
         try:
             outcome = await self._attempt(message)
+        except Exception:
+            # The lease runs out and another pass sends it again.
+            log.exception("webhook attempt at %s failed unexpectedly", message.endpoint_id)
+            self._done([message])
+            return
+        self._outcomes.append(outcome)
+        self._to_record.set()
+
+    async def _record_continually(self) -> None:
+        while True:
+            await self._to_record.wait()
+            # Answers that come in together share one commit.
+            await asyncio.sleep(RECORD_GATHER_SECONDS)
+            self._to_record.clear()
+            await self._record()
+
+    async def _record(self) -> None:
+        """Records the attempts made since the last call, in one transaction."""
+        batch, self._outcomes = self._outcomes, []
+        if not batch:
+            return
+        try:
             async with self._db.transaction() as session:
-                delivered = outcome.http_status is not None and 200 <= outcome.http_status < 300
-                if delivered or outcome.next_retry_at is None:
-                    finished = metrics.WEBHOOK_EVENTS.labels(
-                        message.event_type,
-                        "delivered" if delivered else "failed",
-                        metrics.tenant_label(message.tenant_id),
-                    )
-                    metrics.count_on_commit(session, finished)
-                disabled = await store.record_attempt(
+                for outcome in batch:
+                    if outcome.ok or outcome.next_retry_at is None:
+                        finished = metrics.WEBHOOK_EVENTS.labels(
+                            outcome.message.event_type,
+                            "delivered" if outcome.ok else "failed",
+                            metrics.tenant_label(outcome.message.tenant_id),
+                        )
+                        metrics.count_on_commit(session, finished)
+                disabled = await store.record_attempts(
                     session,
-                    outcome,
+                    batch,
                     now=datetime.now(UTC),
                     disable_after_failed_events=self._disable_after_events,
                     disable_after=self._disable_after,
                 )
-            if disabled:
+            for endpoint_id, reason in disabled.items():
                 metrics.WEBHOOK_ENDPOINTS_DISABLED.inc()
-                log.warning("disabled webhook %s: %s", message.endpoint_id, disabled)
+                log.warning("disabled webhook %s: %s", endpoint_id, reason)
         except Exception:
-            # The lease runs out and another pass sends it again.
-            log.exception("webhook attempt at %s was not recorded", message.endpoint_id)
+            # Their leases run out and another pass sends them again.
+            log.exception("%d webhook attempts were not recorded", len(batch))
         finally:
+            self._done([outcome.message for outcome in batch])
+
+    def _done(self, messages: list[ClaimedMessage]) -> None:
+        for message in messages:
             self._in_flight[message.endpoint_id] -= 1
             if self._in_flight[message.endpoint_id] <= 0:
                 del self._in_flight[message.endpoint_id]
-            self._wake.set()
+        self._wake.set()
 
     async def _attempt(self, message: ClaimedMessage) -> AttemptOutcome:
         assert self._http is not None

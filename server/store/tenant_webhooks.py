@@ -11,7 +11,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.ids import new_id
@@ -418,39 +437,43 @@ class ClaimedMessage:
     tenant_id: str
     event_id: str
     event_type: str
+    ordering_key: str | None
     body: str
     attempts: int
     url: str
     secrets: list[str]
 
 
+# Per endpoint (LATERAL), its few due messages by the due-time index, so a
+# backlog at one endpoint costs the scan no more than `per_endpoint` rows
+# there, and the busiest endpoints are skipped altogether; then the
+# longest-waiting across endpoints.
 _CLAIM = text(
     """
-    WITH due AS (
-        SELECT m.id,
-               row_number() OVER (PARTITION BY m.endpoint_id ORDER BY m.id) AS rank
-        FROM tenant_webhook_messages m
-        JOIN tenant_webhook_endpoints e ON e.id = m.endpoint_id AND e.disabled_at IS NULL
-        WHERE m.state = 'pending' AND m.next_attempt_at <= :now
-          AND (m.leased_until IS NULL OR m.leased_until < :now)
-          AND m.endpoint_id <> ALL(CAST(:busy AS text[]))
-          AND (m.ordering_key IS NULL OR NOT EXISTS (
-                SELECT 1 FROM tenant_webhook_messages p
-                WHERE p.state = 'pending' AND p.endpoint_id = m.endpoint_id
-                  AND p.ordering_key = m.ordering_key AND p.id < m.id))
-    ), picked AS (
-        SELECT m.id FROM tenant_webhook_messages m JOIN due ON due.id = m.id
-        WHERE due.rank <= :per_endpoint AND m.state = 'pending'
-          AND (m.leased_until IS NULL OR m.leased_until < :now)
-        ORDER BY m.next_attempt_at, m.id
+    WITH picked AS (
+        SELECT due.id, due.next_attempt_at
+        FROM tenant_webhook_endpoints e
+        CROSS JOIN LATERAL (
+            SELECT m.id, m.next_attempt_at FROM tenant_webhook_messages m
+            WHERE m.endpoint_id = e.id AND m.state = 'pending' AND m.next_attempt_at <= :now
+              AND (m.leased_until IS NULL OR m.leased_until < :now)
+              AND (m.ordering_key IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM tenant_webhook_messages p
+                    WHERE p.state = 'pending' AND p.endpoint_id = m.endpoint_id
+                      AND p.ordering_key = m.ordering_key AND p.id < m.id))
+            ORDER BY m.next_attempt_at, m.id
+            LIMIT :per_endpoint
+            FOR UPDATE OF m SKIP LOCKED
+        ) due
+        WHERE e.disabled_at IS NULL AND e.id <> ALL(CAST(:busy AS text[]))
+        ORDER BY due.next_attempt_at, due.id
         LIMIT :limit
-        FOR UPDATE OF m SKIP LOCKED
     )
     UPDATE tenant_webhook_messages m SET leased_until = :lease
     FROM picked, tenant_webhook_endpoints e
     WHERE m.id = picked.id AND e.id = m.endpoint_id
-    RETURNING m.id, m.endpoint_id, m.tenant_id, m.event_id, m.event_type, m.body, m.attempts,
-              e.url, e.secret, e.previous_secret, e.previous_secret_expires_at
+    RETURNING m.id, m.endpoint_id, m.tenant_id, m.event_id, m.event_type, m.ordering_key,
+              m.body, m.attempts, e.url, e.secret, e.previous_secret, e.previous_secret_expires_at
     """
 )
 
@@ -491,6 +514,7 @@ async def claim_due(
                 tenant_id=row.tenant_id,
                 event_id=row.event_id,
                 event_type=row.event_type,
+                ordering_key=row.ordering_key,
                 body=row.body,
                 attempts=row.attempts,
                 url=row.url,
@@ -522,81 +546,150 @@ class AttemptOutcome:
         return self.http_status is not None and 200 <= self.http_status < 300
 
 
-async def record_attempt(
+@dataclass
+class _Streak:
+    """One endpoint's attempts within a batch, after its last success there."""
+
+    succeeded: bool = False
+    gave_up: int = 0
+    failing_from: datetime | None = None
+    last_failure: str = ""
+
+
+async def record_attempts(
     session: AsyncSession,
-    outcome: AttemptOutcome,
+    outcomes: Sequence[AttemptOutcome],
     *,
     now: datetime,
     disable_after_failed_events: int,
     disable_after: timedelta,
-) -> str | None:
-    """Records the attempt and moves its message on; keeps the endpoint's
-    failure streak, disabling it past either limit. Returns the reason when
-    this attempt disabled the endpoint."""
-    msg = outcome.message
-    await session.execute(
-        insert(tenant_webhook_attempts).values(
-            message_id=msg.message_id,
-            endpoint_id=msg.endpoint_id,
-            tenant_id=msg.tenant_id,
-            event_id=msg.event_id,
-            event_type=msg.event_type,
-            attempt=msg.attempts + 1,
-            attempted_at=outcome.attempted_at,
-            http_status=outcome.http_status,
-            error=outcome.error,
-            duration_ms=outcome.duration_ms,
-            next_retry_at=outcome.next_retry_at,
-        )
-    )
+) -> dict[str, str]:
+    """Records a batch of attempts and moves their messages on, in a fixed
+    number of statements; keeps each endpoint's failure streak and disables
+    those past either limit. Returns {endpoint_id: reason} for the endpoints
+    this batch disabled."""
+    if not outcomes:
+        return {}
     m = tenant_webhook_messages
     e = tenant_webhook_endpoints
-    values: dict[str, Any] = {"attempts": m.c.attempts + 1, "leased_until": None}
-    if outcome.ok:
-        values |= {"state": DELIVERED, "finished_at": now}
-    elif outcome.next_retry_at is None:
-        values |= {"state": FAILED, "finished_at": now}
-    else:
-        values["next_attempt_at"] = outcome.next_retry_at
-    await session.execute(update(m).where(m.c.id == msg.message_id).values(**values))
-    if outcome.ok:
-        await session.execute(
-            update(e)
-            .where(
-                e.c.id == msg.endpoint_id,
-                or_(e.c.failed_events > 0, e.c.failing_since.is_not(None)),
-            )
-            .values(failed_events=0, failing_since=None)
-        )
-        return None
-    gave_up = 1 if outcome.next_retry_at is None else 0
-    row = (
-        await session.execute(
-            update(e)
-            .where(e.c.id == msg.endpoint_id)
-            .values(
-                failed_events=e.c.failed_events + gave_up,
-                failing_since=func.coalesce(e.c.failing_since, outcome.attempted_at),
-            )
-            .returning(e.c.failed_events, e.c.failing_since, e.c.disabled_at)
-        )
-    ).first()
-    if row is None or row.disabled_at is not None:
-        return None
-    reason = ""
-    if row.failed_events >= disable_after_failed_events:
-        reason = (
-            f"{row.failed_events} events in a row failed every attempt "
-            f"(last: {outcome.error or f'HTTP {outcome.http_status}'})"
-        )
-    elif now - row.failing_since >= disable_after:
-        reason = f"every attempt has failed since {row.failing_since.isoformat()}"
-    if not reason:
-        return None
     await session.execute(
-        update(e).where(e.c.id == msg.endpoint_id).values(disabled_at=now, disabled_reason=reason)
+        insert(tenant_webhook_attempts),
+        [
+            {
+                "message_id": o.message.message_id,
+                "endpoint_id": o.message.endpoint_id,
+                "tenant_id": o.message.tenant_id,
+                "event_id": o.message.event_id,
+                "event_type": o.message.event_type,
+                "attempt": o.message.attempts + 1,
+                "attempted_at": o.attempted_at,
+                "http_status": o.http_status,
+                "error": o.error,
+                "duration_ms": o.duration_ms,
+                "next_retry_at": o.next_retry_at,
+            }
+            for o in outcomes
+        ],
     )
-    return reason
+    finished: dict[str, list[int]] = {DELIVERED: [], FAILED: []}
+    retries = []
+    for o in outcomes:
+        if o.ok or o.next_retry_at is None:
+            finished[DELIVERED if o.ok else FAILED].append(o.message.message_id)
+        else:
+            retries.append(o)
+    for state, ids in finished.items():
+        if ids:
+            await session.execute(
+                update(m)
+                .where(m.c.id.in_(ids))
+                .values(state=state, finished_at=now, attempts=m.c.attempts + 1, leased_until=None)
+            )
+    if retries:
+        v = values(
+            column("id", BigInteger),
+            column("endpoint_id", Text),
+            column("ordering_key", Text),
+            column("next_at", DateTime(timezone=True)),
+            name="v",
+        ).data(
+            [
+                (o.message.message_id, o.message.endpoint_id, o.message.ordering_key,
+                 o.next_retry_at)
+                for o in retries
+            ]
+        )  # fmt: skip
+        await session.execute(
+            update(m)
+            .where(m.c.id == v.c.id)
+            .values(attempts=m.c.attempts + 1, leased_until=None, next_attempt_at=v.c.next_at)
+        )
+        # Later events of the same notifications wait for these anyway: not
+        # due before the retry, the sender's claim need not look at them.
+        await session.execute(
+            update(m)
+            .where(
+                m.c.endpoint_id == v.c.endpoint_id,
+                m.c.ordering_key == v.c.ordering_key,
+                m.c.state == PENDING,
+                m.c.id > v.c.id,
+                m.c.next_attempt_at < v.c.next_at,
+            )
+            .values(next_attempt_at=v.c.next_at)
+        )
+    streaks: dict[str, _Streak] = {}
+    for o in sorted(outcomes, key=lambda o: o.attempted_at):
+        streak = streaks.setdefault(o.message.endpoint_id, _Streak())
+        if o.ok:
+            streaks[o.message.endpoint_id] = _Streak(succeeded=True)
+            continue
+        streak.gave_up += 1 if o.next_retry_at is None else 0
+        streak.failing_from = streak.failing_from or o.attempted_at
+        streak.last_failure = o.error or f"HTTP {o.http_status}"
+    s = values(
+        column("id", Text),
+        column("succeeded", Boolean),
+        column("gave_up", Integer),
+        column("failing_from", DateTime(timezone=True)),
+        name="s",
+    ).data([(eid, st.succeeded, st.gave_up, st.failing_from) for eid, st in streaks.items()])
+    kept_since = case((s.c.succeeded, None), else_=e.c.failing_since)
+    changed = await session.execute(
+        update(e)
+        .where(
+            e.c.id == s.c.id,
+            or_(
+                s.c.failing_from.is_not(None), e.c.failed_events > 0, e.c.failing_since.is_not(None)
+            ),
+        )
+        .values(
+            failed_events=case((s.c.succeeded, 0), else_=e.c.failed_events) + s.c.gave_up,
+            # A VALUES column of NULLs reads as text without the cast.
+            failing_since=func.coalesce(
+                kept_since, cast(s.c.failing_from, DateTime(timezone=True))
+            ),
+        )
+        .returning(e.c.id, e.c.failed_events, e.c.failing_since, e.c.disabled_at)
+    )
+    disabled: dict[str, str] = {}
+    for row in changed:
+        if row.disabled_at is not None or row.failing_since is None:
+            continue
+        if row.failed_events >= disable_after_failed_events:
+            disabled[row.id] = (
+                f"{row.failed_events} events in a row failed every attempt "
+                f"(last: {streaks[row.id].last_failure})"
+            )
+        elif now - row.failing_since >= disable_after:
+            disabled[row.id] = f"every attempt has failed since {row.failing_since.isoformat()}"
+    if disabled:
+        await session.execute(
+            update(e)
+            .where(e.c.id == bindparam("eid"))
+            .values(disabled_at=now, disabled_reason=bindparam("why")),
+            [{"eid": eid, "why": why} for eid, why in disabled.items()],
+        )
+    return disabled
 
 
 async def purge_finished(session: AsyncSession, *, before: datetime) -> int:

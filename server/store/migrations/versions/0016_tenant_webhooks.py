@@ -54,12 +54,12 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True)),
     )
     op.create_index("ix_twm_endpoint_event", "tenant_webhook_messages", ["endpoint_id", "event_id"])
-    # What the sender scans: only pending messages, by due time, and the
-    # earlier pending one of the same key at the same endpoint.
+    # What the sender scans: each endpoint's pending messages by due time,
+    # and the earlier pending one of the same key at the same endpoint.
     op.create_index(
         "ix_twm_pending_due",
         "tenant_webhook_messages",
-        ["next_attempt_at"],
+        ["endpoint_id", "next_attempt_at", "id"],
         postgresql_where=sa.text("state = 'pending'"),
     )
     op.create_index(
