@@ -6,10 +6,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    DateTime,
     and_,
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
