@@ -30,6 +30,7 @@ def rule_message(rule: Rule) -> alert_service_pb2.AlertRule:
         state_changed_at=timestamp_message(rule.state_changed_at),
         last_evaluated_at=timestamp_message(rule.last_evaluated_at),
         created_at=timestamp_message(rule.created_at),
+        enabled=rule.enabled,
     )
 
 
@@ -95,6 +96,22 @@ class AlertServicer(alert_service_pb2_grpc.AlertServiceServicer):
     ) -> alert_service_pb2.AlertRule:
         rule = await self._rules.delete(
             tenant_id=current_caller().tenant_id, rule_id=request.rule_id
+        )
+        return rule_message(rule)
+
+    async def DisableAlertRule(
+        self, request: alert_service_pb2.DisableAlertRuleRequest, context: Context
+    ) -> alert_service_pb2.AlertRule:
+        rule = await self._rules.set_enabled(
+            tenant_id=current_caller().tenant_id, rule_id=request.rule_id, enabled=False
+        )
+        return rule_message(rule)
+
+    async def EnableAlertRule(
+        self, request: alert_service_pb2.EnableAlertRuleRequest, context: Context
+    ) -> alert_service_pb2.AlertRule:
+        rule = await self._rules.set_enabled(
+            tenant_id=current_caller().tenant_id, rule_id=request.rule_id, enabled=True
         )
         return rule_message(rule)
 

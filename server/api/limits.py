@@ -31,6 +31,8 @@ _WRITES = frozenset(
         "/clarion.v1.WebhookService/ReplayWebhookEvent",
         "/clarion.v1.AlertService/CreateAlertRule",
         "/clarion.v1.AlertService/DeleteAlertRule",
+        "/clarion.v1.AlertService/DisableAlertRule",
+        "/clarion.v1.AlertService/EnableAlertRule",
     }
 )
 

@@ -91,6 +91,7 @@ class Rule:
     state_changed_at: datetime
     last_evaluated_at: datetime | None
     created_at: datetime
+    enabled: bool = True
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,17 @@ class AlertRules:
         await self._outbox.dispatcher.stop_alert_rule(rule_id)
         return record
 
+    async def set_enabled(self, *, tenant_id: str, rule_id: str, enabled: bool) -> Rule:
+        record = None
+        if looks_like_id("alr", rule_id):
+            async with self._db.transaction() as session:
+                record = await store.set_enabled(
+                    session, tenant_id=tenant_id, rule_id=rule_id, enabled=enabled
+                )
+        if record is None:
+            raise not_found("alert rule")
+        return record
+
     async def history(
         self, *, tenant_id: str, rule_id: str, page_size: int, page_token: str
     ) -> EventPage:
@@ -179,6 +190,8 @@ class AlertChecks:
             rule = await store.lock_rule(session, rule_id=rule_id)
             if rule is None:
                 return AlertCheckResult(gone=True)
+            if not rule.enabled:
+                return AlertCheckResult(gone=False)
             counts = await store.window_counts(
                 session, tenant_id=rule.tenant_id, spec=rule.spec, now=now
             )

@@ -48,7 +48,7 @@ def _rule(row: Any) -> Rule:
     )
     return Rule(
         row.id, row.tenant_id, spec, RuleState(row.state), row.state_changed_at,
-        row.last_evaluated_at, row.created_at,
+        row.last_evaluated_at, row.created_at, row.enabled,
     )  # fmt: skip
 
 
@@ -132,6 +132,20 @@ async def delete_rule(session: AsyncSession, *, tenant_id: str, rule_id: str) ->
         await session.execute(
             delete(alert_rules)
             .where(alert_rules.c.tenant_id == tenant_id, alert_rules.c.id == rule_id)
+            .returning(alert_rules)
+        )
+    ).first()
+    return _rule(row) if row else None
+
+
+async def set_enabled(
+    session: AsyncSession, *, tenant_id: str, rule_id: str, enabled: bool
+) -> Rule | None:
+    row = (
+        await session.execute(
+            update(alert_rules)
+            .where(alert_rules.c.tenant_id == tenant_id, alert_rules.c.id == rule_id)
+            .values(enabled=enabled)
             .returning(alert_rules)
         )
     ).first()

@@ -3,6 +3,7 @@ tenant-owned table carries tenant_id and every query filters by it."""
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -448,6 +449,8 @@ alert_rules = Table(
     Column("state_changed_at", DateTime(timezone=True), nullable=False),
     Column("last_evaluated_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A disabled rule is not checked, and keeps its state.
+    Column("enabled", Boolean, nullable=False, server_default="true"),
     Index("ix_alert_rules_tenant_created", "tenant_id", "created_at", "id"),
 )
 

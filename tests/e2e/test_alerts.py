@@ -336,3 +336,33 @@ def test_rules_are_private_to_their_tenant(tenant: Tenant, api: httpx.Client) ->
     assert tenant.delete(f"/api/v1/alert-rules/{rule_id}").status_code == 200
     assert tenant.get(f"/api/v1/alert-rules/{rule_id}").status_code == 404
     assert tenant.get("/api/v1/alert-rules/alr_nonsense").status_code == 404
+
+
+def test_a_disabled_rule_is_not_checked_until_enabled(
+    tenant: Tenant, sandbox: httpx.Client, api: httpx.Client
+) -> None:
+    oncall = oncall_address()
+    rule = create_rule(
+        tenant,
+        {
+            "kind": "failure_count",
+            "channel": "sms",
+            "max_failures": 0,
+            "window": "10m",
+            "notify": {"channel": "email", "to": oncall},
+        },
+    )
+    rule_id = rule["rule_id"]
+    assert rule["enabled"] is True
+    assert signup(api).post(f"/api/v1/alert-rules/{rule_id}:disable", {}).status_code == 404
+    disabled = tenant.post(f"/api/v1/alert-rules/{rule_id}:disable", {})
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+    settle(tenant, [send_sms(tenant, REFUSED_NUMBER)], "failed")
+    time.sleep(4)
+    assert rule_state(tenant, rule_id) == "ok" and messages_at(sandbox, oncall) == []
+
+    enabled = tenant.post(f"/api/v1/alert-rules/{rule_id}:enable", {})
+    assert enabled.status_code == 200 and enabled.json()["enabled"] is True
+    (fired,) = wait_for(lambda: messages_at(sandbox, oncall), timeout=30)
+    assert "1 failures over 10m" in fired["body"]
+    assert rule_state(tenant, rule_id) == "firing"

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63larion/v1/alert_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n\x0b\x41lertTarget\x12\x15\n\x07\x63hannel\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x02to\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x87\x03\n\tAlertRule\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x19\n\x11threshold_percent\x18\x06 \x01(\x01\x12\x14\n\x0cmax_failures\x18\x07 \x01(\x05\x12\x0e\n\x06window\x18\x08 \x01(\t\x12\x11\n\tmin_sends\x18\t \x01(\x05\x12\'\n\x06notify\x18\n \x01(\x0b\x32\x17.clarion.v1.AlertTarget\x12\r\n\x05state\x18\x0b \x01(\t\x12\x34\n\x10state_changed_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_evaluated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe9\x01\n\x16\x43reateAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\x04kind\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x13\n\x0btemplate_id\x18\x04 \x01(\t\x12\x19\n\x11threshold_percent\x18\x05 \x01(\x01\x12\x14\n\x0cmax_failures\x18\x06 \x01(\x05\x12\x14\n\x06window\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tmin_sends\x18\x08 \x01(\x05\x12-\n\x06notify\x18\t \x01(\x0b\x32\x17.clarion.v1.AlertTargetB\x04\xe2\x41\x01\x02\",\n\x13GetAlertRuleRequest\x12\x15\n\x07rule_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x16\x44\x65leteAlertRuleRequest\x12\x15\n\x07rule_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\">\n\x15ListAlertRulesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"W\n\x16ListAlertRulesResponse\x12$\n\x05rules\x18\x01 \x03(\x0b\x32\x15.clarion.v1.AlertRule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcd\x01\n\nAlertEvent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x03\x12\x10\n\x08\x66inished\x18\x05 \x01(\x03\x12\x13\n\x0bhanded_over\x18\x06 \x01(\x03\x12\x10\n\x08receipts\x18\x07 \x01(\x03\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x17\n\x0fnotification_id\x18\t \x01(\t\"V\n\x16ListAlertEventsRequest\x12\x15\n\x07rule_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Z\n\x17ListAlertEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.clarion.v1.AlertEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xe2\x04\n\x0c\x41lertService\x12l\n\x0f\x43reateAlertRule\x12\".clarion.v1.CreateAlertRuleRequest\x1a\x15.clarion.v1.AlertRule\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/alert-rules:\x01*\x12t\n\x0eListAlertRules\x12!.clarion.v1.ListAlertRulesRequest\x1a\".clarion.v1.ListAlertRulesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v1/alert-rules\x12m\n\x0cGetAlertRule\x12\x1f.clarion.v1.GetAlertRuleRequest\x1a\x15.clarion.v1.AlertRule\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/v1/alert-rules/{rule_id}\x12s\n\x0f\x44\x65leteAlertRule\x12\".clarion.v1.DeleteAlertRuleRequest\x1a\x15.clarion.v1.AlertRule\"%\x82\xd3\xe4\x93\x02\x1f*\x1d/api/v1/alert-rules/{rule_id}\x12\x89\x01\n\x0fListAlertEvents\x12\".clarion.v1.ListAlertEventsRequest\x1a#.clarion.v1.ListAlertEventsResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/api/v1/alert-rules/{rule_id}/historyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63larion/v1/alert_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n\x0b\x41lertTarget\x12\x15\n\x07\x63hannel\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x02to\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x98\x03\n\tAlertRule\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x19\n\x11threshold_percent\x18\x06 \x01(\x01\x12\x14\n\x0cmax_failures\x18\x07 \x01(\x05\x12\x0e\n\x06window\x18\x08 \x01(\t\x12\x11\n\tmin_sends\x18\t \x01(\x05\x12\'\n\x06notify\x18\n \x01(\x0b\x32\x17.clarion.v1.AlertTarget\x12\r\n\x05state\x18\x0b \x01(\t\x12\x34\n\x10state_changed_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_evaluated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x65nabled\x18\x0f \x01(\x08\"\xe9\x01\n\x16\x43reateAlertRuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\x04kind\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\x13\n\x0btemplate_id\x18\x04 \x01(\t\x12\x19\n\x11threshold_percent\x18\x05 \x01(\x01\x12\x14\n\x0cmax_failures\x18\x06 \x01(\x05\x12\x14\n\x06window\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tmin_sends\x18\x08 \x01(\x05\x12-\n\x06notify\x18\t \x01(\x0b\x32\x17.clarion.v1.AlertTargetB\x04\xe2\x41\x01\x02\",\n\x13GetAlertRuleRequest\x12\x15\n\x07rule_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x16\x44\x65leteAlertRuleRequest\x12\x15\n\x07rule_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"0\n\x17\x44isableAlertRuleRequest\x12\x15\n\x07rule_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x16\x45nableAlertRuleRequest\x12\x15\n\x07rule_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\">\n\x15ListAlertRulesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"W\n\x16ListAlertRulesResponse\x12$\n\x05rules\x18\x01 \x03(\x0b\x32\x15.clarion.v1.AlertRule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xcd\x01\n\nAlertEvent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x03\x12\x10\n\x08\x66inished\x18\x05 \x01(\x03\x12\x13\n\x0bhanded_over\x18\x06 \x01(\x03\x12\x10\n\x08receipts\x18\x07 \x01(\x03\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x17\n\x0fnotification_id\x18\t \x01(\t\"V\n\x16ListAlertEventsRequest\x12\x15\n\x07rule_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"Z\n\x17ListAlertEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.clarion.v1.AlertEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xe4\x06\n\x0c\x41lertService\x12l\n\x0f\x43reateAlertRule\x12\".clarion.v1.CreateAlertRuleRequest\x1a\x15.clarion.v1.AlertRule\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/alert-rules:\x01*\x12t\n\x0eListAlertRules\x12!.clarion.v1.ListAlertRulesRequest\x1a\".clarion.v1.ListAlertRulesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v1/alert-rules\x12m\n\x0cGetAlertRule\x12\x1f.clarion.v1.GetAlertRuleRequest\x1a\x15.clarion.v1.AlertRule\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/v1/alert-rules/{rule_id}\x12s\n\x0f\x44\x65leteAlertRule\x12\".clarion.v1.DeleteAlertRuleRequest\x1a\x15.clarion.v1.AlertRule\"%\x82\xd3\xe4\x93\x02\x1f*\x1d/api/v1/alert-rules/{rule_id}\x12\x80\x01\n\x10\x44isableAlertRule\x12#.clarion.v1.DisableAlertRuleRequest\x1a\x15.clarion.v1.AlertRule\"0\x82\xd3\xe4\x93\x02*\"%/api/v1/alert-rules/{rule_id}:disable:\x01*\x12}\n\x0f\x45nableAlertRule\x12\".clarion.v1.EnableAlertRuleRequest\x1a\x15.clarion.v1.AlertRule\"/\x82\xd3\xe4\x93\x02)\"$/api/v1/alert-rules/{rule_id}:enable:\x01*\x12\x89\x01\n\x0fListAlertEvents\x12\".clarion.v1.ListAlertEventsRequest\x1a#.clarion.v1.ListAlertEventsResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/api/v1/alert-rules/{rule_id}/historyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,6 +48,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETALERTRULEREQUEST'].fields_by_name['rule_id']._serialized_options = b'\342A\001\002'
   _globals['_DELETEALERTRULEREQUEST'].fields_by_name['rule_id']._loaded_options = None
   _globals['_DELETEALERTRULEREQUEST'].fields_by_name['rule_id']._serialized_options = b'\342A\001\002'
+  _globals['_DISABLEALERTRULEREQUEST'].fields_by_name['rule_id']._loaded_options = None
+  _globals['_DISABLEALERTRULEREQUEST'].fields_by_name['rule_id']._serialized_options = b'\342A\001\002'
+  _globals['_ENABLEALERTRULEREQUEST'].fields_by_name['rule_id']._loaded_options = None
+  _globals['_ENABLEALERTRULEREQUEST'].fields_by_name['rule_id']._serialized_options = b'\342A\001\002'
   _globals['_LISTALERTEVENTSREQUEST'].fields_by_name['rule_id']._loaded_options = None
   _globals['_LISTALERTEVENTSREQUEST'].fields_by_name['rule_id']._serialized_options = b'\342A\001\002'
   _globals['_ALERTSERVICE'].methods_by_name['CreateAlertRule']._loaded_options = None
@@ -58,28 +62,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ALERTSERVICE'].methods_by_name['GetAlertRule']._serialized_options = b'\202\323\344\223\002\037\022\035/api/v1/alert-rules/{rule_id}'
   _globals['_ALERTSERVICE'].methods_by_name['DeleteAlertRule']._loaded_options = None
   _globals['_ALERTSERVICE'].methods_by_name['DeleteAlertRule']._serialized_options = b'\202\323\344\223\002\037*\035/api/v1/alert-rules/{rule_id}'
+  _globals['_ALERTSERVICE'].methods_by_name['DisableAlertRule']._loaded_options = None
+  _globals['_ALERTSERVICE'].methods_by_name['DisableAlertRule']._serialized_options = b'\202\323\344\223\002*\"%/api/v1/alert-rules/{rule_id}:disable:\001*'
+  _globals['_ALERTSERVICE'].methods_by_name['EnableAlertRule']._loaded_options = None
+  _globals['_ALERTSERVICE'].methods_by_name['EnableAlertRule']._serialized_options = b'\202\323\344\223\002)\"$/api/v1/alert-rules/{rule_id}:enable:\001*'
   _globals['_ALERTSERVICE'].methods_by_name['ListAlertEvents']._loaded_options = None
   _globals['_ALERTSERVICE'].methods_by_name['ListAlertEvents']._serialized_options = b'\202\323\344\223\002\'\022%/api/v1/alert-rules/{rule_id}/history'
   _globals['_ALERTTARGET']._serialized_start=142
   _globals['_ALERTTARGET']._serialized_end=196
   _globals['_ALERTRULE']._serialized_start=199
-  _globals['_ALERTRULE']._serialized_end=590
-  _globals['_CREATEALERTRULEREQUEST']._serialized_start=593
-  _globals['_CREATEALERTRULEREQUEST']._serialized_end=826
-  _globals['_GETALERTRULEREQUEST']._serialized_start=828
-  _globals['_GETALERTRULEREQUEST']._serialized_end=872
-  _globals['_DELETEALERTRULEREQUEST']._serialized_start=874
-  _globals['_DELETEALERTRULEREQUEST']._serialized_end=921
-  _globals['_LISTALERTRULESREQUEST']._serialized_start=923
-  _globals['_LISTALERTRULESREQUEST']._serialized_end=985
-  _globals['_LISTALERTRULESRESPONSE']._serialized_start=987
-  _globals['_LISTALERTRULESRESPONSE']._serialized_end=1074
-  _globals['_ALERTEVENT']._serialized_start=1077
-  _globals['_ALERTEVENT']._serialized_end=1282
-  _globals['_LISTALERTEVENTSREQUEST']._serialized_start=1284
-  _globals['_LISTALERTEVENTSREQUEST']._serialized_end=1370
-  _globals['_LISTALERTEVENTSRESPONSE']._serialized_start=1372
-  _globals['_LISTALERTEVENTSRESPONSE']._serialized_end=1462
-  _globals['_ALERTSERVICE']._serialized_start=1465
-  _globals['_ALERTSERVICE']._serialized_end=2075
+  _globals['_ALERTRULE']._serialized_end=607
+  _globals['_CREATEALERTRULEREQUEST']._serialized_start=610
+  _globals['_CREATEALERTRULEREQUEST']._serialized_end=843
+  _globals['_GETALERTRULEREQUEST']._serialized_start=845
+  _globals['_GETALERTRULEREQUEST']._serialized_end=889
+  _globals['_DELETEALERTRULEREQUEST']._serialized_start=891
+  _globals['_DELETEALERTRULEREQUEST']._serialized_end=938
+  _globals['_DISABLEALERTRULEREQUEST']._serialized_start=940
+  _globals['_DISABLEALERTRULEREQUEST']._serialized_end=988
+  _globals['_ENABLEALERTRULEREQUEST']._serialized_start=990
+  _globals['_ENABLEALERTRULEREQUEST']._serialized_end=1037
+  _globals['_LISTALERTRULESREQUEST']._serialized_start=1039
+  _globals['_LISTALERTRULESREQUEST']._serialized_end=1101
+  _globals['_LISTALERTRULESRESPONSE']._serialized_start=1103
+  _globals['_LISTALERTRULESRESPONSE']._serialized_end=1190
+  _globals['_ALERTEVENT']._serialized_start=1193
+  _globals['_ALERTEVENT']._serialized_end=1398
+  _globals['_LISTALERTEVENTSREQUEST']._serialized_start=1400
+  _globals['_LISTALERTEVENTSREQUEST']._serialized_end=1486
+  _globals['_LISTALERTEVENTSRESPONSE']._serialized_start=1488
+  _globals['_LISTALERTEVENTSRESPONSE']._serialized_end=1578
+  _globals['_ALERTSERVICE']._serialized_start=1581
+  _globals['_ALERTSERVICE']._serialized_end=2449
 # @@protoc_insertion_point(module_scope)

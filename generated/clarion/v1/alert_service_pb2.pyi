@@ -20,7 +20,7 @@ class AlertTarget(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., to: _Optional[str] = ...) -> None: ...
 
 class AlertRule(_message.Message):
-    __slots__ = ("rule_id", "name", "kind", "channel", "template_id", "threshold_percent", "max_failures", "window", "min_sends", "notify", "state", "state_changed_at", "last_evaluated_at", "created_at")
+    __slots__ = ("rule_id", "name", "kind", "channel", "template_id", "threshold_percent", "max_failures", "window", "min_sends", "notify", "state", "state_changed_at", "last_evaluated_at", "created_at", "enabled")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class AlertRule(_message.Message):
     STATE_CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_EVALUATED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     name: str
     kind: str
@@ -49,7 +50,8 @@ class AlertRule(_message.Message):
     state_changed_at: _timestamp_pb2.Timestamp
     last_evaluated_at: _timestamp_pb2.Timestamp
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., channel: _Optional[str] = ..., template_id: _Optional[str] = ..., threshold_percent: _Optional[float] = ..., max_failures: _Optional[int] = ..., window: _Optional[str] = ..., min_sends: _Optional[int] = ..., notify: _Optional[_Union[AlertTarget, _Mapping]] = ..., state: _Optional[str] = ..., state_changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_evaluated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    enabled: bool
+    def __init__(self, rule_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., channel: _Optional[str] = ..., template_id: _Optional[str] = ..., threshold_percent: _Optional[float] = ..., max_failures: _Optional[int] = ..., window: _Optional[str] = ..., min_sends: _Optional[int] = ..., notify: _Optional[_Union[AlertTarget, _Mapping]] = ..., state: _Optional[str] = ..., state_changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_evaluated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., enabled: _Optional[bool] = ...) -> None: ...
 
 class CreateAlertRuleRequest(_message.Message):
     __slots__ = ("name", "kind", "channel", "template_id", "threshold_percent", "max_failures", "window", "min_sends", "notify")
@@ -80,6 +82,18 @@ class GetAlertRuleRequest(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ...) -> None: ...
 
 class DeleteAlertRuleRequest(_message.Message):
+    __slots__ = ("rule_id",)
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    def __init__(self, rule_id: _Optional[str] = ...) -> None: ...
+
+class DisableAlertRuleRequest(_message.Message):
+    __slots__ = ("rule_id",)
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    def __init__(self, rule_id: _Optional[str] = ...) -> None: ...
+
+class EnableAlertRuleRequest(_message.Message):
     __slots__ = ("rule_id",)
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     rule_id: str

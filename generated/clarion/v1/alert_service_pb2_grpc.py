@@ -67,6 +67,16 @@ class AlertServiceStub:
                 request_serializer=clarion_dot_v1_dot_alert__service__pb2.DeleteAlertRuleRequest.SerializeToString,
                 response_deserializer=clarion_dot_v1_dot_alert__service__pb2.AlertRule.FromString,
                 _registered_method=True)
+        self.DisableAlertRule = channel.unary_unary(
+                '/clarion.v1.AlertService/DisableAlertRule',
+                request_serializer=clarion_dot_v1_dot_alert__service__pb2.DisableAlertRuleRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_alert__service__pb2.AlertRule.FromString,
+                _registered_method=True)
+        self.EnableAlertRule = channel.unary_unary(
+                '/clarion.v1.AlertService/EnableAlertRule',
+                request_serializer=clarion_dot_v1_dot_alert__service__pb2.EnableAlertRuleRequest.SerializeToString,
+                response_deserializer=clarion_dot_v1_dot_alert__service__pb2.AlertRule.FromString,
+                _registered_method=True)
         self.ListAlertEvents = channel.unary_unary(
                 '/clarion.v1.AlertService/ListAlertEvents',
                 request_serializer=clarion_dot_v1_dot_alert__service__pb2.ListAlertEventsRequest.SerializeToString,
@@ -131,6 +141,28 @@ class AlertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DisableAlertRule(self, request, context):
+        """Stops checking the rule until it is enabled again. It keeps its state:
+        a firing rule sends no notice now, and resolves (with its notice) at the
+        first check after it is enabled, if its condition has cleared.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        (A custom method on the rule that returns the updated rule.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableAlertRule(self, request, context):
+        """Checks the rule again, from its next check on.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        (A custom method on the rule that returns the updated rule.)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAlertEvents(self, request, context):
         """The rule's firings and resolutions, newest first, with what was
         measured at the time.
@@ -160,6 +192,16 @@ def add_AlertServiceServicer_to_server(servicer, server):
             'DeleteAlertRule': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteAlertRule,
                     request_deserializer=clarion_dot_v1_dot_alert__service__pb2.DeleteAlertRuleRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_alert__service__pb2.AlertRule.SerializeToString,
+            ),
+            'DisableAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableAlertRule,
+                    request_deserializer=clarion_dot_v1_dot_alert__service__pb2.DisableAlertRuleRequest.FromString,
+                    response_serializer=clarion_dot_v1_dot_alert__service__pb2.AlertRule.SerializeToString,
+            ),
+            'EnableAlertRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableAlertRule,
+                    request_deserializer=clarion_dot_v1_dot_alert__service__pb2.EnableAlertRuleRequest.FromString,
                     response_serializer=clarion_dot_v1_dot_alert__service__pb2.AlertRule.SerializeToString,
             ),
             'ListAlertEvents': grpc.unary_unary_rpc_method_handler(
@@ -288,6 +330,60 @@ class AlertService:
             target,
             '/clarion.v1.AlertService/DeleteAlertRule',
             clarion_dot_v1_dot_alert__service__pb2.DeleteAlertRuleRequest.SerializeToString,
+            clarion_dot_v1_dot_alert__service__pb2.AlertRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.AlertService/DisableAlertRule',
+            clarion_dot_v1_dot_alert__service__pb2.DisableAlertRuleRequest.SerializeToString,
+            clarion_dot_v1_dot_alert__service__pb2.AlertRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableAlertRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clarion.v1.AlertService/EnableAlertRule',
+            clarion_dot_v1_dot_alert__service__pb2.EnableAlertRuleRequest.SerializeToString,
             clarion_dot_v1_dot_alert__service__pb2.AlertRule.FromString,
             options,
             channel_credentials,
