@@ -131,7 +131,7 @@ async def create_server(
     )
     channel_service_pb2_grpc.add_ChannelServiceServicer_to_server(ChannelServicer(), server)
     alert_service_pb2_grpc.add_AlertServiceServicer_to_server(
-        AlertServicer(AlertRules(db, outbox, settings.alert_check_seconds)), server
+        AlertServicer(AlertRules(db, outbox, settings.alert_check_seconds), audit), server
     )
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(
         TenantServicer(accounts, limiter), server
@@ -144,7 +144,7 @@ async def create_server(
         TeamServicer(Team(db, notifications, settings.portal_url()), audit), server
     )
     webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
-        WebhookServicer(Webhooks(db, allow_private=settings.allow_private_webhooks)), server
+        WebhookServicer(Webhooks(db, allow_private=settings.allow_private_webhooks), audit), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -9,6 +9,7 @@ from server.api.auth import current_caller
 from server.api.servicers import timestamp_message
 from server.domain.alerts import AlertEvent, Rule, RuleRequest
 from server.services.alerts import AlertRules
+from server.services.audit import AuditLog
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
@@ -50,8 +51,15 @@ def event_message(event: AlertEvent) -> alert_service_pb2.AlertEvent:
 
 
 class AlertServicer(alert_service_pb2_grpc.AlertServiceServicer):
-    def __init__(self, rules: AlertRules) -> None:
+    def __init__(self, rules: AlertRules, audit: AuditLog) -> None:
         self._rules = rules
+        self._audit = audit
+
+    async def _audited(self, action: str, rule: Rule) -> alert_service_pb2.AlertRule:
+        await self._audit.record(
+            current_caller().actor, action, rule.rule_id, rule.spec.name or rule.spec.kind.value
+        )
+        return rule_message(rule)
 
     async def CreateAlertRule(
         self, request: alert_service_pb2.CreateAlertRuleRequest, context: Context
@@ -70,6 +78,12 @@ class AlertServicer(alert_service_pb2_grpc.AlertServiceServicer):
                 max_failures=request.max_failures,
                 min_sends=request.min_sends,
             ),
+        )
+        await self._audit.record(
+            current_caller().actor,
+            "alert_rule.created",
+            rule.rule_id,
+            f"{rule.spec.name or rule.spec.kind.value}, notifying {rule.spec.notify_to}",
         )
         return rule_message(rule)
 
@@ -97,7 +111,7 @@ class AlertServicer(alert_service_pb2_grpc.AlertServiceServicer):
         rule = await self._rules.delete(
             tenant_id=current_caller().tenant_id, rule_id=request.rule_id
         )
-        return rule_message(rule)
+        return await self._audited("alert_rule.deleted", rule)
 
     async def DisableAlertRule(
         self, request: alert_service_pb2.DisableAlertRuleRequest, context: Context
@@ -105,7 +119,7 @@ class AlertServicer(alert_service_pb2_grpc.AlertServiceServicer):
         rule = await self._rules.set_enabled(
             tenant_id=current_caller().tenant_id, rule_id=request.rule_id, enabled=False
         )
-        return rule_message(rule)
+        return await self._audited("alert_rule.disabled", rule)
 
     async def EnableAlertRule(
         self, request: alert_service_pb2.EnableAlertRuleRequest, context: Context
@@ -113,7 +127,7 @@ class AlertServicer(alert_service_pb2_grpc.AlertServiceServicer):
         rule = await self._rules.set_enabled(
             tenant_id=current_caller().tenant_id, rule_id=request.rule_id, enabled=True
         )
-        return rule_message(rule)
+        return await self._audited("alert_rule.enabled", rule)
 
     async def ListAlertEvents(
         self, request: alert_service_pb2.ListAlertEventsRequest, context: Context

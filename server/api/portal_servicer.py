@@ -81,6 +81,7 @@ class PortalServicer(portal_service_pb2_grpc.PortalServiceServicer):
                     if m.received_at
                     else None,
                     provider_message_id=m.provider_message_id,
+                    notification_id=m.notification_id,
                 )
                 for m in found
             ]

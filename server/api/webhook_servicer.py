@@ -7,6 +7,7 @@ from clarion.v1 import webhook_service_pb2, webhook_service_pb2_grpc
 
 from server.api.auth import current_caller
 from server.api.servicers import timestamp_message
+from server.services.audit import AuditLog
 from server.services.webhooks import AttemptView, Webhooks, WebhookView
 
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -40,8 +41,9 @@ def _attempt_message(view: AttemptView) -> webhook_service_pb2.WebhookAttempt:
 
 
 class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
-    def __init__(self, webhooks: Webhooks) -> None:
+    def __init__(self, webhooks: Webhooks, audit: AuditLog) -> None:
         self._webhooks = webhooks
+        self._audit = audit
 
     async def CreateWebhook(
         self, request: webhook_service_pb2.CreateWebhookRequest, context: Context
@@ -51,6 +53,12 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
             url=request.url,
             event_types=list(request.event_types),
             description=request.description,
+        )
+        await self._audit.record(
+            current_caller().actor,
+            "webhook.created",
+            created.webhook.webhook_id,
+            f"{created.webhook.url} for {', '.join(created.webhook.event_types)}",
         )
         return webhook_service_pb2.CreateWebhookResponse(
             webhook=webhook_message(created.webhook), secret=created.secret
@@ -82,6 +90,9 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
         view = await self._webhooks.delete(
             tenant_id=current_caller().tenant_id, webhook_id=request.webhook_id
         )
+        await self._audit.record(
+            current_caller().actor, "webhook.deleted", view.webhook_id, view.url
+        )
         return webhook_message(view)
 
     async def RotateWebhookSecret(
@@ -89,6 +100,12 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
     ) -> webhook_service_pb2.RotateWebhookSecretResponse:
         rotated = await self._webhooks.rotate_secret(
             tenant_id=current_caller().tenant_id, webhook_id=request.webhook_id
+        )
+        await self._audit.record(
+            current_caller().actor,
+            "webhook.secret_rotated",
+            request.webhook_id,
+            rotated.webhook.url,
         )
         return webhook_service_pb2.RotateWebhookSecretResponse(
             webhook=webhook_message(rotated.webhook), secret=rotated.secret
@@ -99,6 +116,9 @@ class WebhookServicer(webhook_service_pb2_grpc.WebhookServiceServicer):
     ) -> webhook_service_pb2.Webhook:
         view = await self._webhooks.enable(
             tenant_id=current_caller().tenant_id, webhook_id=request.webhook_id
+        )
+        await self._audit.record(
+            current_caller().actor, "webhook.enabled", view.webhook_id, view.url
         )
         return webhook_message(view)
 

@@ -1,7 +1,9 @@
-"""What the provider sandbox received for one of a tenant's notifications,
-asked of the sandbox's inspection API (sandbox/app.py) and matched to the
-notification's own deliveries, so one tenant never sees another's messages."""
+"""What the provider sandbox received for a tenant's notifications, asked of
+the sandbox's inspection API (sandbox/app.py) and matched to the tenant's own
+deliveries by recipient and provider message id, so one tenant never sees
+another's messages."""
 
+import asyncio
 from dataclasses import dataclass
 
 import aiohttp
@@ -10,14 +12,18 @@ from server.domain.errors import ClarionError, ErrorKind, not_found
 from server.domain.ids import looks_like_id
 from server.domain.roles import Role, allows, role_forbidden
 from server.services.team import INVITATION_KEY_PREFIX
-from server.store import notifications as store
+from server.store import notifications as notifications_store
 from server.store.db import Database
+from server.store.sent_messages import SentMessage, sent_messages
 
 _TIMEOUT = aiohttp.ClientTimeout(total=5)
+# Without a notification: the messages of the tenant's newest deliveries.
+RECENT_DELIVERIES = 50
 
 
 @dataclass(frozen=True)
 class SandboxMessageView:
+    notification_id: str
     channel: str
     to: str
     subject: str
@@ -42,6 +48,8 @@ class SandboxInbox:
     async def messages(
         self, *, tenant_id: str, role: Role, notification_id: str
     ) -> list[SandboxMessageView]:
+        """One notification's messages, or ("" for notification_id) those of
+        the tenant's newest deliveries; newest first."""
         if self._sandbox_url is None:
             raise ClarionError(
                 ErrorKind.NOT_FOUND,
@@ -49,37 +57,52 @@ class SandboxInbox:
                 "this platform sends through real providers, so there is no sandbox inbox; "
                 "look in the recipient's own inbox or phone",
             )
-        if not looks_like_id("ntf", notification_id):
-            raise not_found("notification")
-        async with self._db.transaction() as session:
-            record = await store.get_notification(
-                session, tenant_id=tenant_id, notification_id=notification_id
-            )
-        if record is None:
-            raise not_found("notification")
         # The link in an invitation would let its reader join with the invited role.
-        if (record.idempotency_key or "").startswith(INVITATION_KEY_PREFIX) and not allows(
-            role, Role.OWNER
-        ):
-            raise role_forbidden(role, Role.OWNER)
-        found: list[SandboxMessageView] = []
-        for delivery in record.deliveries:
-            if not delivery.provider_message_id:
-                continue
-            wanted = _bare(delivery.provider_message_id)
-            for message in await self._received(delivery.channel, delivery.address):
-                if _bare(str(message.get("provider_message_id", ""))) == wanted:
-                    found.append(
-                        SandboxMessageView(
-                            channel=delivery.channel,
-                            to=str(message.get("to", "")),
-                            subject=str(message.get("subject") or ""),
-                            body=str(message.get("body", "")),
-                            received_at=str(message.get("received_at", "")),
-                            provider_message_id=delivery.provider_message_id,
-                        )
+        owner = allows(role, Role.OWNER)
+        async with self._db.transaction() as session:
+            if notification_id:
+                if not looks_like_id("ntf", notification_id):
+                    raise not_found("notification")
+                record = await notifications_store.get_notification(
+                    session, tenant_id=tenant_id, notification_id=notification_id
+                )
+                if record is None:
+                    raise not_found("notification")
+                if (record.idempotency_key or "").startswith(INVITATION_KEY_PREFIX) and not owner:
+                    raise role_forbidden(role, Role.OWNER)
+            sent = await sent_messages(
+                session,
+                tenant_id=tenant_id,
+                notification_id=notification_id or None,
+                limit=RECENT_DELIVERIES,
+            )
+        if not owner:
+            sent = [s for s in sent if not s.idempotency_key.startswith(INVITATION_KEY_PREFIX)]
+        return await self._match(sent)
+
+    async def _match(self, sent: list[SentMessage]) -> list[SandboxMessageView]:
+        addresses = sorted({(s.channel, s.address) for s in sent})
+        received = await asyncio.gather(*(self._received(c, a) for c, a in addresses))
+        by_id = {
+            (channel, _bare(str(m.get("provider_message_id", "")))): m
+            for (channel, _), messages in zip(addresses, received, strict=True)
+            for m in messages
+        }
+        found = []
+        for delivery in sent:
+            message = by_id.get((delivery.channel, _bare(delivery.provider_message_id)))
+            if message is not None:
+                found.append(
+                    SandboxMessageView(
+                        notification_id=delivery.notification_id,
+                        channel=delivery.channel,
+                        to=str(message.get("to", "")),
+                        subject=str(message.get("subject") or ""),
+                        body=str(message.get("body", "")),
+                        received_at=str(message.get("received_at", "")),
+                        provider_message_id=delivery.provider_message_id,
                     )
-                    break
+                )
         return sorted(found, key=lambda m: m.received_at, reverse=True)
 
     async def _received(self, channel: str, address: str) -> list[dict[str, object]]:

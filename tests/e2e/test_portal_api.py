@@ -320,6 +320,10 @@ def test_a_developer_sends_and_edits_templates_but_manages_no_keys_or_members(
         )
     )
     assert messages[0]["subject"] == "Hi" and messages[0]["body"].strip() == "Hello"
+    # The inbox of the tenant's newest messages: theirs, but not the invitation's link.
+    newest = developer.get("/api/v1/sandbox/messages").json()["messages"]
+    assert [m["notification_id"] for m in newest] == [notification_id]
+    assert len(owner.get("/api/v1/sandbox/messages").json()["messages"]) == 2
     template = developer.post(
         "/api/v1/templates",
         {"template_id": "welcome", "channels": {"email": {"subject": "Hi", "body": "Hi {{name}}"}}},
@@ -386,3 +390,25 @@ def test_the_audit_log_names_the_user_or_the_api_key_and_pages(
     [made] = rest["entries"]
     assert made["action"] == "api_key.created" and made["actor_email"] == account["email"]
     assert made["target"] == created["key_id"] and rest["next_page_token"] == ""
+
+    rule = owner.post(
+        "/api/v1/alert-rules",
+        {
+            "name": "sms failures",
+            "kind": "failure_count",
+            "channel": "sms",
+            "max_failures": 3,
+            "window": "5m",
+            "notify": {"channel": "email", "to": "oncall@acme.example"},
+        },
+    )
+    assert rule.status_code == 200, rule.text
+    rule_id = rule.json()["rule_id"]
+    assert owner.post(f"/api/v1/alert-rules/{rule_id}:disable", {}).status_code == 200
+    assert owner.delete(f"/api/v1/alert-rules/{rule_id}").status_code == 200
+    latest = owner.get("/api/v1/audit-log?page_size=3").json()["entries"]
+    assert [(e["action"], e["target"], e["actor_email"]) for e in latest] == [
+        ("alert_rule.deleted", rule_id, account["email"]),
+        ("alert_rule.disabled", rule_id, account["email"]),
+        ("alert_rule.created", rule_id, account["email"]),
+    ]

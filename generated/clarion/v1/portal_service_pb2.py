@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63larion/v1/portal_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\";\n\x0cLoginRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\":\n\nPortalUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"/\n\x0cPortalTenant\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"s\n\rPortalSession\x12\x12\n\ncsrf_token\x18\x01 \x01(\t\x12$\n\x04user\x18\x02 \x01(\x0b\x32\x16.clarion.v1.PortalUser\x12(\n\x06tenant\x18\x03 \x01(\x0b\x32\x18.clarion.v1.PortalTenant\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x13\n\x11GetSessionRequest\"F\n\x17\x41\x63\x63\x65ptInvitationRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\";\n\x1aListSandboxMessagesRequest\x12\x1d\n\x0fnotification_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x9a\x01\n\x0eSandboxMessage\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12/\n\x0breceived_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13provider_message_id\x18\x06 \x01(\t\"K\n\x1bListSandboxMessagesResponse\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x1a.clarion.v1.SandboxMessage2\xaa\x04\n\rPortalService\x12V\n\x05Login\x12\x18.clarion.v1.LoginRequest\x1a\x19.clarion.v1.PortalSession\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/portal/login:\x01*\x12Z\n\x06Logout\x12\x19.clarion.v1.LogoutRequest\x1a\x1a.clarion.v1.LogoutResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/portal/logout:\x01*\x12_\n\nGetSession\x12\x1d.clarion.v1.GetSessionRequest\x1a\x19.clarion.v1.PortalSession\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/portal/session\x12y\n\x10\x41\x63\x63\x65ptInvitation\x12#.clarion.v1.AcceptInvitationRequest\x1a\x19.clarion.v1.PortalSession\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/portal/invitations:accept:\x01*\x12\x88\x01\n\x13ListSandboxMessages\x12&.clarion.v1.ListSandboxMessagesRequest\x1a\'.clarion.v1.ListSandboxMessagesResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/sandbox/messagesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63larion/v1/portal_service.proto\x12\nclarion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\";\n\x0cLoginRequest\x12\x13\n\x05\x65mail\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\":\n\nPortalUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"/\n\x0cPortalTenant\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"s\n\rPortalSession\x12\x12\n\ncsrf_token\x18\x01 \x01(\t\x12$\n\x04user\x18\x02 \x01(\x0b\x32\x16.clarion.v1.PortalUser\x12(\n\x06tenant\x18\x03 \x01(\x0b\x32\x18.clarion.v1.PortalTenant\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x13\n\x11GetSessionRequest\"F\n\x17\x41\x63\x63\x65ptInvitationRequest\x12\x13\n\x05token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"5\n\x1aListSandboxMessagesRequest\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\"\xb3\x01\n\x0eSandboxMessage\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12/\n\x0breceived_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13provider_message_id\x18\x06 \x01(\t\x12\x17\n\x0fnotification_id\x18\x07 \x01(\t\"K\n\x1bListSandboxMessagesResponse\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x1a.clarion.v1.SandboxMessage2\xaa\x04\n\rPortalService\x12V\n\x05Login\x12\x18.clarion.v1.LoginRequest\x1a\x19.clarion.v1.PortalSession\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/portal/login:\x01*\x12Z\n\x06Logout\x12\x19.clarion.v1.LogoutRequest\x1a\x1a.clarion.v1.LogoutResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/portal/logout:\x01*\x12_\n\nGetSession\x12\x1d.clarion.v1.GetSessionRequest\x1a\x19.clarion.v1.PortalSession\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/portal/session\x12y\n\x10\x41\x63\x63\x65ptInvitation\x12#.clarion.v1.AcceptInvitationRequest\x1a\x19.clarion.v1.PortalSession\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/portal/invitations:accept:\x01*\x12\x88\x01\n\x13ListSandboxMessages\x12&.clarion.v1.ListSandboxMessagesRequest\x1a\'.clarion.v1.ListSandboxMessagesResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/sandbox/messagesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,8 +42,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCEPTINVITATIONREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002'
   _globals['_ACCEPTINVITATIONREQUEST'].fields_by_name['password']._loaded_options = None
   _globals['_ACCEPTINVITATIONREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
-  _globals['_LISTSANDBOXMESSAGESREQUEST'].fields_by_name['notification_id']._loaded_options = None
-  _globals['_LISTSANDBOXMESSAGESREQUEST'].fields_by_name['notification_id']._serialized_options = b'\342A\001\002'
   _globals['_PORTALSERVICE'].methods_by_name['Login']._loaded_options = None
   _globals['_PORTALSERVICE'].methods_by_name['Login']._serialized_options = b'\202\323\344\223\002\022\"\r/portal/login:\001*'
   _globals['_PORTALSERVICE'].methods_by_name['Logout']._loaded_options = None
@@ -71,11 +69,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCEPTINVITATIONREQUEST']._serialized_start=486
   _globals['_ACCEPTINVITATIONREQUEST']._serialized_end=556
   _globals['_LISTSANDBOXMESSAGESREQUEST']._serialized_start=558
-  _globals['_LISTSANDBOXMESSAGESREQUEST']._serialized_end=617
-  _globals['_SANDBOXMESSAGE']._serialized_start=620
-  _globals['_SANDBOXMESSAGE']._serialized_end=774
-  _globals['_LISTSANDBOXMESSAGESRESPONSE']._serialized_start=776
-  _globals['_LISTSANDBOXMESSAGESRESPONSE']._serialized_end=851
-  _globals['_PORTALSERVICE']._serialized_start=854
-  _globals['_PORTALSERVICE']._serialized_end=1408
+  _globals['_LISTSANDBOXMESSAGESREQUEST']._serialized_end=611
+  _globals['_SANDBOXMESSAGE']._serialized_start=614
+  _globals['_SANDBOXMESSAGE']._serialized_end=793
+  _globals['_LISTSANDBOXMESSAGESRESPONSE']._serialized_start=795
+  _globals['_LISTSANDBOXMESSAGESRESPONSE']._serialized_end=870
+  _globals['_PORTALSERVICE']._serialized_start=873
+  _globals['_PORTALSERVICE']._serialized_end=1427
 # @@protoc_insertion_point(module_scope)

@@ -74,20 +74,22 @@ class ListSandboxMessagesRequest(_message.Message):
     def __init__(self, notification_id: _Optional[str] = ...) -> None: ...
 
 class SandboxMessage(_message.Message):
-    __slots__ = ("channel", "to", "subject", "body", "received_at", "provider_message_id")
+    __slots__ = ("channel", "to", "subject", "body", "received_at", "provider_message_id", "notification_id")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     TO_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
     channel: str
     to: str
     subject: str
     body: str
     received_at: _timestamp_pb2.Timestamp
     provider_message_id: str
-    def __init__(self, channel: _Optional[str] = ..., to: _Optional[str] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider_message_id: _Optional[str] = ...) -> None: ...
+    notification_id: str
+    def __init__(self, channel: _Optional[str] = ..., to: _Optional[str] = ..., subject: _Optional[str] = ..., body: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider_message_id: _Optional[str] = ..., notification_id: _Optional[str] = ...) -> None: ...
 
 class ListSandboxMessagesResponse(_message.Message):
     __slots__ = ("messages",)

@@ -129,10 +129,12 @@ class PortalServiceServicer:
 
     def ListSandboxMessages(self, request, context):
         """What the provider sandbox received for one of this tenant's
-        notifications: each delivery's message, matched by its recipient and
+        notifications, or without notification_id for the tenant's 50 newest
+        deliveries: each delivery's message, matched by its recipient and
         provider message id, so never another tenant's. Only while the platform
         runs against its embedded sandbox (NOT_FOUND reason SANDBOX_DISABLED
-        otherwise). An invitation's email is shown to owners only.
+        otherwise). Invitation emails are shown to owners only (asked for by
+        id, ROLE_FORBIDDEN; in the newest, left out).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

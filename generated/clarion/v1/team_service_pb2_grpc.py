@@ -108,8 +108,8 @@ class TeamServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAuditLog(self, request, context):
-        """Who changed what, newest first: API keys created and revoked, template
-        changes, team changes and default routing changes, each with the
+        """Who changed what, newest first: API keys created and revoked, template,
+        team, default routing, webhook and alert rule changes, each with the
         portal user's email or the API key's prefix.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
