@@ -29,6 +29,7 @@ PAGES = [
     "audit",
     "routing",
     "webhooks",
+    "alerts",
 ]
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -25,6 +25,8 @@ const ROUTES = [
   [/^\/portal\/routing$/, "routing.js", "render", true],
   [/^\/portal\/webhooks$/, "webhooks.js", "render", true],
   [/^\/portal\/webhooks\/([^/]+)$/, "webhooks.js", "detail", true],
+  [/^\/portal\/alerts$/, "alerts.js", "render", true],
+  [/^\/portal\/alerts\/([^/]+)$/, "alerts.js", "detail", true],
 ];
 
 const NAV = [
@@ -34,6 +36,7 @@ const NAV = [
   ["/portal/templates", "Templates"],
   ["/portal/routing", "Routing"],
   ["/portal/webhooks", "Webhooks"],
+  ["/portal/alerts", "Alerts"],
   ["/portal/keys", "API keys"],
   ["/portal/team", "Team"],
   ["/portal/audit", "Audit log"],

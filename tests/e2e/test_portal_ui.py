@@ -85,6 +85,8 @@ def check_axe(page: Page, name: str, summary: dict[str, Any]) -> None:
     for violation in violations:
         counts[violation["impact"]] = counts.get(violation["impact"], 0) + len(violation["nodes"])
     summary[name] = counts
+    for violation in violations:
+        print(f"axe {name}: {violation['id']} ({violation['impact']}): {violation['help']}")
     blocking = [v for v in violations if v["impact"] in BLOCKING]
     assert not blocking, f"{name}: " + "; ".join(
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
@@ -126,6 +128,21 @@ def send_email(api: httpx.Client, key: str, to: str) -> str:
     return str(response.json()["notification_id"])
 
 
+def invitation_link(sandbox: httpx.Client, email: str) -> str:
+    """The accept link in the invitation email the sandbox SMTP server received."""
+
+    def find() -> str | None:
+        messages = sandbox.get("/sandbox/api/messages", params={"channel": "email", "to": email})
+        for message in messages.json()["messages"]:
+            found = re.search(r"https?://\S+/portal/accept\?token=[\w-]+", message["body"])
+            if found:
+                return found.group(0)
+        return None
+
+    link: str = wait_for(find, timeout=30)
+    return link
+
+
 def test_signup_send_watch_delivery_and_revoke_the_key(
     context: BrowserContext, api: httpx.Client, shots: Path
 ) -> None:
@@ -155,6 +172,8 @@ def test_signup_send_watch_delivery_and_revoke_the_key(
     expect(timeline).to_contain_text("Status queued")
     expect(timeline).to_contain_text("Attempt 1")
     expect(timeline).to_contain_text("Status delivered")
+    expect(page.get_by_text("As the sandbox received it")).to_be_visible()
+    expect(page.get_by_text("From the API")).to_be_visible()
     snap(page, shots, "notification")
 
     page.get_by_role("link", name="API keys").click()
@@ -200,6 +219,49 @@ def test_csrf_refused_without_token_and_from_another_origin(
     assert answer.value.status in (401, 403), answer.value.status
     keys_after = api.get("/api/v1/api-keys", headers={"X-API-Key": key}).json()["api_keys"]
     assert len(keys_after) == len(keys_before)
+
+
+def test_invited_viewer_joins_from_the_sandbox_inbox_and_cannot_revoke_keys(
+    browser: Browser, stack: Stack, api: httpx.Client, sandbox: httpx.Client, shots: Path
+) -> None:
+    owner = new_context(browser, stack)
+    page = owner.new_page()
+    _, key = signup_in_browser(page)
+    page.goto("/portal/team")
+    invitee = f"viewer-{secrets.token_hex(5)}@acme.example"
+    page.get_by_label("Email").fill(invitee)
+    page.get_by_label("Role").select_option("viewer")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.get_by_role("cell", name=invitee, exact=True)).to_be_visible()
+    snap(page, shots, "team")
+    owner.close()
+
+    viewer = new_context(browser, stack)
+    page = viewer.new_page()
+    link = invitation_link(sandbox, invitee)
+    page.goto(link)
+    page.get_by_label("Choose a password").fill("a viewer's own long phrase 7")
+    page.get_by_role("button", name="Join the team").click()
+    expect(page.get_by_role("heading", name="Recent notifications")).to_be_visible()
+    expect(page.get_by_text(f"{invitee} (viewer)")).to_be_visible()
+
+    page.get_by_role("link", name="API keys").click()
+    expect(page.get_by_role("cell", name="active")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Revoke"))).to_have_count(0)
+    expect(page.get_by_role("button", name="Create key")).to_have_count(0)
+    key_id = api.get("/api/v1/api-keys", headers={"X-API-Key": key}).json()["api_keys"][0]["key_id"]
+    status, body = page.evaluate(
+        """async (keyId) => {
+          const session = await (await fetch('/portal/session')).json();
+          const r = await fetch(`/api/v1/api-keys/${keyId}`, {method: 'DELETE',
+            headers: {'X-CSRF-Token': session.csrf_token}});
+          return [r.status, await r.json()];
+        }""",
+        key_id,
+    )
+    assert status == 403 and body["details"][0]["reason"] == "ROLE_FORBIDDEN", body
+    assert api.get("/api/v1/usage", headers={"X-API-Key": key}).status_code == 200
+    viewer.close()
 
 
 def test_public_pages_have_no_serious_axe_violations(
@@ -273,6 +335,18 @@ def test_every_page_renders_without_serious_axe_violations(
         },
     )
     assert bulk.status_code == 200, bulk.text
+    rule = api.post(
+        "/api/v1/alert-rules",
+        headers=headers,
+        json={
+            "kind": "failure_count",
+            "channel": "email",
+            "max_failures": 3,
+            "window": "10m",
+            "notify": {"channel": "email", "to": "oncall@acme.example"},
+        },
+    )
+    assert rule.status_code == 200, rule.text
     notification_id = sent.json()["notification_id"]
     bulk_id = bulk.json()["bulk_id"]
     wait_for_status(Tenant(api, "", key), notification_id, {"delivered"})
@@ -280,14 +354,19 @@ def test_every_page_renders_without_serious_axe_violations(
     pages = [
         ("dashboard", "/portal/dashboard", "Recent notifications"),
         ("notification", f"/portal/notifications/{notification_id}", "Notification"),
+        ("inbox", f"/portal/inbox?notification_id={notification_id}", "Sandbox inbox"),
         ("overview", "/portal/overview", "Overview"),
         ("bulk", "/portal/bulk", "Bulk sends"),
         ("bulk-detail", f"/portal/bulk/{bulk_id}", "Bulk send"),
         ("keys", "/portal/keys", "API keys"),
         ("templates", "/portal/templates", "Templates"),
         ("template", "/portal/templates/welcome", "Template welcome"),
+        ("team", "/portal/team", "Team"),
+        ("audit", "/portal/audit", "Audit log"),
         ("routing", "/portal/routing", "Default routing"),
         ("webhooks", "/portal/webhooks", "Webhooks"),
+        ("alerts", "/portal/alerts", "Alert rules"),
+        ("alert", f"/portal/alerts/{rule.json()['rule_id']}", "Alert rule"),
     ]
     for name, path, heading in pages:
         page.goto(path)
@@ -390,9 +469,8 @@ def test_login_failures_are_refused_then_throttled(
         if answer.value.status == 429:
             break
         assert answer.value.status == 401
-    expect(page.get_by_role("alert")).to_contain_text(
-        re.compile(r"(retry|try again).* \d+ s", re.IGNORECASE)
-    )
+    waits = re.compile(r"(retry|try again).* \d+ s", re.IGNORECASE)
+    expect(page.get_by_role("alert")).to_contain_text(waits)
     # The right password is throttled too until the wait is over.
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()

@@ -5,9 +5,6 @@ import { can, navigate } from "../session.js";
 import { field, h, onSubmit, page, showError, table, time } from "../ui.js";
 import { channelSelect, Pager, poll } from "./common.js";
 
-// Bulks uploaded from this tab; there is no endpoint that lists a tenant's bulks yet.
-const uploaded = new Set();
-
 function progress(bulk) {
   const accepted = bulk.total; // accepted rows; refused ones are `rejected`
   const c = bulk.counts || {};
@@ -69,7 +66,6 @@ function uploadForm() {
         meter.value = loaded;
         status.textContent = `${Math.round((100 * loaded) / total)}%`;
       });
-      uploaded.add(result.bulk_id);
       status.textContent = `Accepted ${result.accepted} of ${result.total} rows`;
       navigate(`/portal/bulk/${result.bulk_id}`);
     } catch (error) {
@@ -82,21 +78,18 @@ function uploadForm() {
 export async function render(main, ctx) {
   const slot = h("div");
   const tbody = h("tbody");
-  const list = table("Bulks uploaded from this tab and those among your newest 100 notifications.",
+  const list = table("Newest first; progress updates every few seconds.",
     ["Bulk", "Created", "Channels", "Template", "Rows accepted", "Progress"], []);
   list.querySelector("tbody").replaceWith(tbody);
-  const find = h("form", { class: "inline", "aria-label": "Open a bulk by id" },
-    field("Bulk id", h("input", { name: "bulk_id", type: "text", required: true })), h("button", { type: "submit" }, "Open"));
-  onSubmit(find, ({ bulk_id }) => navigate(`/portal/bulk/${encodeURIComponent(bulk_id.trim())}`));
-  page(main, "Bulk sends", slot, list, find, can("write") ? [h("h2", {}, "Upload a CSV"), uploadForm()] : "");
+  const pagerSlot = h("div");
+  const paging = new Pager(() => load().catch((error) => showError(slot, error)));
+  page(main, "Bulk sends", slot, list, pagerSlot, can("write") ? [h("h2", {}, "Upload a CSV"), uploadForm()] : "");
 
   async function load() {
-    const recent = await get(`/api/v1/notifications${query({ page_size: 100 })}`);
-    const ids = new Set([...uploaded, ...(recent.notifications || []).map((n) => n.bulk_id).filter(Boolean)]);
-    const bulks = await Promise.all([...ids].map((id) => get(`/api/v1/notifications/bulk/${id}`)));
-    bulks.sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
-    tbody.replaceChildren(...bulks.map(bulkRow));
-    if (!bulks.length) tbody.append(h("tr", {}, h("td", { colspan: 6 }, "No bulk sends yet.")));
+    const data = await get(`/api/v1/notifications/bulk${query({ page_size: 20, page_token: paging.token })}`);
+    tbody.replaceChildren(...(data.bulks || []).map(bulkRow));
+    if (!tbody.rows.length) tbody.append(h("tr", {}, h("td", { colspan: 6 }, "No bulk sends yet.")));
+    pagerSlot.replaceChildren(paging.controls(data.next_page_token));
   }
   await load().catch((error) => showError(slot, error));
   poll(ctx, load);
