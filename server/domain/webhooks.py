@@ -14,7 +14,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from standardwebhooks import Webhook
 
-from server.domain.errors import invalid
+from server.domain.errors import ClarionError, invalid
 
 
 class EventType(StrEnum):
@@ -70,7 +70,7 @@ def check_description(description: str) -> str:
     return description
 
 
-def url_refused(message: str) -> Exception:
+def url_refused(message: str) -> ClarionError:
     return invalid("INVALID_WEBHOOK_URL", "url", message)
 
 
@@ -130,6 +130,7 @@ def refused_address(address: str) -> str | None:
 def check_addresses(host: str, addresses: Sequence[str]) -> None:
     """Refuses a host any of whose addresses is not public: a name with one
     private address among public ones could be steered to it."""
+    host = host[:100]
     if not addresses:
         raise url_refused(f"url's host {host!r} does not resolve to any address")
     for address in addresses:

@@ -83,7 +83,9 @@ async def resolve(host: str, port: int) -> list[str]:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_SECONDS
         )
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, ValueError):
+        # ValueError (UnicodeError included): a name that cannot be encoded
+        # for DNS, e.g. a label over 63 characters.
         return []
     return sorted({str(info[4][0]) for info in infos})
 

@@ -59,3 +59,9 @@ def test_unknown_event_types_name_the_field(tenant: Tenant) -> None:
 def test_nothing_was_registered(tenant: Tenant) -> None:
     _refusal(tenant, "https://127.0.0.1/hook")
     assert tenant.get("/api/v1/webhooks").json()["webhooks"] == []
+
+
+def test_a_host_that_cannot_resolve_is_refused_not_an_error(tenant: Tenant) -> None:
+    body = _refusal(tenant, "https://" + "a" * 70 + ".example.com/hook")
+    assert _reason_and_field(body) == ("INVALID_WEBHOOK_URL", "url")
+    assert "does not resolve" in str(body["message"])
