@@ -188,6 +188,11 @@ def test_signup_send_watch_delivery_and_revoke_the_key(
     refused = api.get("/api/v1/usage", headers={"X-API-Key": key})
     assert refused.json()["details"][0]["reason"] == "INVALID_API_KEY"
 
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in to Clarion")).to_be_visible()
+    page.goto("/portal/dashboard")
+    expect(page).to_have_url(re.compile(r"/portal/login\?next="))
+
 
 def test_csrf_refused_without_token_and_from_another_origin(
     context: BrowserContext, api: httpx.Client, stack: Stack
@@ -249,6 +254,9 @@ def test_invited_viewer_joins_from_the_sandbox_inbox_and_cannot_revoke_keys(
     expect(page.get_by_role("cell", name="active")).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("Revoke"))).to_have_count(0)
     expect(page.get_by_role("button", name="Create key")).to_have_count(0)
+    page.get_by_role("link", name="Templates").click()
+    expect(page.get_by_role("heading", name="Templates")).to_be_visible()
+    expect(page.get_by_role("button", name="Create template")).to_have_count(0)
     key_id = api.get("/api/v1/api-keys", headers={"X-API-Key": key}).json()["api_keys"][0]["key_id"]
     status, body = page.evaluate(
         """async (keyId) => {
@@ -412,6 +420,27 @@ def test_template_page_diffs_previews_and_sends_a_test(
     expect(page.locator("#rollout-state")).to_have_text("version 2 at 25% (running)")
     page.get_by_role("button", name="Stop rollout").click()
     expect(page.locator("#rollout-state")).not_to_contain_text("running")
+
+
+def test_alert_rule_and_webhook_forms(context: BrowserContext) -> None:
+    page = context.new_page()
+    signup_in_browser(page)
+    page.goto("/portal/alerts")
+    page.get_by_label("Kind").select_option("failure_count")
+    page.get_by_label("Channel", exact=True).select_option("sms")
+    page.get_by_label("Maximum failures").fill("4")
+    page.get_by_label("Notify address").fill("oncall@acme.example")
+    page.get_by_role("button", name="Create alert rule").click()
+    expect(page.get_by_text("sms: more than 4 failures in 10m")).to_be_visible()
+    expect(page.locator("#rule-state")).to_have_text("ok")
+    page.get_by_role("button", name="Disable rule").click()
+    expect(page.locator("#rule-state")).to_have_text("disabled")
+
+    # The API's refusal, with its reason, in place of the form's result.
+    page.goto("/portal/webhooks")
+    page.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/hook")
+    page.get_by_role("button", name="Register webhook").click()
+    expect(page.get_by_role("alert")).to_contain_text("INVALID_WEBHOOK_URL")
 
 
 def test_csv_upload_streams_with_progress(context: BrowserContext, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ function condition(r) {
 }
 
 function ruleState(r) {
+  if (!r.enabled) return h("span", { class: "badge s-stopped" }, "disabled");
   return h("span", { class: `badge ${r.state === "firing" ? "s-failed" : "s-delivered"}` }, r.state);
 }
 
@@ -105,8 +106,18 @@ export async function detail(main, ctx) {
       showError(slot, error);
     }
   });
-  main.append(h("p", {}, h("strong", {}, rule.name), " · ", ruleState(rule)), h("p", {}, condition(rule)),
+  // Disabled rules are not checked until enabled again; they keep their state.
+  const toggle = h("button", { type: "button", class: "secondary" }, rule.enabled ? "Disable rule" : "Enable rule");
+  toggle.addEventListener("click", async () => {
+    try {
+      await post(`/api/v1/alert-rules/${enc(id)}:${rule.enabled ? "disable" : "enable"}`);
+      navigate(location.pathname, { replace: true });
+    } catch (error) {
+      showError(slot, error);
+    }
+  });
+  main.append(h("p", {}, h("strong", {}, rule.name), " · ", h("span", { id: "rule-state" }, ruleState(rule))), h("p", {}, condition(rule)),
     h("p", {}, `Notifies ${rule.notify.channel} ${rule.notify.to}; created `, time(rule.created_at), "."),
-    can("write") ? remove : "", h("h2", {}, "History"), history);
+    can("write") ? h("div", { class: "actions" }, toggle, remove) : "", h("h2", {}, "History"), history);
   await load().catch((error) => showError(slot, error));
 }
