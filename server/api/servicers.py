@@ -20,8 +20,10 @@ from server.api.auth import current_caller
 from server.api.cookies import set_session_cookie
 from server.domain.channels import DELIVERABLE_CHANNELS, POLICIES
 from server.domain.errors import invalid
+from server.domain.roles import Role, allows
 from server.domain.routing import RoutingPolicy, RoutingRequest
 from server.domain.sending import BulkRow, SendRequest, check_data_wire_size
+from server.domain.sessions import carries_invitation
 from server.services.accounts import Accounts, ApiKeyView
 from server.services.audit import AuditLog
 from server.services.bulk import BulkSends, BulkSpec, BulkView, RowRefusal
@@ -103,7 +105,10 @@ def _default_routing_message(default: DefaultRouting) -> notification_service_pb
     )
 
 
-def notification_message(record: NotificationView) -> notification_service_pb2.Notification:
+def notification_message(
+    record: NotificationView, *, content: bool = False
+) -> notification_service_pb2.Notification:
+    """With `content`, each delivery's rendered subject and body too."""
     return notification_service_pb2.Notification(
         notification_id=record.notification_id,
         status=record.status.value,
@@ -124,6 +129,8 @@ def notification_message(record: NotificationView) -> notification_service_pb2.N
                     )
                     for e in d.history
                 ],
+                subject=str(d.content.get("subject", "")) if content else "",
+                body=str(d.content.get("body", "")) if content else "",
             )
             for d in record.deliveries
         ],
@@ -180,10 +187,12 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
     async def GetNotification(
         self, request: notification_service_pb2.GetNotificationRequest, context: Context
     ) -> notification_service_pb2.Notification:
+        caller = current_caller()
         view = await self._notifications.get(
-            tenant_id=current_caller().tenant_id, notification_id=request.notification_id
+            tenant_id=caller.tenant_id, notification_id=request.notification_id
         )
-        return notification_message(view)
+        shown = allows(caller.role, Role.OWNER) or not carries_invitation(view.idempotency_key)
+        return notification_message(view, content=shown)
 
     async def GetDefaultRouting(
         self, request: notification_service_pb2.GetDefaultRoutingRequest, context: Context

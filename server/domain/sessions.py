@@ -11,6 +11,14 @@ ABSOLUTE = timedelta(days=7)
 # Recording every request's time would turn each read into a write.
 SEEN_GRANULARITY = timedelta(minutes=1)
 INVITATION_LIFETIME = timedelta(days=7)
+# An invitation's email notification has this idempotency key prefix. Its
+# content holds the link, which would let any reader join with the invited
+# role, so only owners see it (the sandbox inbox, a notification's content).
+INVITATION_KEY_PREFIX = "invitation-"
+
+
+def carries_invitation(idempotency_key: str | None) -> bool:
+    return (idempotency_key or "").startswith(INVITATION_KEY_PREFIX)
 
 
 def hash_token(token: str) -> str:

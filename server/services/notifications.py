@@ -60,6 +60,9 @@ class DeliveryView:
     updated_at: datetime
     # Filled only for one notification's GET.
     history: list[DeliveryEventView]
+    # What the channel sends, rendered: subject, body, html_body (WhatsApp:
+    # body and template parameters).
+    content: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ def notification_view(
                 history=[
                     DeliveryEventView(e.kind, e.status, e.detail, e.occurred_at) for e in d.history
                 ],
+                content=dict(d.content),
             )
             for d in record.deliveries
         ],

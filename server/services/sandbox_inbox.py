@@ -11,7 +11,7 @@ import aiohttp
 from server.domain.errors import ClarionError, ErrorKind, not_found
 from server.domain.ids import looks_like_id
 from server.domain.roles import Role, allows, role_forbidden
-from server.services.team import INVITATION_KEY_PREFIX
+from server.domain.sessions import carries_invitation
 from server.store import notifications as notifications_store
 from server.store.db import Database
 from server.store.sent_messages import SentMessage, sent_messages
@@ -57,7 +57,6 @@ class SandboxInbox:
                 "this platform sends through real providers, so there is no sandbox inbox; "
                 "look in the recipient's own inbox or phone",
             )
-        # The link in an invitation would let its reader join with the invited role.
         owner = allows(role, Role.OWNER)
         async with self._db.transaction() as session:
             if notification_id:
@@ -68,7 +67,7 @@ class SandboxInbox:
                 )
                 if record is None:
                     raise not_found("notification")
-                if (record.idempotency_key or "").startswith(INVITATION_KEY_PREFIX) and not owner:
+                if carries_invitation(record.idempotency_key) and not owner:
                     raise role_forbidden(role, Role.OWNER)
             sent = await sent_messages(
                 session,
@@ -77,7 +76,7 @@ class SandboxInbox:
                 limit=RECENT_DELIVERIES,
             )
         if not owner:
-            sent = [s for s in sent if not s.idempotency_key.startswith(INVITATION_KEY_PREFIX)]
+            sent = [s for s in sent if not carries_invitation(s.idempotency_key)]
         return await self._match(sent)
 
     async def _match(self, sent: list[SentMessage]) -> list[SandboxMessageView]:

@@ -10,7 +10,7 @@ from server.domain.errors import ClarionError, ErrorKind, limit_reached, not_fou
 from server.domain.ids import looks_like_id, new_id
 from server.domain.roles import Role, parse_role
 from server.domain.sending import SendRequest
-from server.domain.sessions import INVITATION_LIFETIME, hash_token
+from server.domain.sessions import INVITATION_KEY_PREFIX, INVITATION_LIFETIME, hash_token
 from server.services.accounts import check_email
 from server.services.audit import record
 from server.services.notifications import Notifications
@@ -20,9 +20,6 @@ from server.store.db import Database
 from server.store.users import InvitationRecord
 
 MAX_PENDING_INVITATIONS = 100
-# The invitation email's notification carries this idempotency key prefix,
-# so the sandbox inbox can keep its link from non-owners.
-INVITATION_KEY_PREFIX = "invitation-"
 
 
 @dataclass(frozen=True)

@@ -286,6 +286,10 @@ def test_invitation_from_the_sandbox_inbox_makes_a_viewer_who_only_reads(
     # Nor can a viewer read another invitation's link from the inbox.
     peek = invitee.get(f"/api/v1/sandbox/messages?notification_id={invitation['notification_id']}")
     assert reason(peek) == "ROLE_FORBIDDEN"
+    # ...or from the notification itself, which shows owners what was sent.
+    path = f"/api/v1/notifications/{invitation['notification_id']}"
+    assert {d["body"] for d in invitee.get(path).json()["deliveries"]} == {""}
+    assert token in owner.get(path).json()["deliveries"][0]["body"]
     assert "revoked_at" not in owner.get("/api/v1/api-keys").json()["api_keys"][0]
 
     entries = owner.get("/api/v1/audit-log").json()["entries"]
@@ -329,6 +333,22 @@ def test_a_developer_sends_and_edits_templates_but_manages_no_keys_or_members(
         {"template_id": "welcome", "channels": {"email": {"subject": "Hi", "body": "Hi {{name}}"}}},
     )
     assert template.status_code == 200, template.text
+    templated = developer.post(
+        "/api/v1/notifications/send",
+        {
+            "recipient": {"email": "pat@acme.example"},
+            "notification": {
+                "channels": ["email"],
+                "template_id": "welcome",
+                "data": {"name": "Pat"},
+            },
+        },
+    )
+    assert templated.status_code == 200, templated.text
+    shown = developer.get(f"/api/v1/notifications/{templated.json()['notification_id']}").json()
+    [rendered] = shown["deliveries"]
+    assert (rendered["subject"], rendered["body"]) == ("Hi", "Hi Pat")
+    assert shown["template_id"] == "welcome" and shown["template_version"] == 1
     for refused in (
         developer.post("/api/v1/api-keys", {"name": "mine"}),
         developer.post("/api/v1/invitations", {"email": "x@acme.example", "role": "owner"}),

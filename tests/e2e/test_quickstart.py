@@ -69,7 +69,11 @@ def test_guide_email_raw_payload_is_delivered(tenant: Tenant, sandbox: httpx.Cli
     assert final["status"] == "delivered"
     assert final["channels"] == ["email"]
     [delivery] = final["deliveries"]
-    assert set(delivery) == {"channel", "status", "attempts", "reason", "updated_at", "history"}
+    assert set(delivery) == {
+        "channel", "status", "attempts", "reason", "updated_at", "history", "subject", "body"
+    }  # fmt: skip
+    # What was sent, as the portal's notification page shows it.
+    assert (delivery["subject"], delivery["body"]) == ("Order Update", "Your order shipped")
     assert (delivery["channel"], delivery["status"], delivery["attempts"], delivery["reason"]) == (
         "email",
         "delivered",
