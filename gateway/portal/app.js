@@ -40,6 +40,7 @@ const NAV = [
   ["/portal/keys", "API keys"],
   ["/portal/team", "Team"],
   ["/portal/audit", "Audit log"],
+  ["/portal/inbox", "Sandbox inbox"],
 ];
 
 let leaving = []; // cleanups of the current page (polling timers)

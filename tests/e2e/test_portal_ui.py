@@ -363,6 +363,7 @@ def test_every_page_renders_without_serious_axe_violations(
         ("dashboard", "/portal/dashboard", "Recent notifications"),
         ("notification", f"/portal/notifications/{notification_id}", "Notification"),
         ("inbox", f"/portal/inbox?notification_id={notification_id}", "Sandbox inbox"),
+        ("inbox-all", "/portal/inbox", "Sandbox inbox"),
         ("overview", "/portal/overview", "Overview"),
         ("bulk", "/portal/bulk", "Bulk sends"),
         ("bulk-detail", f"/portal/bulk/{bulk_id}", "Bulk send"),
@@ -383,6 +384,14 @@ def test_every_page_renders_without_serious_axe_violations(
         expect(page.get_by_role("alert")).to_have_count(0)
         check_axe(page, name, axe_summary)
         snap(page, shots, name)
+
+    # The overview's chart and table come from GET /api/v1/stats.
+    page.goto("/portal/overview")
+    last_hour = page.get_by_role("table", name="Outcomes by channel, last hour")
+    expect(last_hour.get_by_role("row", name=re.compile(r"^email [1-9]"))).to_be_visible()
+    expect(
+        page.get_by_role("img", name=re.compile(r"^Last hour: [1-9]\d* delivered"))
+    ).to_be_visible()
     context.close()
 
 

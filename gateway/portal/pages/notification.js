@@ -71,9 +71,11 @@ async function sandboxMessages(id) {
   }
 }
 
-function messageCards(messages) {
+// `heading` keeps heading levels in order on each page that shows these cards.
+function messageCards(messages, { linked = false, heading = "h4" } = {}) {
   return h("div", { class: "cards" }, messages.map((m) => h("article", { class: "card" },
-    h("h3", {}, `${m.channel} to ${m.to}`),
+    h(heading, {}, `${m.channel} to ${m.to}`),
+    linked && m.notification_id ? h("p", {}, "For ", h("a", { href: `/portal/notifications/${m.notification_id}` }, h("code", {}, m.notification_id))) : "",
     h("p", { class: "hint" }, time(m.received_at), " · provider id ", h("code", {}, m.provider_message_id || "—")),
     m.subject ? h("p", {}, h("strong", {}, "Subject: "), m.subject) : "",
     h("pre", {}, m.body))));
@@ -128,12 +130,15 @@ export async function render(main, ctx) {
   });
 }
 
+// One notification's messages, or (without ?notification_id) the tenant's newest.
 export async function inbox(main, ctx) {
   const id = ctx.query.get("notification_id") || "";
   const slot = h("div");
-  page(main, "Sandbox inbox", h("p", {}, "What the sandbox providers received for ",
-    h("a", { href: `/portal/notifications/${encodeURIComponent(id)}` }, h("code", {}, id)), "."), slot);
+  const intro = id
+    ? h("p", {}, "What the sandbox providers received for ", h("a", { href: `/portal/notifications/${encodeURIComponent(id)}` }, h("code", {}, id)), ".")
+    : h("p", {}, "The newest messages the sandbox providers received for your notifications.");
+  page(main, "Sandbox inbox", intro, slot);
   const messages = await sandboxMessages(id).catch((error) => showError(slot, error));
   if (messages === null) slot.replaceChildren(h("p", { class: "notice" }, "This deployment uses real providers, so there is no sandbox inbox."));
-  else if (messages) slot.replaceChildren(messages.length ? messageCards(messages) : h("p", {}, "Nothing received yet."));
+  else if (messages) slot.replaceChildren(messages.length ? messageCards(messages, { linked: !id, heading: "h2" }) : h("p", {}, "Nothing received yet."));
 }
