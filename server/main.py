@@ -63,7 +63,7 @@ from server.services.dispatch import Dispatcher, Outbox
 from server.services.idempotency import Idempotency
 from server.services.limits import Limiter
 from server.services.notifications import Notifications
-from server.services.portal import Portal
+from server.services.portal import Portal, forget_ended
 from server.services.receipts import Receipts
 from server.services.sandbox_inbox import SandboxInbox
 from server.services.stats import DeliveryStats
@@ -275,6 +275,9 @@ async def _serve_api(
         asyncio.create_task(purge_hourly("expired idempotency keys", idempotency.forget_expired)),
         asyncio.create_task(
             purge_hourly("alert counters past every window", partial(forget_old_counts, db))
+        ),
+        asyncio.create_task(
+            purge_hourly("ended portal sessions and login buckets", partial(forget_ended, db))
         ),
     ]
     sweeper = asyncio.create_task(

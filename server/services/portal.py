@@ -6,7 +6,7 @@ import logging
 import math
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
@@ -17,6 +17,7 @@ from server.domain.ids import new_id
 from server.domain.limits import RateLimit, TenantLimits
 from server.domain.roles import Role
 from server.domain.sessions import (
+    IDLE,
     SEEN_GRANULARITY,
     NewSession,
     hash_token,
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 LOGIN_PER_EMAIL = RateLimit(per_second=1 / 60, burst=10)
 LOGIN_PER_ADDRESS = RateLimit(per_second=1 / 6, burst=30)
 _BUCKET = "login"
+_BUCKET_OWNER = "login-"
+# Both login buckets are full again after this long untouched.
+_BUCKETS_REFILLED = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,17 @@ def _throttled(wait_seconds: float) -> ClarionError:
     )
 
 
+async def forget_ended(db: Database) -> int:
+    """Deletes ended sessions, expired invitations and login buckets that
+    have refilled, so that what logins leave behind stays bounded."""
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        removed = await store.forget_ended(session, now=now, idle_since=now - IDLE)
+        return removed + await limits_store.forget_idle_buckets(
+            session, owner_prefix=_BUCKET_OWNER, since=now - _BUCKETS_REFILLED
+        )
+
+
 class Portal:
     def __init__(
         self, db: Database, passwords: credentials.PasswordWork, defaults: TenantLimits
@@ -96,8 +111,11 @@ class Portal:
     async def login(self, *, email: str, password: str, address: str) -> LoggedIn:
         email = check_email(email)
         buckets = [
-            ("login-address:" + address, LOGIN_PER_ADDRESS),
-            ("login-email:" + hashlib.sha256(email.encode()).hexdigest(), LOGIN_PER_EMAIL),
+            (_BUCKET_OWNER + "address:" + address, LOGIN_PER_ADDRESS),
+            (
+                _BUCKET_OWNER + "email:" + hashlib.sha256(email.encode()).hexdigest(),
+                LOGIN_PER_EMAIL,
+            ),
         ]
         self._passwords.check_capacity("LOGIN_BUSY")
         async with self._db.transaction() as session:

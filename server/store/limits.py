@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -107,6 +107,18 @@ async def give_back(
         .where(rate_buckets.c.tenant_id == owner, rate_buckets.c.name == name)
         .values(tokens=func.least(rate.burst, rate_buckets.c.tokens + cost))
     )
+
+
+async def forget_idle_buckets(session: AsyncSession, *, owner_prefix: str, since: datetime) -> int:
+    """Deletes buckets of owners starting with `owner_prefix` untouched since
+    `since`: full again by then, they are the same as no row."""
+    removed = await session.execute(
+        delete(rate_buckets).where(
+            rate_buckets.c.tenant_id.startswith(owner_prefix, autoescape=True),
+            rate_buckets.c.refilled_at < since,
+        )
+    )
+    return int(removed.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _bucket_params(owner: str, name: str, rate: RateLimit, cost: int) -> dict[str, Any]:

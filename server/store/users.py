@@ -265,3 +265,17 @@ async def take_invitation(
         )
     ).first()
     return _invitation(row) if row else None
+
+
+async def forget_ended(session: AsyncSession, *, now: datetime, idle_since: datetime) -> int:
+    """Deletes sessions past their end (revoked, expired, idle since
+    `idle_since`) and expired invitations; returns how many."""
+    ended = await session.execute(
+        delete(sessions).where(
+            sessions.c.revoked_at.is_not(None)
+            | (sessions.c.expires_at < now)
+            | (sessions.c.last_seen_at < idle_since)
+        )
+    )
+    expired = await session.execute(delete(invitations).where(invitations.c.expires_at < now))
+    return int(ended.rowcount or 0) + int(expired.rowcount or 0)  # type: ignore[attr-defined]
