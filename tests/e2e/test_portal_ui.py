@@ -172,8 +172,11 @@ def test_signup_send_watch_delivery_and_revoke_the_key(
     expect(timeline).to_contain_text("Status queued")
     expect(timeline).to_contain_text("Attempt 1")
     expect(timeline).to_contain_text("Status delivered")
+    sent_content = page.get_by_role("region", name="email content")
+    expect(sent_content).to_contain_text("Subject: Hello")
+    expect(sent_content).to_contain_text("From the API")
     expect(page.get_by_text("As the sandbox received it")).to_be_visible()
-    expect(page.get_by_text("From the API")).to_be_visible()
+    expect(page.locator("article").get_by_text("From the API")).to_be_visible()
     snap(page, shots, "notification")
 
     page.get_by_role("link", name="API keys").click()

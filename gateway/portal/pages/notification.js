@@ -27,6 +27,10 @@ function timeline(delivery) {
     h("p", {}, `${delivery.attempts} provider attempt${delivery.attempts === 1 ? "" : "s"}`,
       delivery.reason ? ` · ${delivery.reason}` : ""),
     h("ol", { class: "timeline", "aria-label": `${delivery.channel} timeline` }, items),
+    delivery.body ? h("section", { "aria-label": `${delivery.channel} content` },
+      h("h4", {}, "Content sent"),
+      delivery.subject ? h("p", {}, h("strong", {}, "Subject: "), delivery.subject) : "",
+      h("pre", {}, delivery.body)) : "",
   );
 }
 
