@@ -13,6 +13,7 @@ import pytest
 
 from runner.stack import Stack
 from tests.e2e.test_errors import reason
+from tests.e2e.test_log_hygiene import _platform_logs
 from tests.e2e.test_signup_hardening import from_address
 from tests.e2e.waiting import wait_for
 
@@ -432,3 +433,18 @@ def test_the_audit_log_names_the_user_or_the_api_key_and_pages(
         ("alert_rule.disabled", rule_id, account["email"]),
         ("alert_rule.created", rule_id, account["email"]),
     ]
+
+
+def test_logs_hold_no_session_csrf_or_invitation_token_nor_password(
+    browsers: list[Browser], sandbox: httpx.Client, stack: Stack
+) -> None:
+    owner, invitee, _ = browsers
+    owner.signup()
+    cookie = owner.client.cookies["clarion_session"]
+    owner.login("nobody@acme.example", "a wrong password here")
+    _, token, _ = invite(owner, sandbox, "viewer")
+    assert invitee.accept(token).status_code == 200
+    owner.post("/api/v1/api-keys", {"name": "x"}, csrf="forged")
+    logs = _platform_logs(stack)
+    for secret in (cookie, owner.csrf, invitee.csrf, token, PASSWORD, "a wrong password here"):
+        assert secret not in logs
