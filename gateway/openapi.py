@@ -21,12 +21,16 @@ from google.api import annotations_pb2, field_behavior_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
 from gateway.envoy_config import OPENAPI_PATH, SERVICES
+from server.api.access import SESSION_ONLY
 from server.api.errors import DOMAIN
 
 FieldProto = descriptor_pb2.FieldDescriptorProto
 Schema = dict[str, Any]
 
 SECURITY_SCHEME = "ApiKey"
+# The portal's session: the cookie, and with it the CSRF header on changes.
+SESSION_SCHEME = "SessionCookie"
+CSRF_SCHEME = "CsrfToken"
 PUBLIC_PREFIX = "/api/v1/"
 # HttpBody carries any content type; the proto cannot say which, so name them here.
 RAW_BODY_TYPES = {"clarion.v1.NotificationService.UploadBulk": ["text/csv"]}
@@ -379,9 +383,16 @@ def _operation(
         "200": {"description": "Success.", "content": success},
         **{str(s): {"$ref": f"#/components/responses/Error{s}"} for s in error_statuses},
     }
-    secured = path.startswith(PUBLIC_PREFIX)
-    operation["security"] = [{SECURITY_SCHEME: []}] if secured else []
-    if not secured:
+    session: Schema = {SESSION_SCHEME: []}
+    if rule.WhichOneof("pattern") != "get":
+        session[CSRF_SCHEME] = []
+    if path.startswith(PUBLIC_PREFIX):
+        operation["security"] = [{SECURITY_SCHEME: []}, session]
+    elif f"/{service}/{method.name}" in SESSION_ONLY:
+        operation["security"] = [session]
+    else:
+        operation["security"] = []
+    if not operation["security"]:
         operation["responses"].pop("401", None)
     return operation
 
@@ -445,7 +456,21 @@ def build_document(descriptor: Path, api_doc: str, services: list[str] = SERVICE
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {
-                SECURITY_SCHEME: {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+                SECURITY_SCHEME: {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                SESSION_SCHEME: {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "clarion_session",
+                    "description": "The portal's session, set by signup, login and accepting "
+                    "an invitation.",
+                },
+                CSRF_SCHEME: {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-CSRF-Token",
+                    "description": "The session's csrf_token; needed with the cookie on "
+                    "every method that is not a GET.",
+                },
             },
             "schemas": {"Error": error, **dict(sorted(builder.schemas.items()))},
             "responses": responses,

@@ -154,7 +154,7 @@ def test_path_fields_are_parameters_and_the_rest_of_a_get_is_the_query(
     assert "requestBody" not in get
     assert get["summary"] == "Returns one widget."
     assert get["description"] == "Returns one widget. Unknown ids give NOT_FOUND."
-    assert get["security"] == [{"ApiKey": []}]
+    assert get["security"] == [{"ApiKey": []}, {"SessionCookie": []}]
 
 
 def test_a_body_field_is_the_body_and_the_other_fields_are_query_parameters(
@@ -208,8 +208,10 @@ def test_the_document_covers_every_annotated_method() -> None:
     operations = {op["operationId"] for ops in document["paths"].values() for op in ops.values()}
     assert {"SendNotification", "Signup", "UploadBulk", "RolloutTemplate"} <= operations
     send = document["paths"]["/api/v1/notifications/send"]["post"]
-    assert send["security"] == [{"ApiKey": []}]
+    # A key, or the portal's cookie with its CSRF token on a change.
+    assert send["security"] == [{"ApiKey": []}, {"SessionCookie": [], "CsrfToken": []}]
     assert document["paths"]["/portal/signup"]["post"]["security"] == []
+    assert document["paths"]["/portal/session"]["get"]["security"] == [{"SessionCookie": []}]
     upload = document["paths"]["/api/v1/notifications/bulk:upload"]["post"]
     assert list(upload["requestBody"]["content"]) == ["text/csv"]
     assert document["components"]["securitySchemes"]["ApiKey"] == {
