@@ -30,9 +30,12 @@ PASSWORD = "correct horse battery 42"
 BLOCKING = {"serious", "critical"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the whole session; each test gets its own context."""
+    """One Chromium for this module; each test gets its own context. Not for
+    the session: Playwright's sync API keeps its event loop running in this
+    thread while it is open, and every asyncio test after it would fail
+    ("Runner.run() cannot be called from a running event loop")."""
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM)
         yield chromium
