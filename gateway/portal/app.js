@@ -44,6 +44,7 @@ const NAV = [
 ];
 
 let leaving = []; // cleanups of the current page (polling timers)
+let loaded = false; // after the first page, moving to another puts focus on its content
 
 function renderChrome() {
   const session = currentSession();
@@ -113,7 +114,8 @@ async function route() {
   } catch (error) {
     main.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, error.message));
   }
-  main.focus();
+  if (loaded) main.focus();
+  loaded = true;
 }
 
 // Same-origin portal links route in place; the guide and API documents load normally.

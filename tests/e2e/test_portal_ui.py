@@ -152,6 +152,8 @@ def test_signup_send_watch_delivery_and_revoke_the_key(
     page = context.new_page()
     _, key = signup_in_browser(page)
     snap(page, shots, "signup-key")
+    page.get_by_role("button", name="Copy key").click()
+    assert page.evaluate("navigator.clipboard.readText()") == key
     session_cookie = next(c for c in context.cookies() if c["name"] == "clarion_session")
     assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Strict"
     page.get_by_role("button", name=re.compile("go to the dashboard")).click()
@@ -456,6 +458,50 @@ def test_alert_rule_and_webhook_forms(context: BrowserContext) -> None:
     page.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/hook")
     page.get_by_role("button", name="Register webhook").click()
     expect(page.get_by_role("alert")).to_contain_text("INVALID_WEBHOOK_URL")
+
+
+def test_keyboard_login_then_dashboard_filters_and_pages(
+    context: BrowserContext, api: httpx.Client
+) -> None:
+    email = f"keys-{secrets.token_hex(5)}@acme.example"
+    created = api.post(
+        "/portal/signup", json={"name": "Acme", "email": email, "password": PASSWORD}
+    )
+    assert created.status_code == 200, created.text
+    headers = {"X-API-Key": created.json()["api_key"]}
+    rows = [{"email": f"row{i}@example.com"} for i in range(26)]
+    bulk = {"channels": ["email"], "subject": "S", "body": "B", "recipients": rows}
+    assert api.post("/api/v1/notifications/bulk", headers=headers, json=bulk).status_code == 200
+
+    page = context.new_page()
+    page.goto("/portal/login")
+    # Keyboard only: the skip link first, with a visible focus ring, then the form.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Email")).to_be_focused()
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Recent notifications")).to_be_visible()
+
+    table = page.get_by_role("table")
+    expect(table.locator("tbody tr")).to_have_count(25)
+    page.get_by_role("button", name="Older").click()
+    expect(table.locator("tbody tr")).to_have_count(1)
+    page.get_by_role("button", name="Newer").click()
+    expect(table.locator("tbody tr")).to_have_count(25)
+
+    page.get_by_label("Recipient").fill("row7@example.com")
+    page.get_by_label("Time range").select_option("15m")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"recipient=row7%40example.com&range=15m"))
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table.locator("tbody tr")).to_contain_text("row7@example.com")
 
 
 def test_csv_upload_streams_with_progress(context: BrowserContext, tmp_path: Path) -> None:
