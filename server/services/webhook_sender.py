@@ -97,7 +97,10 @@ class WebhookSender:
             # Every new connection resolves and checks again.
             use_dns_cache=False,
             limit=self._concurrency,
-            limit_per_host=self._per_endpoint,
+            # No per-host limit: endpoints of many tenants can share a host
+            # (one SaaS receiver), and one dead endpoint there would queue
+            # them all. The claim bounds each endpoint instead.
+            limit_per_host=0,
         )
         self._http = aiohttp.ClientSession(
             connector=connector,
@@ -135,7 +138,6 @@ class WebhookSender:
         free = self._free()
         if free <= 0:
             return 0
-        busy = [e for e, n in self._in_flight.items() if n >= self._per_endpoint]
         now = datetime.now(UTC)
         try:
             async with self._db.transaction() as session:
@@ -144,24 +146,14 @@ class WebhookSender:
                     now=now,
                     limit=free,
                     per_endpoint=self._per_endpoint,
-                    busy=busy,
+                    in_flight=dict(self._in_flight),
                     lease=timedelta(seconds=self._timeout + 30),
                 )
-                planned = Counter(self._in_flight)
-                taken: list[ClaimedMessage] = []
-                extra: list[int] = []
-                for message in claimed:
-                    if planned[message.endpoint_id] >= self._per_endpoint:
-                        extra.append(message.message_id)
-                        continue
-                    planned[message.endpoint_id] += 1
-                    taken.append(message)
-                await store.release(session, message_ids=extra)
         except Exception:
             log.exception("claiming due webhook events failed; retrying")
             return 0
         # Sent once the leases are committed.
-        for message in taken:
+        for message in claimed:
             self._in_flight[message.endpoint_id] += 1
             self._start(message)
         return len(claimed)

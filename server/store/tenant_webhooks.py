@@ -444,17 +444,25 @@ class ClaimedMessage:
     secrets: list[str]
 
 
-# Per endpoint (LATERAL), its few due messages by the due-time index, so a
-# backlog at one endpoint costs the scan no more than `per_endpoint` rows
-# there, and the busiest endpoints are skipped altogether; then the
-# longest-waiting across endpoints.
+# Per endpoint (LATERAL), the few due messages it has room for, by the
+# due-time index, so a backlog at one endpoint costs the scan no more than
+# that many rows there; then round-robin across endpoints (every endpoint's
+# next message before any endpoint's one after), so that a tenant whose
+# endpoints keep failing fast cannot take every free slot. The candidates
+# are then locked, SKIP LOCKED, with their state checked again.
 _CLAIM = text(
     """
-    WITH picked AS (
-        SELECT due.id, due.next_attempt_at
+    WITH flying AS (
+        SELECT * FROM unnest(CAST(:flying_ids AS text[]), CAST(:flying_counts AS int[]))
+            AS f(endpoint_id, n)
+    ), candidates AS (
+        SELECT due.id
         FROM tenant_webhook_endpoints e
+        LEFT JOIN flying f ON f.endpoint_id = e.id
         CROSS JOIN LATERAL (
-            SELECT m.id, m.next_attempt_at FROM tenant_webhook_messages m
+            SELECT m.id, m.next_attempt_at,
+                   row_number() OVER (ORDER BY m.next_attempt_at, m.id) AS turn
+            FROM tenant_webhook_messages m
             WHERE m.endpoint_id = e.id AND m.state = 'pending' AND m.next_attempt_at <= :now
               AND (m.leased_until IS NULL OR m.leased_until < :now)
               AND (m.ordering_key IS NULL OR NOT EXISTS (
@@ -462,12 +470,15 @@ _CLAIM = text(
                     WHERE p.state = 'pending' AND p.endpoint_id = m.endpoint_id
                       AND p.ordering_key = m.ordering_key AND p.id < m.id))
             ORDER BY m.next_attempt_at, m.id
-            LIMIT :per_endpoint
-            FOR UPDATE OF m SKIP LOCKED
+            LIMIT GREATEST(:per_endpoint - COALESCE(f.n, 0), 0)
         ) due
-        WHERE e.disabled_at IS NULL AND e.id <> ALL(CAST(:busy AS text[]))
-        ORDER BY due.next_attempt_at, due.id
+        WHERE e.disabled_at IS NULL
+        ORDER BY due.turn + COALESCE(f.n, 0), due.next_attempt_at, due.id
         LIMIT :limit
+    ), picked AS (
+        SELECT m.id FROM tenant_webhook_messages m JOIN candidates c ON c.id = m.id
+        WHERE m.state = 'pending' AND (m.leased_until IS NULL OR m.leased_until < :now)
+        FOR UPDATE OF m SKIP LOCKED
     )
     UPDATE tenant_webhook_messages m SET leased_until = :lease
     FROM picked, tenant_webhook_endpoints e
@@ -484,20 +495,20 @@ async def claim_due(
     now: datetime,
     limit: int,
     per_endpoint: int,
-    busy: list[str],
+    in_flight: dict[str, int],
     lease: timedelta,
 ) -> list[ClaimedMessage]:
-    """Leases up to `limit` due messages, at most `per_endpoint` per
-    endpoint and none for `busy` endpoints, each only once the earlier
-    pending message with its ordering key is done. SKIP LOCKED keeps
-    several senders off each other's rows."""
+    """Leases up to `limit` due messages, each endpoint up to `per_endpoint`
+    counting the `in_flight` ones this sender already has there, each only
+    once the earlier pending message with its ordering key is done."""
     rows = await session.execute(
         _CLAIM,
         {
             "now": now,
             "limit": limit,
             "per_endpoint": per_endpoint,
-            "busy": busy,
+            "flying_ids": list(in_flight),
+            "flying_counts": list(in_flight.values()),
             "lease": now + lease,
         },
     )
@@ -522,13 +533,6 @@ async def claim_due(
             )
         )
     return sorted(claimed, key=lambda c: c.message_id)
-
-
-async def release(session: AsyncSession, *, message_ids: list[int]) -> None:
-    """Gives back leases that will not be used now."""
-    if message_ids:
-        m = tenant_webhook_messages
-        await session.execute(update(m).where(m.c.id.in_(message_ids)).values(leased_until=None))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from server.domain.ids import new_id
 from server.store import tenant_webhooks as hooks
@@ -55,7 +55,7 @@ def event(tenant_id: str, kind: str, key: str | None = None) -> hooks.NewEvent:
 
 
 async def claim(
-    db: Database, limit: int = 64, busy: list[str] | None = None
+    db: Database, limit: int = 64, in_flight: dict[str, int] | None = None
 ) -> list[hooks.ClaimedMessage]:
     async with db.transaction() as session:
         return await hooks.claim_due(
@@ -63,7 +63,7 @@ async def claim(
             now=datetime.now(UTC),
             limit=limit,
             per_endpoint=4,
-            busy=busy or [],
+            in_flight=in_flight or {},
             lease=LEASE,
         )
 
@@ -91,8 +91,10 @@ async def test_order_per_notification_and_bound_per_endpoint(db: Database) -> No
     # At most 4 at a time per endpoint, and the second "a" waits for the first.
     assert len(first) == 4
     assert sum(1 for m in first if '"k":"a"' in m.body) == 1
-    # A busy endpoint is not claimed from at all.
-    assert [m for m in await claim(db, busy=[endpoint]) if m.endpoint_id == endpoint] == []
+    # Its slots count what this sender already has in flight there.
+    assert [m for m in await claim(db, in_flight={endpoint: 4}) if m.endpoint_id == endpoint] == []
+    (one,) = [m for m in await claim(db, in_flight={endpoint: 3}) if m.endpoint_id == endpoint]
+    assert '"k":"a"' not in one.body
     a = next(m for m in first if '"k":"a"' in m.body)
     async with db.transaction() as session:
         now = datetime.now(UTC)
@@ -213,3 +215,18 @@ async def test_events_failing_every_attempt_in_a_row_disable_the_endpoint(db: Da
     async with db.transaction() as session:
         record_ = await hooks.get_endpoint(session, tenant_id=tenant_id, endpoint_id=endpoint)
     assert record_ is not None and record_.disabled_at is not None
+
+
+async def test_endpoints_take_turns_for_free_slots(db: Database) -> None:
+    tenant_id, (busy, other) = await tenant_with_endpoints(
+        db, [["delivery.sent"], ["delivery.failed"]]
+    )
+    async with db.transaction() as session:
+        # Earlier tests' messages out of the way: leased elsewhere.
+        await session.execute(
+            update(tenant_webhook_messages).values(leased_until=datetime.now(UTC) + LEASE)
+        )
+        await hooks.emit_events(session, [event(tenant_id, "delivery.sent") for _ in range(8)])
+        await hooks.emit_events(session, [event(tenant_id, "delivery.failed")])
+    claimed = [m.endpoint_id for m in await claim(db, limit=2) if m.tenant_id == tenant_id]
+    assert sorted(claimed) == sorted([busy, other])
