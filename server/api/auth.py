@@ -14,7 +14,7 @@ import grpc
 
 from server import metrics
 from server.api.access import SESSION_ONLY, needed_role, read_only
-from server.api.cookies import session_token
+from server.api.cookies import refuse_cross_origin, session_token
 from server.api.errors import abort
 from server.api.input_checks import refuse_control_characters
 from server.api.limits import (
@@ -232,6 +232,9 @@ class ApiInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if needs_caller:
                     caller = await self._identifier.identify(method, metadata)
                     token = _caller.set(caller)
+                else:
+                    # Signup, login and accepting start a session: no CSRF token yet.
+                    refuse_cross_origin(metadata)
                 if not streaming:
                     refuse_control_characters(request)
                 if caller is not None:

@@ -5,9 +5,11 @@ header)."""
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import grpc
 
+from server.domain.errors import ClarionError, ErrorKind
 from server.domain.sessions import NewSession
 
 SESSION_COOKIE = "clarion_session"
@@ -56,3 +58,20 @@ def client_address(metadata: Metadata) -> str:
         if key == "x-forwarded-for" and isinstance(value, str):
             forwarded = value
     return forwarded.rsplit(",", 1)[-1].strip() or "unknown"
+
+
+def refuse_cross_origin(metadata: Metadata) -> None:
+    """Refuses a browser request sent from another site's page (its Origin
+    header names another host than the one it was sent to): such a form
+    could log a victim in to the attacker's account. Scripts send no Origin."""
+    values = dict((k, v) for k, v in metadata if isinstance(v, str))
+    origin = values.get("origin")
+    if origin is None:
+        return
+    if urlsplit(origin).netloc != values.get("x-forwarded-host", ""):
+        raise ClarionError(
+            ErrorKind.PERMISSION_DENIED,
+            "CROSS_ORIGIN",
+            "this request came from another site's page (its Origin header); "
+            "sign up, log in and accept invitations from the portal itself",
+        )

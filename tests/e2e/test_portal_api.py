@@ -124,6 +124,25 @@ def test_signup_sets_an_httponly_strict_cookie_that_reads_and_changes_only_with_
         assert reason(backend.get("/portal/session")) == "SESSION_INVALID"
 
 
+def test_another_sites_page_cannot_log_a_browser_in(browsers: list[Browser]) -> None:
+    owner, victim = browsers[0], browsers[1]
+    email = owner.signup()["email"]
+    # A form on another site posting the attacker's credentials (login CSRF).
+    forged = victim.client.post(
+        "/portal/login",
+        json={"email": email, "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert forged.status_code == 403 and reason(forged) == "CROSS_ORIGIN", forged.text
+    assert "clarion_session" not in victim.client.cookies
+    # The portal's own page sends its own origin; scripts send none.
+    own = f"http://{victim.client.base_url.netloc.decode()}"
+    same = victim.client.post(
+        "/portal/login", json={"email": email, "password": PASSWORD}, headers={"Origin": own}
+    )
+    assert same.status_code == 200, same.text
+
+
 def test_wrong_password_and_unknown_email_get_the_same_answer_in_the_same_time(
     browsers: list[Browser],
 ) -> None:
