@@ -439,7 +439,7 @@ def test_template_page_diffs_previews_and_sends_a_test(
     expect(page.locator("#rollout-state")).not_to_contain_text("running")
 
 
-def test_alert_rule_and_webhook_forms(context: BrowserContext) -> None:
+def test_alert_rule_routing_and_webhook_forms(context: BrowserContext) -> None:
     page = context.new_page()
     signup_in_browser(page)
     page.goto("/portal/alerts")
@@ -452,6 +452,14 @@ def test_alert_rule_and_webhook_forms(context: BrowserContext) -> None:
     expect(page.locator("#rule-state")).to_have_text("ok")
     page.get_by_role("button", name="Disable rule").click()
     expect(page.locator("#rule-state")).to_have_text("disabled")
+
+    page.goto("/portal/routing")
+    page.get_by_label("Channels, in order").fill("sms, email")
+    page.get_by_label("Step timeout").fill("45s")
+    page.get_by_role("button", name="Save default routing").click()
+    expect(
+        page.get_by_text("Channels sms → email, success on delivered, step timeout 45s")
+    ).to_be_visible()
 
     # The API's refusal, with its reason, in place of the form's result.
     page.goto("/portal/webhooks")
