@@ -134,9 +134,11 @@ class Settings(ProviderSettings, BaseSettings):
     webhook_retry_schedule: list[float] = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
     # One attempt's whole HTTP exchange, connecting included.
     webhook_timeout_seconds: float = 10.0
-    # Requests in flight per endpoint, and in all, per webhooks process.
+    # Requests in flight per endpoint, and in all, per webhooks process. In
+    # all is above what one tenant's 20 endpoints can hold (80), so a tenant
+    # whose endpoints all hang still leaves slots for the others.
     webhook_endpoint_concurrency: int = 4
-    webhook_concurrency: int = 64
+    webhook_concurrency: int = 128
     # How often the webhooks process looks for due events when idle.
     webhook_poll_seconds: float = 0.25
     # An endpoint is disabled (with its reason) once this many events in a

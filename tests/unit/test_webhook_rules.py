@@ -9,6 +9,7 @@ from standardwebhooks import Webhook
 
 from server.domain.errors import ClarionError
 from server.domain.webhooks import (
+    MAX_ENDPOINTS,
     check_addresses,
     check_event_types,
     check_url,
@@ -18,6 +19,7 @@ from server.domain.webhooks import (
     refused_address,
     signature_header,
 )
+from server.settings import Settings
 
 # The specification's published vector (standard-webhooks/standard-webhooks,
 # libraries/python/tests/test_webhooks.py test_sign_function).
@@ -122,3 +124,8 @@ def test_the_schedule_gives_each_retry_its_delay_then_stops() -> None:
     assert next_attempt_delay(schedule, 1) == timedelta(seconds=5)
     assert next_attempt_delay(schedule, 2) == timedelta(seconds=300)
     assert next_attempt_delay(schedule, 3) is None
+
+
+def test_one_tenants_endpoints_cannot_hold_every_sender_slot() -> None:
+    settings = Settings()
+    assert settings.webhook_concurrency > MAX_ENDPOINTS * settings.webhook_endpoint_concurrency
