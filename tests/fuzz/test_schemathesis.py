@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
@@ -129,9 +130,18 @@ def test_no_operation_answers_5xx_or_off_its_schema(stack: Stack, api: httpx.Cli
     }
     # schemathesis may leave out the operation that serves the document it loaded.
     assert documented - {"GET " + DOCUMENT} <= {op.label for op in operations} <= documented
+    no_negative = []
     for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _fuzz(call_and_check, operation.as_strategy(generation_mode=mode))
+        _fuzz(call_and_check, operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+        try:
+            _fuzz(call_and_check, operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        except Unsatisfiable:
+            # Only a string path parameter: every value schemathesis makes to
+            # break its schema is one a URL path cannot carry, so it filters
+            # them all out (seen for GET /api/v1/alert-rules/{rule_id}).
+            no_negative.append(operation.label)
+    if no_negative:
+        print("no schema-breaking input exists for:", ", ".join(no_negative))
     print(f"schemathesis ran {findings.cases} cases over {len(operations)} operations")
     assert findings.cases >= len(operations) * 2
     tolerated = set(findings.failures) & set(TOLERATED)
