@@ -431,6 +431,19 @@ def test_template_page_diffs_previews_and_sends_a_test(
     page.get_by_role("link", name=re.compile("^ntf_")).click()
     expect(page.locator("#status")).to_have_text("delivered", timeout=30_000)
 
+    # The sandbox plays Meta and approves WhatsApp content within seconds.
+    whatsapp = {"body": "Order {{n}} shipped", "language": "en_US"}
+    wa = {"template_id": "wa_shipped", "channels": {"whatsapp": whatsapp}}
+    assert api.post("/api/v1/templates", headers=headers, json=wa).status_code == 200
+    approved = page.get_by_role("row", name=re.compile("^wa_shipped")).get_by_text("approved")
+
+    def shows_approved() -> bool:
+        page.goto("/portal/templates")
+        expect(page.get_by_role("row", name=re.compile("^wa_shipped"))).to_be_visible()
+        return approved.count() == 1
+
+    wait_for(shows_approved, timeout=30, interval=1)
+
     page.goto("/portal/templates/receipt")
     page.get_by_label("Percent of recipients").fill("25")
     page.get_by_role("button", name="Start rollout").click()
