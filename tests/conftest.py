@@ -6,6 +6,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,12 +35,16 @@ TEST_SETTINGS = {
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh database on DATABASE_URL's server (CI's PostgreSQL 15), or on
-    an embedded server; dropped afterwards."""
-    server_url = os.environ.get("DATABASE_URL") or start_embedded_postgres(
+def database_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """DATABASE_URL's server (CI's PostgreSQL 15), or an embedded one."""
+    return os.environ.get("DATABASE_URL") or start_embedded_postgres(
         tmp_path_factory.mktemp("postgres")
     )
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on that server, dropped afterwards."""
     name = f"clarion_test_{uuid.uuid4().hex[:12]}"
     admin = make_url(server_url).set(drivername="postgresql")
     admin_dsn = admin.render_as_string(hide_password=False)
@@ -48,6 +53,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield admin.set(database=name).render_as_string(hide_password=False)
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server: str) -> Iterator[str]:
+    """The session platform's database."""
+    with fresh_database(database_server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -15,16 +15,20 @@ from server.store import tenant_webhooks as hooks
 from server.store import tenants
 from server.store.db import Database, create_engine, migrate
 from server.store.tables import tenant_webhook_messages
+from tests.conftest import fresh_database
 
 LEASE = timedelta(seconds=30)
 
 
 @pytest.fixture(scope="module")
-async def db(database_url: str) -> AsyncIterator[Database]:
-    migrate(database_url)
-    database = Database(create_engine(database_url, pool_size=2))
-    yield database
-    await database.close()
+async def db(database_server: str) -> AsyncIterator[Database]:
+    # A database of its own: the session platform's webhook sender would
+    # otherwise lease these messages between the claims a test makes.
+    with fresh_database(database_server) as url:
+        migrate(url)
+        database = Database(create_engine(url, pool_size=2))
+        yield database
+        await database.close()
 
 
 async def tenant_with_endpoints(db: Database, types: list[list[str]]) -> tuple[str, list[str]]:
