@@ -65,6 +65,7 @@ lint: setup
 bench: setup
 	$(PY) -m bench.send_latency $(BENCH_ARGS)
 	$(PY) -m bench.channel_latency
+	$(PY) -m bench.cpu_per_send
 	$(PY) -m bench.isolation
 	$(PY) -m bench.csv_parse
 	$(PY) -m bench.signup_flood
@@ -80,6 +81,12 @@ bench-isolation: setup
 .PHONY: bench-webhooks
 bench-webhooks: setup
 	$(PY) -m bench.webhooks $(BENCH_ARGS)
+
+# CPU per single SMS by process, and the raw Temporal ceiling (a workflow
+# with one local activity and one signal) on the same server.
+.PHONY: bench-cpu
+bench-cpu: setup
+	$(PY) -m bench.cpu_per_send $(BENCH_ARGS)
 
 # CSV parse CPU, 50 MB in 4 KiB against 1 MiB chunks; no platform needed.
 bench-csv: setup

@@ -18,7 +18,6 @@ Prints, each beside a ceiling measured in the same run:
 import argparse
 import os
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,8 +26,9 @@ from pathlib import Path
 
 import httpx
 
+from bench.platform import fresh_stack
 from bench.send_latency import percentile, wait_delivered
-from runner.stack import Ports, Stack
+from runner.stack import Stack
 
 RECIPIENT = {"sms": "phone", "email": "email", "slack": "slack_user_id", "voice": "phone"}
 
@@ -100,13 +100,8 @@ def main() -> None:
         "--probe-rate", type=float, default=10.0, help="the other tenant's single sends per second"
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(data_dir=Path(tmp), ports=Ports.free(), headless=True)
-        stack.start()
-        try:
-            run(stack, args)
-        finally:
-            stack.stop()
+    with fresh_stack() as stack:
+        run(stack, args)
 
 
 def run(stack: Stack, args: argparse.Namespace) -> None:

@@ -9,15 +9,14 @@ delay (0.2 s): a receipt cannot arrive sooner.
 """
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.platform import fresh_stack
 from bench.send_latency import percentile, wait_delivered
-from runner.stack import Ports, Stack
+from runner.stack import Stack
 
 CALLBACK_DELAY_MS = 200.0
 
@@ -53,13 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--per-channel", type=int, default=50)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(data_dir=Path(tmp), ports=Ports.free(), headless=True)
-        stack.start()
-        try:
-            run(stack, args.per_channel)
-        finally:
-            stack.stop()
+    with fresh_stack() as stack:
+        run(stack, args.per_channel)
 
 
 def run(stack: Stack, per_channel: int) -> None:

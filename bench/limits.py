@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import insert, text
 
 from bench.send_latency import percentile
-from runner.stack import start_embedded_postgres
+from runner.stack import start_embedded_postgres, stop_embedded_postgres
 from server.domain.limits import Charge, LimitName
 from server.services.limits import Limiter
 from server.settings import Settings
@@ -104,9 +104,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        url = start_embedded_postgres(Path(tmp) / "postgres")
-        migrate(url)
-        asyncio.run(measure(url, args.calls))
+        try:
+            url = start_embedded_postgres(Path(tmp) / "postgres")
+            migrate(url)
+            asyncio.run(measure(url, args.calls))
+        finally:
+            stop_embedded_postgres(Path(tmp) / "postgres")
 
 
 if __name__ == "__main__":

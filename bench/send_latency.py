@@ -10,14 +10,13 @@ gRPC server but writes nothing and starts no workflow.
 import argparse
 import signal
 import statistics
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 
-from runner.stack import Ports, Stack
+from bench.platform import fresh_stack
+from runner.stack import Stack
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -34,15 +33,10 @@ def timed(
 
 
 def run(sends: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(data_dir=Path(tmp), ports=Ports.free(), headless=True)
-        started = time.monotonic()
-        stack.start()
+    started = time.monotonic()
+    with fresh_stack() as stack:
         print(f"platform started in {time.monotonic() - started:.1f} s")
-        try:
-            measure(stack, sends)
-        finally:
-            stack.stop()
+        measure(stack, sends)
 
 
 def wait_delivered(api: httpx.Client, headers: dict[str, str], ids: list[str]) -> list[float]:

@@ -11,17 +11,15 @@ accept p50/p99 in both phases, their ratio, and what the signups got."""
 
 import argparse
 import secrets
-import tempfile
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 
+from bench.platform import fresh_stack
 from bench.send_latency import percentile, timed
-from runner.stack import Ports, Stack
 
 TARGET_P99_MS = 100.0
 ADDRESSES = [f"127.1.0.{i}" for i in range(1, 51)]
@@ -106,33 +104,27 @@ def main() -> None:
         "taken: an email that has an account; weak: passwords zxcvbn refuses",
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(data_dir=Path(tmp), ports=Ports.free(), headless=True)
-        stack.start()
-        try:
-            with httpx.Client(base_url=stack.api_url, timeout=30) as api:
-                key = api.post(
-                    "/portal/signup",
-                    json={"name": "B", "email": "b@bench.example", "password": "benchmark pass"},
-                ).json()["api_key"]
-                probe(api, key, 3, args.probe_rate)  # warm up
-                quiet = summary("quiet", probe(api, key, args.seconds, args.probe_rate))
-                outcomes: Counter[str] = Counter()
-                flooding = threading.Thread(
-                    target=flood, args=(stack.api_url, args.seconds, args.rate, args.kind, outcomes)
-                )
-                flooding.start()
-                during = probe(api, key, args.seconds, args.probe_rate)
-                flooding.join()
-                loud = summary(f"{args.rate:g} {args.kind} signups/s", during)
-                print(f"{'signups answered':>26}: {dict(sorted(outcomes.items()))}")
-                verdict = "meets" if loud <= TARGET_P99_MS else "misses"
-                print(
-                    f"{'p99 during / quiet':>26}: {loud / quiet:.2f}x; {loud:.1f} ms "
-                    f"{verdict} the target of <= {TARGET_P99_MS:g} ms"
-                )
-        finally:
-            stack.stop()
+    with fresh_stack() as stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
+        key = api.post(
+            "/portal/signup",
+            json={"name": "B", "email": "b@bench.example", "password": "benchmark pass"},
+        ).json()["api_key"]
+        probe(api, key, 3, args.probe_rate)  # warm up
+        quiet = summary("quiet", probe(api, key, args.seconds, args.probe_rate))
+        outcomes: Counter[str] = Counter()
+        flooding = threading.Thread(
+            target=flood, args=(stack.api_url, args.seconds, args.rate, args.kind, outcomes)
+        )
+        flooding.start()
+        during = probe(api, key, args.seconds, args.probe_rate)
+        flooding.join()
+        loud = summary(f"{args.rate:g} {args.kind} signups/s", during)
+        print(f"{'signups answered':>26}: {dict(sorted(outcomes.items()))}")
+        verdict = "meets" if loud <= TARGET_P99_MS else "misses"
+        print(
+            f"{'p99 during / quiet':>26}: {loud / quiet:.2f}x; {loud:.1f} ms "
+            f"{verdict} the target of <= {TARGET_P99_MS:g} ms"
+        )
 
 
 if __name__ == "__main__":

