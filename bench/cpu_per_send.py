@@ -13,6 +13,7 @@ import httpx
 from bench.bulk import cpu_seconds
 from bench.ceiling import ceiling
 from bench.platform import BenchTenant, fresh_stack, new_tenant, sms_burst, wait_delivered
+from bench.webhooks import EVENT_TYPES, EVENTS_PER_SEND, Receivers
 from runner.stack import Stack
 
 
@@ -26,14 +27,32 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=600)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--raw-workflows", type=int, default=1000)
+    parser.add_argument(
+        "--webhooks", type=int, default=0, help="endpoints the tenant registers (all events)"
+    )
     args = parser.parse_args()
-    with fresh_stack() as stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
+    receivers = Receivers(args.webhooks) if args.webhooks else None
+    overrides = {"CLARION_ALLOW_PRIVATE_WEBHOOKS": "true"} if receivers else {}
+    with (
+        fresh_stack(overrides) as stack,
+        httpx.Client(base_url=stack.api_url, timeout=30) as api,
+    ):
         burst(stack, new_tenant(api), 50, args.clients)  # warm-up, unmeasured
         tenant = new_tenant(api)
+        for url in receivers.urls if receivers else []:
+            created = api.post(
+                "/api/v1/webhooks",
+                headers=tenant.headers,
+                json={"url": url, "event_types": EVENT_TYPES},
+            )
+            assert created.status_code == 200, created.text
         time.sleep(2)
         roots = {c.process.pid: c.spec.name for c in stack.children}
         before, started = cpu_seconds(roots), time.monotonic()
         burst(stack, tenant, args.sends, args.clients)
+        if receivers:
+            receivers.wait_for(args.sends * EVENTS_PER_SEND * args.webhooks, timeout=120)
+            receivers.stop()
         after, elapsed = cpu_seconds(roots), time.monotonic() - started
         address = f"127.0.0.1:{stack.ports.temporal}"
         raw_before = cpu_seconds(roots)["temporal"]

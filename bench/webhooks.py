@@ -31,8 +31,8 @@ EVENTS_PER_SEND = 3
 EVENT_TYPES = ["delivery.queued", "delivery.sent", "delivery.delivered", "delivery.failed"]
 
 
-def _serve(count: "Synchronized[int]", ports: "Queue[int]") -> None:
-    """The receivers' process: ENDPOINTS HTTP servers answering 200."""
+def _serve(count: "Synchronized[int]", ports: "Queue[int]", servers: int) -> None:
+    """The receivers' process: HTTP servers answering 200."""
     os.nice(19)
 
     class Handler(BaseHTTPRequestHandler):
@@ -49,8 +49,7 @@ def _serve(count: "Synchronized[int]", ports: "Queue[int]") -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(ENDPOINTS)]
-    for server in servers:
+    for server in [ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(servers)]:
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         ports.put(server.server_address[1])
@@ -58,20 +57,22 @@ def _serve(count: "Synchronized[int]", ports: "Queue[int]") -> None:
 
 
 class Receivers:
-    """ENDPOINTS local HTTP servers that count what they receive. They stand
+    """Local HTTP servers that count what they receive. They stand
     for the tenant's own servers, which run elsewhere in production, so they
     run in a child process at the lowest CPU priority: in this process they
     would share the GIL with the sending threads and inflate the accept
     latency measured, and at full weight they would take the platform's
     CPU for work that is not Clarion's."""
 
-    def __init__(self) -> None:
+    def __init__(self, servers: int = ENDPOINTS) -> None:
         context = multiprocessing.get_context("spawn")
         self._count = context.Value("q", 0)
         ports = context.Queue()
-        self._process = context.Process(target=_serve, args=(self._count, ports), daemon=True)
+        self._process = context.Process(
+            target=_serve, args=(self._count, ports, servers), daemon=True
+        )
         self._process.start()
-        self._ports = [ports.get(timeout=30) for _ in range(ENDPOINTS)]
+        self._ports = [ports.get(timeout=30) for _ in range(servers)]
 
     @property
     def count(self) -> int:
