@@ -15,7 +15,7 @@ from server.store import notifications as store
 from server.store import templates as template_store
 from server.store.alerts import CountedMove
 from server.store.notifications import MoveResult, StatusMove
-from server.store.tenant_webhooks import DeliveryChange, emit_delivery_changes
+from server.store.tenant_webhooks import DeliveryChange, DeliveryDetails, emit_delivery_changes
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,13 @@ async def move_deliveries(
     await emit_delivery_changes(
         session,
         [
-            DeliveryChange(r.tenant_id, r.move.delivery_id, r.move.status, r.move.reason)
+            DeliveryChange(
+                r.tenant_id,
+                r.move.delivery_id,
+                r.move.status,
+                r.move.reason,
+                DeliveryDetails(r.notification_id, r.channel, r.provider, r.bulk_id, r.row_index),
+            )
             for r in results
             if r.moved
         ],
@@ -45,9 +51,11 @@ async def move_deliveries(
     for r in results:
         if r.moved:
             reached = metrics.DELIVERIES.labels(
-                r.channel, metrics.provider_label(r.provider), r.move.status.value,
+                r.channel,
+                metrics.provider_label(r.provider),
+                r.move.status.value,
                 metrics.tenant_label(r.tenant_id),
-            )  # fmt: skip
+            )
             metrics.count_on_commit(session, reached)
     templates = {
         (r.tenant_id, r.template_id)

@@ -13,7 +13,7 @@ from server.domain.routing import StepOutcome, StepState, roll_up_routed
 from server.domain.status import DeliveryStatus, can_move, roll_up
 from server.store.routing import NewRoutingStep, insert_steps
 from server.store.tables import deliveries, delivery_events, notifications, routing_steps
-from server.store.tenant_webhooks import DeliveryChange, emit_delivery_changes
+from server.store.tenant_webhooks import DeliveryChange, DeliveryDetails, emit_delivery_changes
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,13 @@ async def insert_notifications(
     await emit_delivery_changes(
         session,
         [
-            DeliveryChange(n.tenant_id, d.delivery_id, DeliveryStatus.QUEUED, "accepted")
+            DeliveryChange(
+                n.tenant_id,
+                d.delivery_id,
+                DeliveryStatus.QUEUED,
+                "accepted",
+                DeliveryDetails(n.notification_id, d.channel, None, n.bulk_id, n.row_index),
+            )
             for n in rows
             for d in n.deliveries
         ],
@@ -490,6 +496,8 @@ class MoveResult:
     channel: str
     # The provider of the delivery's latest attempt; None before any call.
     provider: str | None
+    # The 0-based row of a bulk's delivery; None for single sends.
+    row_index: int | None = None
 
 
 async def lock_notifications(session: AsyncSession, *, delivery_ids: list[str]) -> None:
@@ -530,6 +538,7 @@ async def advance_deliveries(
             notifications.c.tenant_id,
             notifications.c.template_id,
             notifications.c.bulk_id,
+            notifications.c.row_index,
         )
         .join(notifications, notifications.c.id == deliveries.c.notification_id)
         .where(deliveries.c.id.in_(ids))
@@ -581,6 +590,7 @@ async def advance_deliveries(
             bulk_id=known[move.delivery_id].bulk_id,
             channel=known[move.delivery_id].channel,
             provider=known[move.delivery_id].attempt_provider,
+            row_index=known[move.delivery_id].row_index,
         )
         for move, moved in moved_flags
     ]

@@ -61,14 +61,26 @@ class NewEvent:
 
 
 @dataclass(frozen=True)
+class DeliveryDetails:
+    """What a delivery event says besides the status."""
+
+    notification_id: str
+    channel: str
+    provider: str | None
+    bulk_id: str | None
+    row_index: int | None
+
+
+@dataclass(frozen=True)
 class DeliveryChange:
-    """A delivery that moved to `status`; the rest of its event is read
-    only when its tenant has a subscribed endpoint."""
+    """A delivery that moved to `status`. Without `details`, the rest of its
+    event is read, and only when its tenant has a subscribed endpoint."""
 
     tenant_id: str
     delivery_id: str
     status: str
     reason: str
+    details: DeliveryDetails | None = None
 
 
 Subscriptions = dict[str, list[tuple[str, frozenset[str]]]]
@@ -137,13 +149,45 @@ async def emit_delivery_changes(
     session: AsyncSession, changes: Sequence[DeliveryChange], *, now: datetime
 ) -> None:
     """delivery.<status> events for these moves, in order per notification.
-    Reads the deliveries' channel and provider only for subscribed tenants."""
+    Reads what changes without details lack, and only for subscribed tenants."""
     if not changes:
         return
     subs = await subscriptions(session, tenant_ids={c.tenant_id for c in changes})
     wanted = [c for c in changes if _wanted(subs, c.tenant_id, delivery_event(c.status))]
     if not wanted:
         return
+    known = await _details(session, {c.delivery_id for c in wanted if c.details is None})
+    events = []
+    for change in wanted:
+        details = change.details or known.get(change.delivery_id)
+        if details is None:
+            continue
+        data: dict[str, Any] = {
+            "notification_id": details.notification_id,
+            "delivery_id": change.delivery_id,
+            "channel": details.channel,
+            "status": change.status,
+            "reason": change.reason,
+            "provider": details.provider or "",
+        }
+        if details.bulk_id:
+            data["bulk_id"] = details.bulk_id
+            data["row_index"] = details.row_index
+        events.append(
+            NewEvent(
+                tenant_id=change.tenant_id,
+                type=delivery_event(change.status),
+                data=data,
+                occurred_at=now,
+                ordering_key=details.notification_id,
+            )
+        )
+    await _queue(session, events, subs)
+
+
+async def _details(session: AsyncSession, delivery_ids: set[str]) -> dict[str, DeliveryDetails]:
+    if not delivery_ids:
+        return {}
     rows = await session.execute(
         select(
             deliveries.c.id,
@@ -154,35 +198,14 @@ async def emit_delivery_changes(
             notifications.c.row_index,
         )
         .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .where(deliveries.c.id.in_(sorted({c.delivery_id for c in wanted})))
+        .where(deliveries.c.id.in_(sorted(delivery_ids)))
     )
-    known = {row.id: row for row in rows}
-    events = []
-    for change in wanted:
-        row = known.get(change.delivery_id)
-        if row is None:
-            continue
-        data: dict[str, Any] = {
-            "notification_id": row.notification_id,
-            "delivery_id": row.id,
-            "channel": row.channel,
-            "status": change.status,
-            "reason": change.reason,
-            "provider": row.attempt_provider or "",
-        }
-        if row.bulk_id:
-            data["bulk_id"] = row.bulk_id
-            data["row_index"] = row.row_index
-        events.append(
-            NewEvent(
-                tenant_id=change.tenant_id,
-                type=delivery_event(change.status),
-                data=data,
-                occurred_at=now,
-                ordering_key=row.notification_id,
-            )
+    return {
+        row.id: DeliveryDetails(
+            row.notification_id, row.channel, row.attempt_provider, row.bulk_id, row.row_index
         )
-    await _queue(session, events, subs)
+        for row in rows
+    }
 
 
 # Endpoints.
