@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.stack import BACKGROUND_NICENESS, Ports, Stack, StackError
+from runner.stack import BACKGROUND_NICENESS, LOWEST_NICENESS, Ports, Stack, StackError
 
 
 def test_taken_port_fails_at_once_naming_it(tmp_path: Path) -> None:
@@ -30,9 +30,11 @@ def test_background_work_yields_the_cpu_to_requests(stack: Stack) -> None:
         return int(stat[stat.rindex(")") + 2 :].split()[16])
 
     by_name = {child.name: niceness(child.process.pid) for child in stack.children}
-    background = ("worker", "sandbox", "api-bulk", "callbacks", "envoy-webhooks", "webhooks")
+    background = ("worker", "sandbox", "api-bulk", "callbacks", "envoy-webhooks")
     assert {by_name[name] for name in background} == {BACKGROUND_NICENESS}
     assert BACKGROUND_NICENESS > 0
+    # Tenants' webhooks yield even to deliveries.
+    assert by_name["webhooks"] == LOWEST_NICENESS > BACKGROUND_NICENESS
     assert by_name["api"] == by_name["envoy"] == by_name["temporal"] == 0
 
 
