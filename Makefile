@@ -62,13 +62,20 @@ lint: setup
 	.venv/bin/mypy
 	node_modules/.bin/buf lint generated/clarion.binpb --path clarion
 
-bench: setup
-	$(PY) -m bench.send_latency $(BENCH_ARGS)
-	$(PY) -m bench.channel_latency
-	$(PY) -m bench.cpu_per_send
-	$(PY) -m bench.isolation
-	$(PY) -m bench.csv_parse
-	$(PY) -m bench.signup_flood
+# Every performance figure beside its ceiling, measured in the same run on a
+# fresh platform: one table, and bench/results.json (docs/performance.md).
+bench: setup bench-tools
+	$(PY) -m bench.suite $(BENCH_ARGS)
+
+# The same scenarios with smaller sizes, in a few minutes.
+.PHONY: bench-quick
+bench-quick: setup bench-tools
+	$(PY) -m bench.suite --quick $(BENCH_ARGS)
+
+# wrk drives HTTP load in C: a Python client would be the bottleneck here.
+.PHONY: bench-tools
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 
 # One tenant bursts, another sends OTPs, a third runs a 10,000-row bulk: the
 # OTP tenant's latency and the burst's throughput against it alone.

@@ -86,6 +86,30 @@ async def measure(address: str, workflows: int, concurrency: int) -> float:
     return workflows / (time.monotonic() - started)
 
 
+async def _start_rate(address: str, starts: int, concurrency: int) -> float:
+    client = await Client.connect(address)
+    run = uuid.uuid4().hex[:8]
+    numbers = iter(range(starts))
+
+    async def one() -> None:
+        for i in numbers:
+            # No worker polls this queue: only the start is measured.
+            await client.start_workflow(
+                RawWorkflow.run, id=f"start-{run}-{i}", task_queue=f"{TASK_QUEUE}-starts-only"
+            )
+
+    started = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(concurrency)))
+    return starts / (time.monotonic() - started)
+
+
+def start_rate(address: str, starts: int = 2000, concurrency: int = 16) -> float:
+    """Raw `start_workflow` calls per second from `concurrency` tasks: what
+    the accept path would be held to if it started each workflow itself."""
+    asyncio.run(_start_rate(address, min(100, starts), concurrency))
+    return asyncio.run(_start_rate(address, starts, concurrency))
+
+
 def ceiling(address: str, workflows: int = 2000, concurrency: int = 16) -> float:
     """Starts the worker process, warms up, then measures."""
     context = multiprocessing.get_context("spawn")

@@ -187,7 +187,15 @@ async def where_the_time_went(stack: Stack, created: dict[str, datetime]) -> lis
     return lines
 
 
-def run(stack: Stack, args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class Isolation:
+    b_delivered_p99_s: float
+    b_accept_p99_ms: float
+    # A's delivered throughput in the mix over A's alone.
+    a_mix_over_alone: float
+
+
+def run(stack: Stack, args: argparse.Namespace) -> Isolation:
     url = stack.api_url
     with httpx.Client(base_url=url, timeout=60) as api:
         a, b, c = (signup(api, name) for name in ("tenant-a", "tenant-b", "tenant-c"))
@@ -295,9 +303,14 @@ def run(stack: Stack, args: argparse.Namespace) -> None:
     steps = asyncio.run(where_the_time_went(stack, b_created))
     for latency, line in zip(b_lat, steps, strict=True):
         print(f"  delivered {s([latency], 0.5):>8}: {line}")
+    return Isolation(
+        percentile(b_lat, 0.99) if b_lat else 1e9,
+        percentile(b_out.accept_ms, 0.99) if b_out.accept_ms else 1e9,
+        ratio,
+    )
 
 
-def main() -> None:
+def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--burst-seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=16)
@@ -306,9 +319,12 @@ def main() -> None:
         "--otp-after", type=float, default=20.0, help="B keeps sending this long after the burst"
     )
     parser.add_argument("--bulk-rows", type=int, default=10_000)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
     with fresh_stack() as stack:
-        run(stack, args)
+        run(stack, options())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -18,11 +19,15 @@ from runner.stack import Ports, Stack, stop_embedded_postgres
 
 
 @contextmanager
-def fresh_stack(overrides: dict[str, str] | None = None) -> Iterator[Stack]:
+def fresh_stack(overrides: dict[str, str] | None = None, replicas: int = 1) -> Iterator[Stack]:
     """The platform on its own data folder and free ports."""
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(
-            data_dir=Path(tmp), ports=Ports.free(), overrides=overrides or {}, headless=True
+            data_dir=Path(tmp),
+            ports=Ports.free(),
+            overrides=overrides or {},
+            headless=True,
+            replicas=replicas,
         )
         try:
             stack.start()
@@ -50,13 +55,18 @@ def new_tenant(api: httpx.Client) -> BenchTenant:
     return BenchTenant(body["tenant_id"], {"X-API-Key": body["api_key"]})
 
 
+def libpq_dsn(stack: Stack) -> str:
+    """The stack's database for psycopg (its DATABASE_URL names the driver)."""
+    assert stack.database_url
+    dsn = make_url(stack.database_url).set(drivername="postgresql")
+    return dsn.render_as_string(hide_password=False)
+
+
 def delivered_count(stack: Stack, tenant_id: str) -> int:
     """The tenant's notifications that reached delivered, read from
     PostgreSQL: polling the list API for it would spend the API server's CPU
     that the benchmark measures."""
-    assert stack.database_url
-    dsn = make_url(stack.database_url).set(drivername="postgresql")
-    with psycopg.connect(dsn.render_as_string(hide_password=False)) as conn:
+    with psycopg.connect(libpq_dsn(stack)) as conn:
         row = conn.execute(
             "SELECT count(*) FROM notifications WHERE tenant_id = %s AND status = 'delivered'",
             (tenant_id,),
@@ -64,9 +74,34 @@ def delivered_count(stack: Stack, tenant_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def sms_burst(stack: Stack, tenant: BenchTenant, sends: int, clients: int) -> list[float]:
+def bulk_counts(stack: Stack, bulk_id: str) -> dict[str, int]:
+    """How many of the bulk's notifications are in each status, from PostgreSQL."""
+    with psycopg.connect(libpq_dsn(stack)) as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM notifications WHERE bulk_id = %s GROUP BY status",
+            (bulk_id,),
+        ).fetchall()
+    return {status: int(n) for status, n in rows}
+
+
+def delivery_seconds(stack: Stack, tenant_id: str) -> list[float]:
+    """Created -> delivered, in seconds, of each of the tenant's delivered
+    notifications (the server's own timestamps)."""
+    with psycopg.connect(libpq_dsn(stack)) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM updated_at - created_at) FROM notifications"
+            " WHERE tenant_id = %s AND status = 'delivered'",
+            (tenant_id,),
+        ).fetchall()
+    return [float(r[0]) for r in rows]
+
+
+def sms_burst(
+    stack: Stack, tenant: BenchTenant, sends: int, clients: int, tag: str = "bench"
+) -> list[float]:
     """`sends` single SMS through Envoy from `clients` threads, each on one
-    keep-alive connection; the accept latency of each, in ms."""
+    keep-alive connection, with bodies "`tag` <i>"; the accept latency of
+    each, in ms."""
     local = threading.local()
 
     def send(i: int) -> float:
@@ -79,7 +114,7 @@ def sms_burst(stack: Stack, tenant: BenchTenant, sends: int, clients: int) -> li
             headers=tenant.headers,
             json={
                 "recipient": {"phone": f"+1415558{i % 10_000:04d}"},
-                "notification": {"channels": ["sms"], "body": f"bench {i}"},
+                "notification": {"channels": ["sms"], "body": f"{tag} {i}"},
             },
         )
         assert response.status_code == 200, response.text
@@ -98,3 +133,19 @@ def wait_delivered(stack: Stack, tenant: BenchTenant, count: int, timeout: float
             break
         time.sleep(0.5)
     return done
+
+
+def quiesce(stack: Stack, since: datetime, timeout: float = 600) -> None:
+    """Waits until every notification accepted since `since` is final, so
+    that one scenario's backlog does not slow the next one down."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(libpq_dsn(stack), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM notifications"
+                " WHERE created_at >= %s AND status IN ('queued', 'sent')",
+                (since,),
+            ).fetchone()
+            if not row or row[0] == 0:
+                return
+            time.sleep(1)
