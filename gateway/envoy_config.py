@@ -313,9 +313,10 @@ def _openapi_route(document: Path) -> dict[str, Any]:
     }
 
 
-def _cluster(name: str, port: int, http2: bool = True) -> dict[str, Any]:
+def _cluster(name: str, port: int | list[int], http2: bool = True) -> dict[str, Any]:
     """An upstream process: an API server in HTTP/2 (gRPC), or the callbacks
-    receiver in HTTP/1.1."""
+    receiver in HTTP/1.1; several ports are replicas, taken in turn."""
+    ports = port if isinstance(port, list) else [port]
     protocol: dict[str, Any] = (
         {"http2_protocol_options": {}} if http2 else {"http_protocol_options": {}}
     )
@@ -351,10 +352,11 @@ def _cluster(name: str, port: int, http2: bool = True) -> dict[str, Any]:
                         {
                             "endpoint": {
                                 "address": {
-                                    "socket_address": {"address": "127.0.0.1", "port_value": port}
+                                    "socket_address": {"address": "127.0.0.1", "port_value": p}
                                 }
                             }
                         }
+                        for p in ports
                     ]
                 }
             ],
@@ -393,15 +395,15 @@ def api_gateway_config(
     *,
     listen_port: int,
     admin_port: int,
-    grpc_port: int,
+    grpc_port: int | list[int],
     bulk_port: int,
     descriptor: Path,
     otlp_endpoint: str = "",
 ) -> dict[str, Any]:
     """The tenant API's Envoy: JSON transcoded to the gRPC API server on
-    `grpc_port`, except bulk sends and uploads, which go to the same server in
-    its own process on `bulk_port`. With `otlp_endpoint`, each request is
-    traced (docs/operations.md)."""
+    `grpc_port` (replicas on several, in turn), except bulk sends and
+    uploads, which go to the same server in its own process on `bulk_port`.
+    With `otlp_endpoint`, each request is traced (docs/operations.md)."""
     routes: list[dict[str, Any]] = [
         # The portal's pages and files, before any route that sends /portal/ to the API.
         *portal_routes.routes(disabled_filters=[TRANSCODER]),

@@ -64,15 +64,7 @@ class Ports:
     @classmethod
     def free(cls) -> "Ports":
         """Ports the OS reports free now, for tests that run beside `make run`."""
-        sockets = []
-        for _ in range(len(fields(cls))):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        numbers = [s.getsockname()[1] for s in sockets]
-        for sock in sockets:
-            sock.close()
-        return cls(*numbers)
+        return cls(*free_ports(len(fields(cls))))
 
     def named(self) -> dict[str, int]:
         return {
@@ -112,6 +104,17 @@ def check_ports_free(ports: Ports) -> None:
                 ) from None
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports the OS reports free now."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    numbers = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return numbers
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
@@ -134,6 +137,9 @@ class Stack:
     overrides: dict[str, str] = field(default_factory=dict)
     database_url: str | None = None
     headless: bool = False
+    # Tenant API servers and workers of each kind: more than one shows how
+    # the platform scales out (bench.scale_out); extras get free ports.
+    replicas: int = 1
     # Restarts children that die; tests shrink its backoff and crash-loop limits.
     supervisor: Supervisor = field(default_factory=Supervisor)
 
@@ -311,21 +317,45 @@ class Stack:
             niceness=BACKGROUND_NICENESS,
             ready=lambda _: _port_open(p.callbacks),
         )
+        api_ports = [p.grpc]
+        for n in range(2, self.replicas + 1):
+            grpc_port, metrics_port = free_ports(2)
+            api_ports.append(grpc_port)
+            self._spawn(
+                f"api-{n}",
+                [sys.executable, "-m", "server"],
+                env={
+                    "CLARION_GRPC_PORT": str(grpc_port),
+                    "CLARION_API_METRICS_PORT": str(metrics_port),
+                },
+                ready=lambda _, port=grpc_port: _port_open(port),  # type: ignore[misc]
+            )
+            self._wait(f"api-{n}")
         self._wait("api")
         self._wait("api-bulk")
         self._wait("callbacks")
         on_progress("starting the worker")
-        # Deliveries queue and retry anyway; requests have someone waiting.
-        # When the box is busy (a bulk send), the worker yields the CPU first.
-        self._spawn(
-            "worker",
-            [sys.executable, "-m", "workflows.worker"],
-            niceness=BACKGROUND_NICENESS,
-            ready=lambda worker: "worker polling" in worker.output_since_start(),
-            # On SIGTERM it lets in-flight provider calls finish first.
-            stop_timeout=MAX_DRAIN_SECONDS + 5,
-        )
-        self._wait("worker")
+        for n in range(1, self.replicas + 1):
+            name, env = "worker", {}
+            if n > 1:
+                metrics_port, sdk_port = free_ports(2)
+                name = f"worker-{n}"
+                env = {
+                    "CLARION_WORKER_METRICS_PORT": str(metrics_port),
+                    "CLARION_WORKER_SDK_METRICS_PORT": str(sdk_port),
+                }
+            # Deliveries queue and retry anyway; requests have someone waiting.
+            # When the box is busy (a bulk send), the worker yields the CPU first.
+            self._spawn(
+                name,
+                [sys.executable, "-m", "workflows.worker"],
+                env=env,
+                niceness=BACKGROUND_NICENESS,
+                ready=lambda worker: "worker polling" in worker.output_since_start(),
+                # On SIGTERM it lets in-flight provider calls finish first.
+                stop_timeout=MAX_DRAIN_SECONDS + 5,
+            )
+            self._wait(name)
         on_progress("starting the tenant webhook sender")
         # Tenants' status webhooks: queued in PostgreSQL with each change and
         # sent from here, off the send path; nobody waits on it row by row.
@@ -344,7 +374,7 @@ class Stack:
         api_gateway = api_gateway_config(
             listen_port=p.envoy,
             admin_port=p.envoy_admin,
-            grpc_port=p.grpc,
+            grpc_port=api_ports,
             bulk_port=p.bulk,
             descriptor=DESCRIPTOR,
             otlp_endpoint=self.overrides.get("CLARION_OTLP_ENDPOINT", settings.otlp_endpoint),
