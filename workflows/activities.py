@@ -220,11 +220,10 @@ class DeliveryActivities:
             # record_attempt locks the delivery row, in the order receipts use.
             await store.lock_notifications(session, delivery_ids=[delivery.delivery_id])
             await store.record_attempt(
-                session, delivery_id=delivery.delivery_id, outcome=f"accepted via {via}", now=now
-            )
-            await store.set_provider_message_id(
                 session,
                 delivery_id=delivery.delivery_id,
+                outcome=f"accepted via {via}",
+                now=now,
                 provider_message_id=accepted.provider_message_id,
             )
             await move_delivery(

@@ -6,7 +6,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.routing import StepOutcome, StepState, roll_up_routed
@@ -413,33 +425,44 @@ async def record_attempt(
     now: datetime,
     retrying: str = "",
     unknown: bool = False,
+    provider_message_id: str | None = None,
 ) -> None:
     """Records the outcome of the call begun by begin_attempts, in the
-    delivery's history. `retrying` is shown as the delivery's reason until it
-    moves on. `unknown`: the request may have reached the provider without an
-    answer, so the in-progress mark stays for the next attempt to reconcile."""
+    delivery's history, and the provider's message id of an accepted call.
+    `retrying` is shown as the delivery's reason until it moves on.
+    `unknown`: the request may have reached the provider without an answer,
+    so the in-progress mark stays for the next attempt to reconcile. One
+    statement: the update feeds the history row."""
     values: dict[str, Any] = {"attempt_started_at": deliveries.c.attempt_started_at}
     if not unknown:
         values["attempt_started_at"] = None
     if retrying:
         values["reason"] = retrying
-    status = (
-        await session.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_id)
-            .values(**values)
-            .returning(deliveries.c.status)
-        )
-    ).scalar_one()
-    await session.execute(
-        insert(delivery_events).values(
-            delivery_id=delivery_id,
-            kind="attempt",
-            status=status,
-            detail=outcome,
-            occurred_at=now,
-        )
+    if provider_message_id is not None:
+        values["provider_message_id"] = provider_message_id
+    attempted = (
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(**values)
+        .returning(deliveries.c.id, deliveries.c.status)
+        .cte("attempted")
     )
+    inserted = await session.execute(
+        insert(delivery_events)
+        .add_cte(attempted)
+        .from_select(
+            ["delivery_id", "kind", "status", "detail", "occurred_at"],
+            select(
+                attempted.c.id,
+                literal("attempt"),
+                attempted.c.status,
+                literal(outcome),
+                literal(now, DateTime(timezone=True)),
+            ),
+        )
+        .returning(delivery_events.c.id)
+    )
+    inserted.scalar_one()  # raises for an unknown delivery, as the update alone did
 
 
 async def set_provider_message_id(
