@@ -233,13 +233,17 @@ class Database:
             self._probe = asyncio.get_running_loop().create_task(self._probe_until_answered())
 
     async def _probe_until_answered(self) -> None:
+        """Asks at once, then every probe_seconds: a call cut for its deadline
+        on a box short of CPU, with the database fine, should turn away other
+        requests for as long as a SELECT 1 takes, not for a whole probe period
+        (bench.isolation: 251 of 869 sends of a burst got 503 that way)."""
         assert self._limits is not None
         while True:
-            await asyncio.sleep(self._limits.probe_seconds)
             try:
                 async with self._guarded(self._limits.transaction_seconds) as session:
                     await session.execute(text("SELECT 1"))
             except Exception:
+                await asyncio.sleep(self._limits.probe_seconds)
                 continue
             log.warning("database answering again")
             return
