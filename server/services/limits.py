@@ -45,6 +45,10 @@ class Admission:
 class _Lease:
     tokens: int
     expires_at: float
+    # The bucket could not fill a lease: until expires_at each request asks
+    # the bucket for itself, so a tenant over its limit costs one refused
+    # take per request, as without leases, not a refused lease take too.
+    short: bool = False
 
 
 def lease_size(rate: rules.RateLimit) -> int:
@@ -146,17 +150,21 @@ class Limiter:
         key = (tenant_id, charge.limit.value)
         now = time.monotonic()
         lease = self._leases.get(key)
-        if lease is not None and lease.expires_at > now and lease.tokens >= charge.cost:
-            lease.tokens -= charge.cost
-            return True
+        if lease is not None and lease.expires_at > now:
+            if lease.tokens >= charge.cost:
+                lease.tokens -= charge.cost
+                return True
+            if lease.short:
+                return False
         size = lease_size(limits.rate(charge.limit))
         if size <= charge.cost:
             return False
         wait, _ = await self._take(tenant_id, limits, Charge(charge.limit, size))
-        if wait is not None:
-            return False
         if len(self._leases) > 10_000:
             self._leases = {k: v for k, v in self._leases.items() if v.expires_at > now}
+        if wait is not None:
+            self._leases[key] = _Lease(0, now + LEASE_SECONDS, short=True)
+            return False
         self._leases[key] = _Lease(size - charge.cost, now + LEASE_SECONDS)
         return True
 

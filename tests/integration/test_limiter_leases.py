@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -77,3 +78,41 @@ async def test_two_processes_never_admit_more_than_the_bucket_gives(db: Database
     assert READS.burst <= admitted <= READS.burst + READS.per_second * elapsed + 1
     assert refused, "600 reads at once must pass a burst of 200"
     assert all(e.reason == "RATE_LIMITED" and e.retry_after_seconds for e in refused)
+
+
+class CountingDatabase(Database):
+    """Counts the transactions the limiter opens: one per bucket statement."""
+
+    transactions = 0
+
+    def transaction(self, **kwargs: Any) -> Any:
+        self.transactions += 1
+        return super().transaction(**kwargs)
+
+
+async def test_a_tenant_over_its_limit_costs_one_statement_per_request(stack: Stack) -> None:
+    assert stack.database_url
+    db = CountingDatabase(create_engine(stack.database_url, pool_size=2))
+    slow = RateLimit(per_second=20, burst=8)
+    limits = TenantLimits(rates={name: slow for name in LimitName}, daily_quota=0)
+    limiter = Limiter(db, limits)
+    tenant_id = f"tnt_lease{uuid.uuid4().hex[:8]}"
+    assert lease_size(slow) == 2
+    try:
+        refused = 0
+        while refused == 0:  # spend the burst
+            try:
+                await limiter.admit(tenant_id, limits, Charge(LimitName.READS, 1))
+            except ClarionError:
+                refused = 1
+        before = db.transactions
+        for _ in range(20):
+            try:
+                await limiter.admit(tenant_id, limits, Charge(LimitName.READS, 1))
+            except ClarionError as error:
+                assert error.reason == "RATE_LIMITED"
+        # One bucket statement per request, and at most one more lease try
+        # per LEASE_SECONDS; not a refused lease take before every refusal.
+        assert db.transactions - before <= 20 + 2
+    finally:
+        await db.close()
