@@ -127,10 +127,13 @@ def test_bulk_routing_is_checked_per_row_and_per_request(tenant: Tenant) -> None
     progress = _bulk_done(tenant, body["bulk_id"])
     assert progress["counts"]["delivered"] == 1
     row = _row(tenant, body["notifications"][0]["notification_id"])
-    assert [(s["channel"], s["outcome"]) for s in row["routing"]["steps"]] == [
-        ("sms", "sent"),
-        ("email", "skipped"),
-    ]
+    steps = [(s["channel"], s["outcome"]) for s in row["routing"]["steps"]]
+    # The SMS step succeeds at "sent"; when its receipt was in before the
+    # bulk looked at the step (so in one of four CI runs), it says so.
+    assert steps in (
+        [("sms", "sent"), ("email", "skipped")],
+        [("sms", "delivered"), ("email", "skipped")],
+    ), steps
 
     both = tenant.post(
         BULK,
