@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -226,14 +226,13 @@ def reads(run: Run, stack: Stack, tenant: BenchTenant, hot_recipient: str) -> No
     run.add(Figure("get_by_id_rps", "GET /notifications/{id}, 32 connections",
                    got.requests_per_s, "req/s", noop, "noop_handler_rps", (">=", 0.5)))  # fmt: skip
     run.add(Figure("get_by_id_p99_ms", "GET by id p99 at 32 connections", got.p99_ms, "ms"))
-    week_ago = datetime.now(UTC).timestamp() - 7 * 86400
-    since = datetime.fromtimestamp(week_ago, UTC)
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
     queries: dict[str, dict[str, Any]] = {
         "newest": {},
         "channel": {"channel": "email"},
         "status": {"status": "failed"},
         "recipient": {"recipient": hot_recipient},
-        "time_range": {"created_after": since.isoformat().replace("+00:00", "Z")},
+        "time_range": {"created_after": week_ago},
         "channel_status": {"channel": "sms", "status": "delivered"},
     }
     with httpx.Client(base_url=stack.api_url, timeout=30, headers=tenant.headers) as api:

@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from runner.stack import Stack
-from server.store.db import Database, create_engine
+from server.store.db import Database
 from workflows.breaker import BreakerPolicy, Breakers
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    assert stack.database_url
-    database = Database(create_engine(stack.database_url, pool_size=8))
-    yield database
-    await database.close()
 
 
 async def test_opens_probes_once_and_closes(db: Database) -> None:

@@ -4,7 +4,7 @@ the sweeper, which holds no lock while it calls Temporal."""
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,20 +17,12 @@ from runner.stack import Stack
 from server.services.dispatch import Dispatcher, Outbox
 from server.settings import Settings
 from server.store import outbox as store
-from server.store.db import Database, create_engine
+from server.store.db import Database
 from server.store.outbox import OutboxKind, PendingStart
 from server.store.tables import notifications, pending_dispatches
 from tests.integration.test_store import new_notification
 
 A_DAY_AGO = timedelta(days=1)
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    assert stack.database_url
-    database = Database(create_engine(stack.database_url, pool_size=4))
-    yield database
-    await database.close()
 
 
 @pytest.fixture

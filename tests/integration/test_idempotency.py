@@ -8,19 +8,10 @@ from datetime import timedelta
 import pytest
 
 from contracts.policies import IdempotencyPolicy
-from runner.stack import Stack
 from server.domain.errors import ClarionError
 from server.domain.ids import new_id
 from server.services.idempotency import Idempotency, StreamHash
-from server.store.db import Database, create_engine
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    assert stack.database_url  # migrated by the stack
-    database = Database(create_engine(stack.database_url, pool_size=4))
-    yield database
-    await database.close()
+from server.store.db import Database
 
 
 async def reason_of_claim(idempotency: Idempotency, tenant_id: str, request_hash: str) -> str:

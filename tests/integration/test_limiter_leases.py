@@ -5,10 +5,8 @@ API processes together still never admit more than the bucket holds."""
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from runner.stack import Stack
@@ -18,14 +16,6 @@ from server.services.limits import Limiter, lease_size
 from server.store.db import Database, create_engine
 
 READS = RateLimit(per_second=100, burst=200)
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    assert stack.database_url
-    database = Database(create_engine(stack.database_url, pool_size=4))
-    yield database
-    await database.close()
 
 
 def _limits() -> TenantLimits:

@@ -1,28 +1,17 @@
 """What logins leave behind is purged: ended sessions, expired invitations
 and login buckets that have refilled; live ones stay."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select, update
 
-from runner.stack import Stack
 from server.domain.ids import new_id
 from server.domain.limits import RateLimit
 from server.domain.sessions import new_session
 from server.services.portal import forget_ended
 from server.store import limits, tenants, users
-from server.store.db import Database, create_engine
+from server.store.db import Database
 from server.store.tables import invitations, rate_buckets, sessions
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    assert stack.database_url  # migrated by the stack
-    database = Database(create_engine(stack.database_url, pool_size=2))
-    yield database
-    await database.close()
 
 
 async def test_ended_sessions_expired_invitations_and_full_buckets_are_purged(

@@ -4,15 +4,11 @@ message id on the delivery just before the retry asks the provider. The
 message the look-up finds is then the delivery's own, not another's, and
 must be adopted, not taken for "not found" and sent again."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from providers.base import AfterUnknownOutcome, OutboundMessage, ProviderAccepted
-from runner.stack import Stack
 from server.store import notifications as store
-from server.store.db import Database, create_engine
+from server.store.db import Database
 from tests.integration.test_store import new_notification
 from workflows.reconcile import reconcile
 
@@ -30,14 +26,6 @@ class ListedProvider:
 
     async def look_up(self, message: OutboundMessage, *, since: datetime) -> list[ProviderAccepted]:
         return [ProviderAccepted(sid) for sid in self.listed]
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    assert stack.database_url
-    database = Database(create_engine(stack.database_url, pool_size=2))
-    yield database
-    await database.close()
 
 
 async def _marked(db: Database, provider_message_id: str | None) -> store.DeliveryRecord:

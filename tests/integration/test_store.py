@@ -2,25 +2,13 @@
 statuses and the roll-up, under concurrent updates."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
-
-from runner.stack import Stack
 from server.domain.ids import new_id
 from server.domain.status import DeliveryStatus
 from server.store import notifications as store
 from server.store import tenants
-from server.store.db import Database, create_engine
-
-
-@pytest.fixture
-async def db(stack: Stack) -> AsyncIterator[Database]:
-    assert stack.database_url  # migrated by the stack
-    database = Database(create_engine(stack.database_url, pool_size=4))
-    yield database
-    await database.close()
+from server.store.db import Database
 
 
 async def new_notification(db: Database, channels: list[str]) -> tuple[str, str]:
