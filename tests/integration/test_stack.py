@@ -29,6 +29,11 @@ def test_background_work_yields_the_cpu_to_requests(stack: Stack) -> None:
         # Field 19; the command name before it is in parentheses and may hold spaces.
         return int(stat[stat.rindex(")") + 2 :].split()[16])
 
+    def group_niceness(pid: int) -> int:
+        # "/autogroup-123 nice 10": the weight the scheduler gives the
+        # child's session against the others, whatever its threads' niceness.
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
     by_name = {child.name: niceness(child.process.pid) for child in stack.children}
     background = ("worker", "sandbox", "api-bulk", "callbacks", "envoy-webhooks")
     assert {by_name[name] for name in background} == {BACKGROUND_NICENESS}
@@ -36,6 +41,9 @@ def test_background_work_yields_the_cpu_to_requests(stack: Stack) -> None:
     # Tenants' webhooks yield even to deliveries.
     assert by_name["webhooks"] == LOWEST_NICENESS > BACKGROUND_NICENESS
     assert by_name["api"] == by_name["envoy"] == by_name["temporal"] == 0
+    if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1":
+        groups = {child.name: group_niceness(child.process.pid) for child in stack.children}
+        assert groups == by_name
 
 
 def test_an_operators_webhook_url_reaches_every_child(
