@@ -266,7 +266,11 @@ async def _serve_api(
     await server.start()
     metrics.serve_metrics(
         settings.api_metrics_port,
-        [metrics.OutboxCollector(asyncio.get_running_loop(), partial(outbox_depth, db))],
+        [
+            metrics.QueueCollector(
+                metrics.OUTBOX, asyncio.get_running_loop(), partial(outbox_depth, db)
+            )
+        ],
     )
     _freeze_startup_objects()
     log.info("gRPC API listening on %s:%d", settings.grpc_host, port)

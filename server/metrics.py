@@ -10,6 +10,7 @@ counted twice."""
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
@@ -144,55 +145,79 @@ def _drop_rolled_back(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-# Registered only in the API servers (OutboxCollector), so named here too.
-OUTBOX_METRICS = (
+@dataclass(frozen=True)
+class QueueGauges:
+    """The gauges of one queue kept in PostgreSQL, read at scrape time:
+    how many items wait, how late the oldest is, and whether the read worked."""
+
+    pending: str
+    pending_help: str
+    age: str
+    age_help: str
+    success: str
+    # The label each row of the query is reported under; "" for none.
+    label: str = ""
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        return self.pending, self.age, self.success
+
+
+OUTBOX = QueueGauges(
     "clarion_outbox_pending",
+    "Workflow starts stored but not yet made.",
     "clarion_outbox_oldest_age_seconds",
+    "Age of the oldest workflow start still pending.",
     "clarion_outbox_query_success",
+    label="kind",
+)
+WEBHOOK_BACKLOG = QueueGauges(
+    "clarion_webhook_messages_pending",
+    "Webhook messages not yet delivered or given up (due, or waiting for a retry).",
+    "clarion_webhook_oldest_due_seconds",
+    "How long the most overdue pending webhook message has been due (0: none is late).",
+    "clarion_webhook_backlog_query_success",
 )
 
 
-class OutboxCollector(Collector):
-    """Outbox depth and age, queried when Prometheus scrapes: the scrape
+class QueueCollector(Collector):
+    """A queue's depth and age, queried when Prometheus scrapes: the scrape
     runs in prometheus-client's thread, the query on the process's event
-    loop, with a timeout, so a slow database costs a gauge, not the scrape."""
+    loop, with a timeout, so a slow database costs a gauge, not the scrape.
+    Registered only in the process that owns the queue, so QueueGauges names
+    them for known_metric_names too."""
 
     def __init__(
         self,
+        gauges: QueueGauges,
         loop: asyncio.AbstractEventLoop,
         query: Callable[[], Coroutine[Any, Any, list[tuple[str, int, float]]]],
         timeout: float = 2.0,
     ) -> None:
+        self._gauges = gauges
         self._loop = loop
         self._query = query
         self._timeout = timeout
 
     def collect(self) -> Iterable[Metric]:
-        pending, oldest_age, success = OUTBOX_METRICS
-        depth = GaugeMetricFamily(
-            pending, "Workflow starts stored but not yet made.", labels=["kind"]
-        )
-        age = GaugeMetricFamily(
-            oldest_age,
-            "Age of the oldest workflow start still pending.",
-            labels=["kind"],
-        )
+        g = self._gauges
+        labels = [g.label] if g.label else []
+        depth = GaugeMetricFamily(g.pending, g.pending_help, labels=labels)
+        age = GaugeMetricFamily(g.age, g.age_help, labels=labels)
         ok = 1.0
         rows: list[tuple[str, int, float]]
         try:
             rows = asyncio.run_coroutine_threadsafe(self._query(), self._loop).result(self._timeout)
         except Exception as error:
-            log.warning("outbox metrics query failed: %r", error)
+            log.warning("%s query failed: %r", g.pending, error)
             rows, ok = [], 0.0
-        for kind, count, oldest in rows:
-            depth.add_metric([kind], count)
-            age.add_metric([kind], oldest)
+        for label, count, oldest in rows:
+            depth.add_metric([label] if labels else [], count)
+            age.add_metric([label] if labels else [], oldest)
         yield depth
         yield age
         yield GaugeMetricFamily(
-            success,
-            "1 if the last scrape could read the outbox, else 0.",
-            value=ok,
+            g.success, "1 if the last scrape could read the queue, else 0.", value=ok
         )
 
 
@@ -217,5 +242,6 @@ def known_metric_names() -> set[str]:
             "histogram": ["_bucket", "_sum", "_count", "_created"],
         }
         names.update(metric.name + s for s in suffixes.get(metric.type, []))
-    names.update(OUTBOX_METRICS)
+    for gauges in (OUTBOX, WEBHOOK_BACKLOG):
+        names.update(gauges.names)
     return names

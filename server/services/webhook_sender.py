@@ -11,6 +11,7 @@ import socket
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import aiohttp
 from aiohttp.abc import ResolveResult
@@ -286,9 +287,22 @@ class WebhookSender:
             log.exception("purging finished webhook events failed; retrying next hour")
 
 
+async def _backlog(db: Database) -> list[tuple[str, int, float]]:
+    async with db.transaction() as session:
+        count, late = await store.backlog(session, now=datetime.now(UTC))
+    return [("", count, late)]
+
+
 async def serve_webhooks(settings: Settings, db: Database, stop: asyncio.Event) -> None:
     sender = WebhookSender(db, settings)
-    metrics.serve_metrics(settings.webhooks_metrics_port)
+    metrics.serve_metrics(
+        settings.webhooks_metrics_port,
+        [
+            metrics.QueueCollector(
+                metrics.WEBHOOK_BACKLOG, asyncio.get_running_loop(), partial(_backlog, db)
+            )
+        ],
+    )
     # runner/stack.py waits for this line.
     log.info(
         "webhook sender running; private endpoints %s",

@@ -719,6 +719,21 @@ async def record_attempts(
     return disabled
 
 
+async def backlog(session: AsyncSession, *, now: datetime) -> tuple[int, float]:
+    """Pending messages, and how many seconds the most overdue one has been
+    due (0 when none is late): from the pending-only index, however many
+    finished messages are kept."""
+    m = tenant_webhook_messages
+    row = (
+        await session.execute(
+            select(func.count(), func.min(m.c.next_attempt_at)).where(m.c.state == PENDING)
+        )
+    ).one()
+    count, earliest = row
+    late = max(0.0, (now - earliest).total_seconds()) if earliest else 0.0
+    return count, late
+
+
 async def purge_finished(session: AsyncSession, *, before: datetime) -> int:
     """Removes delivered and failed messages finished before `before`, with
     their attempts."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook
 
 from runner.stack import Ports, Stack
@@ -143,6 +144,17 @@ def send_sms(tenant: Tenant, phone: str | None = None) -> str:
     )
     assert response.status_code == 200, response.text
     return str(response.json()["notification_id"])
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The unlabelled samples of a process's /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
 
 
 def path(kind: str) -> str:
@@ -277,7 +289,7 @@ def test_failing_endpoint_is_disabled_then_replayed_and_enabled(
 
 
 def test_a_dead_endpoint_does_not_delay_another_tenant(
-    api: httpx.Client, receiver: Receiver
+    platform: Stack, api: httpx.Client, receiver: Receiver
 ) -> None:
     noisy = signup(api)
     with socket.socket() as sock:
@@ -287,6 +299,15 @@ def test_a_dead_endpoint_does_not_delay_another_tenant(
     register(noisy, f"http://127.0.0.1:{refused_port}/gone", ALL_DELIVERY)
     for _ in range(20):
         send_sms(noisy)
+
+    # Operators see the backlog: the hanging endpoint's 3 events for each of
+    # 20 SMS stay pending (those in flight too) while each attempt hangs.
+    def backlog() -> dict[str, float] | None:
+        samples = scrape(platform.ports.webhooks_metrics)
+        return samples if samples["clarion_webhook_messages_pending"] >= 20 * 3 else None
+
+    gauges = wait_for(backlog, timeout=20)
+    assert gauges["clarion_webhook_backlog_query_success"] == 1
     # The hanging endpoint now has 20 notifications' events due, more than
     # all the sender's slots, each attempt hanging until the timeout: were
     # it not held to its own 4 slots, the quiet tenant's event would wait
