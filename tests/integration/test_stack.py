@@ -35,12 +35,12 @@ def test_background_work_yields_the_cpu_to_requests(stack: Stack) -> None:
         return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
 
     by_name = {child.name: niceness(child.process.pid) for child in stack.children}
-    background = ("worker", "sandbox", "api-bulk", "callbacks", "envoy-webhooks")
+    background = ("sandbox", "api-bulk", "callbacks", "envoy-webhooks")
     assert {by_name[name] for name in background} == {BACKGROUND_NICENESS}
     assert BACKGROUND_NICENESS > 0
-    # Tenants' webhooks yield even to deliveries.
+    # Tenants' webhooks yield even to receipts.
     assert by_name["webhooks"] == LOWEST_NICENESS > BACKGROUND_NICENESS
-    assert by_name["api"] == by_name["envoy"] == by_name["temporal"] == 0
+    assert by_name["api"] == by_name["envoy"] == by_name["temporal"] == by_name["worker"] == 0
     if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1":
         groups = {child.name: group_niceness(child.process.pid) for child in stack.children}
         assert groups == by_name
