@@ -279,7 +279,7 @@ def run(stack: Stack, args: argparse.Namespace) -> Isolation:
         f"  C: bulk answered {bulk.get('status')} in {float(bulk.get('accept_s', 0)):.2f} s; "
         f"{mix_s:.0f} s into the mix: {bulk_state}"
     )
-    for failure in (mixed.failed + b_out.failed)[:5]:
+    for failure in (alone.failed + mixed.failed + b_out.failed)[:5]:
         print(f"  failure: {failure}")
     ratio = mixed_rate / alone_rate if alone_rate else 0.0
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

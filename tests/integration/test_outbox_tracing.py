@@ -17,7 +17,6 @@ from server import tracing
 from server.services.dispatch import notification_start
 from server.store.db import Database
 from tests.integration.test_dispatch_outbox import (
-    db,  # noqa: F401 (a fixture)
     outbox_for,
     stored_notification,
     workflow_exists,
@@ -35,7 +34,7 @@ def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
 
 
 async def test_a_swept_start_continues_the_requests_trace(
-    db: Database,  # noqa: F811 (the fixture imported above)
+    db: Database,
     stack: Stack,
     spans: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:
