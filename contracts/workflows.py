@@ -69,6 +69,11 @@ class RoutingPlan:
     step_timeout_seconds: float
 
 
+# See NotificationWorkflowInput.revision; raise it instead of adding a patch
+# when a change must tell new workflows from running ones.
+NOTIFICATION_REVISION = 1
+
+
 @dataclass
 class NotificationWorkflowInput:
     notification_id: str
@@ -77,6 +82,13 @@ class NotificationWorkflowInput:
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     # None: every delivery at once.
     routing: RoutingPlan | None = None
+    # The NotificationWorkflow revision of the server that started it. From
+    # revision 1 (2026-12-03) on, what earlier changes decided by asking
+    # workflow.patched() (the local-activity provider call, routing) follows
+    # from this, which the history keeps: each ask records a marker and a
+    # TemporalChangeVersion search-attribute upsert in every new workflow.
+    # Inputs recorded before lack it (0) and ask the patches as they did.
+    revision: int = 0
 
 
 @dataclass

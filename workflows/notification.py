@@ -32,9 +32,11 @@ _BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 # Retries of the provider call that wait at least this long wait on a durable
 # workflow timer rather than in the worker's memory: in practice, all of them.
 _DURABLE_BACKOFF_FROM = timedelta(milliseconds=10)
-# Workflows started with this patch call the provider from a local activity.
+# Workflows started with this patch (or at revision 1) call the provider
+# from a local activity.
 LOCAL_SEND_PATCH = "provider-call-as-local-activity"
-# Workflows started with this patch may route: channels tried one at a time.
+# Workflows started with this patch (or at revision 1) may route: channels
+# tried one at a time.
 ROUTING_PATCH = "channel-fallback-routing"
 
 
@@ -43,6 +45,14 @@ class NotificationWorkflow:
     def __init__(self) -> None:
         self._receipts: set[str] = set()
         self._receipt_status: dict[str, str] = {}
+        # Started at revision 1 or later (see NotificationWorkflowInput.revision).
+        self._unpatched = False
+
+    def _patched(self, patch: str) -> bool:
+        """True for a workflow started at revision 1 or later, which records no
+        marker; else workflow.patched(), asked where it always was, so that
+        histories recorded with or without the marker replay as they ran."""
+        return self._unpatched or workflow.patched(patch)
 
     @workflow.signal(name=RECEIPT_SIGNAL)
     def delivery_receipt(self, receipt: DeliveryReceipt) -> None:
@@ -53,7 +63,8 @@ class NotificationWorkflow:
 
     @workflow.run
     async def run(self, task: NotificationWorkflowInput) -> None:
-        if task.routing is not None and task.deliveries and workflow.patched(ROUTING_PATCH):
+        self._unpatched = task.revision >= 1
+        if task.routing is not None and task.deliveries and self._patched(ROUTING_PATCH):
             await self._route(task, task.routing)
             return
         await asyncio.gather(*(self._deliver(d, task.policy) for d in task.deliveries))
@@ -170,7 +181,7 @@ class NotificationWorkflow:
             maximum_attempts=policy.max_attempts,
             non_retryable_error_types=[PERMANENT_FAILURE],
         )
-        if workflow.patched(LOCAL_SEND_PATCH):
+        if self._patched(LOCAL_SEND_PATCH):
             # A local activity: the provider call runs inside the workflow task
             # and is recorded as one marker, instead of an activity task's own
             # dispatch and events. Measured per single send (10/s): Temporal CPU

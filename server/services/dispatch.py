@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from contracts.workflows import (
     ALERT_RULE_WORKFLOW,
     BULK_WORKFLOW,
+    NOTIFICATION_REVISION,
     NOTIFICATION_WORKFLOW,
     RECEIPT_SIGNAL,
     TEMPLATE_APPROVAL_WORKFLOW,
@@ -96,6 +97,7 @@ class Dispatcher:
             deliveries=deliveries,
             policy=self._policy,
             routing=routing,
+            revision=NOTIFICATION_REVISION,
         )
         await self._start(
             NOTIFICATION_WORKFLOW, workflow_input, notification_workflow_id(notification_id),

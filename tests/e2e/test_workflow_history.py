@@ -1,6 +1,7 @@
 """What a platform engineer sees of a single send in the Temporal UI: each
 provider call as a local-activity marker with its attempt and failure, each
-retry's backoff as a durable timer, and the wait for the receipt."""
+retry's backoff as a durable timer, and the wait for the receipt; nothing
+else."""
 
 import json
 from collections import Counter
@@ -52,3 +53,10 @@ async def test_retries_wait_on_durable_timers_and_the_send_is_one_marker(
     assert kinds["EVENT_TYPE_TIMER_FIRED"] == 2
     assert kinds["EVENT_TYPE_TIMER_CANCELED"] == 1
     assert kinds["EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED"] == 1
+    # Started at the current revision: no patch marker, and so no
+    # TemporalChangeVersion upsert (a visibility write per workflow).
+    assert {m.marker_name for m in (e.marker_recorded_event_attributes for e in events)} <= {
+        "core_local_activity",
+        "",
+    }
+    assert "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" not in kinds

@@ -1,7 +1,8 @@
 """Workflows already running when a new worker version deploys replay under
-its code: histories recorded with an earlier NotificationWorkflow (the
-provider call as an activity task, before the local-activity patch) must
-replay without a nondeterminism error."""
+its code: histories recorded with an earlier NotificationWorkflow must
+replay without a nondeterminism error. Those from before the local-activity
+patch call the provider as an activity task; those from before revision 1
+(NotificationWorkflowInput.revision) carry the patch markers."""
 
 from pathlib import Path
 
@@ -21,6 +22,10 @@ HISTORIES = Path(__file__).parent / "histories"
         "notification_retried_before_local_activity",
         # Refused for good, then record_failure.
         "notification_refused_before_local_activity",
+        # An SMS with the local-activity patch marker, then its receipt.
+        "notification_sms_with_local_send_patch",
+        # Routed SMS then email, with both patch markers.
+        "notification_routed_with_local_send_patch",
     ],
 )
 async def test_histories_from_before_the_patch_still_replay(name: str) -> None:
