@@ -496,6 +496,10 @@ def test_keyboard_login_then_dashboard_filters_and_pages(
 
     page = context.new_page()
     page.goto("/portal/login")
+    # As a person does, start once the form is on screen: it renders after
+    # its module loads, and a Tab past the skip link before that left the
+    # page (a CI run found focus "inactive").
+    expect(page.get_by_label("Email")).to_be_visible()
     # Keyboard only: the skip link first, with a visible focus ring, then the form.
     page.keyboard.press("Tab")
     skip = page.get_by_role("link", name="Skip to content")
