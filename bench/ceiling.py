@@ -20,6 +20,10 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 TASK_QUEUE = "bench-ceiling"
+# What the raw workflow waits for after its local activity: nothing; a signal
+# (the receipt; the single-send ceiling); or a signal with a timeout, which
+# adds a timer that the signal cancels (Clarion's wait for a receipt).
+SHAPES = ("local", "signal", "receipt_wait")
 
 
 @activity.defn
@@ -36,9 +40,12 @@ class RawWorkflow:
         self._signalled = False
 
     @workflow.run
-    async def run(self) -> None:
+    async def run(self, shape: str = "signal") -> None:
         await workflow.execute_local_activity(nothing, start_to_close_timeout=timedelta(seconds=10))
-        await workflow.wait_condition(lambda: self._signalled)
+        if shape == "signal":
+            await workflow.wait_condition(lambda: self._signalled)
+        elif shape == "receipt_wait":
+            await workflow.wait_condition(lambda: self._signalled, timeout=timedelta(hours=1))
 
     @workflow.signal
     def receipt(self) -> None:
@@ -61,7 +68,7 @@ def _worker_process(address: str) -> None:
     asyncio.run(_work(address))
 
 
-async def measure(address: str, workflows: int, concurrency: int) -> float:
+async def measure(address: str, workflows: int, concurrency: int, shape: str = "signal") -> float:
     """Workflows completed per second, from the first start to the last end."""
     client = await Client.connect(address)
     run = uuid.uuid4().hex[:8]
@@ -74,11 +81,13 @@ async def measure(address: str, workflows: int, concurrency: int) -> float:
             i = queue.get_nowait()
             handle = await client.start_workflow(
                 RawWorkflow.run,
+                shape,
                 id=f"ceiling-{run}-{i}",
                 task_queue=TASK_QUEUE,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
-            await handle.signal(RawWorkflow.receipt)
+            if shape != "local":
+                await handle.signal(RawWorkflow.receipt)
             await handle.result()
 
     started = time.monotonic()
@@ -110,14 +119,16 @@ def start_rate(address: str, starts: int = 2000, concurrency: int = 16) -> float
     return asyncio.run(_start_rate(address, starts, concurrency))
 
 
-def ceiling(address: str, workflows: int = 2000, concurrency: int = 16) -> float:
-    """Starts the worker process, warms up, then measures."""
+def ceiling(
+    address: str, workflows: int = 2000, concurrency: int = 16, shape: str = "signal"
+) -> float:
+    """Starts the worker process, warms up (100 workflows), then measures."""
     context = multiprocessing.get_context("spawn")
     worker = context.Process(target=_worker_process, args=(address,), daemon=True)
     worker.start()
     try:
-        asyncio.run(measure(address, min(100, workflows), concurrency))
-        return asyncio.run(measure(address, workflows, concurrency))
+        asyncio.run(measure(address, min(100, workflows), concurrency, shape))
+        return asyncio.run(measure(address, workflows, concurrency, shape))
     finally:
         worker.terminate()
         worker.join(10)
