@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import Webhook
 
 from runner.stack import Ports, Stack
 from tests.conftest import TEST_SETTINGS, Tenant, signup
+from tests.e2e.test_metrics import Samples, scrape
 from tests.e2e.waiting import wait_for, wait_for_status
 
 SCHEDULE = [0, 0.3, 0.3, 0.3]
@@ -144,17 +144,6 @@ def send_sms(tenant: Tenant, phone: str | None = None) -> str:
     )
     assert response.status_code == 200, response.text
     return str(response.json()["notification_id"])
-
-
-def scrape(port: int) -> dict[str, float]:
-    """The unlabelled samples of a process's /metrics."""
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    return {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if not sample.labels
-    }
 
 
 def path(kind: str) -> str:
@@ -302,12 +291,13 @@ def test_a_dead_endpoint_does_not_delay_another_tenant(
 
     # Operators see the backlog: the hanging endpoint's 3 events for each of
     # 20 SMS stay pending (those in flight too) while each attempt hangs.
-    def backlog() -> dict[str, float] | None:
+    def backlog() -> Samples | None:
         samples = scrape(platform.ports.webhooks_metrics)
-        return samples if samples["clarion_webhook_messages_pending"] >= 20 * 3 else None
+        pending = samples[("clarion_webhook_messages_pending", frozenset())]
+        return samples if pending >= 20 * 3 else None
 
     gauges = wait_for(backlog, timeout=20)
-    assert gauges["clarion_webhook_backlog_query_success"] == 1
+    assert gauges[("clarion_webhook_backlog_query_success", frozenset())] == 1
     # The hanging endpoint now has 20 notifications' events due, more than
     # all the sender's slots, each attempt hanging until the timeout: were
     # it not held to its own 4 slots, the quiet tenant's event would wait
