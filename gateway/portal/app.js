@@ -45,6 +45,7 @@ const NAV = [
 
 let leaving = []; // cleanups of the current page (polling timers)
 let loaded = false; // after the first page, moving to another puts focus on its content
+let shown = ""; // the path and query of the page on screen
 
 function renderChrome() {
   const session = currentSession();
@@ -92,6 +93,7 @@ async function route() {
   leaving = [];
   const main = document.getElementById("main");
   const path = location.pathname;
+  shown = path + location.search;
   const found = ROUTES.find(([pattern]) => pattern.test(path));
   renderChrome();
   if (!found) {
@@ -125,10 +127,18 @@ document.addEventListener("click", (event) => {
   const url = new URL(link.href, location.href);
   if (url.origin !== location.origin || !url.pathname.startsWith("/portal")) return;
   if (url.pathname.startsWith("/portal/assets/") || url.pathname === "/portal/guide") return;
+  // A link within this page (the skip link) is the browser's to follow: it
+  // moves focus to the target. Routing it would render the page again and
+  // drop what the form holds and where focus is.
+  if (url.hash && url.pathname === location.pathname && url.search === location.search) return;
   event.preventDefault();
   navigate(url.pathname + url.search);
 });
-window.addEventListener("popstate", route);
+// Following or going back over a link within the page (#main) fires
+// popstate too; the page on screen stays as it is.
+window.addEventListener("popstate", () => {
+  if (location.pathname + location.search !== shown) route();
+});
 window.addEventListener("portal:navigate", route);
 window.addEventListener("portal:session", renderChrome);
 

@@ -272,7 +272,7 @@ class BulkSends:
     async def get(self, *, tenant_id: str, bulk_id: str) -> BulkView:
         if not looks_like_id("blk", bulk_id):
             raise not_found("bulk")
-        async with self._db.transaction() as session:
+        async with self._db.transaction(snapshot=True) as session:
             record = await store.get_bulk(session, tenant_id=tenant_id, bulk_id=bulk_id)
         if record is None:
             raise not_found("bulk")
@@ -283,7 +283,7 @@ class BulkSends:
     ) -> tuple[list[BulkView], str]:
         limit = check_page_size(page_size, default=20, maximum=100)
         after = decode_page_token(page_token) if page_token else None
-        async with self._db.transaction() as session:
+        async with self._db.transaction(snapshot=True) as session:
             found = await store.list_bulks(
                 session, tenant_id=tenant_id, after=after, limit=limit + 1
             )

@@ -286,7 +286,8 @@ class Notifications:
     async def get(self, *, tenant_id: str, notification_id: str) -> NotificationView:
         if not looks_like_id("ntf", notification_id):
             raise not_found("notification")
-        async with self._db.transaction() as session:
+        # One snapshot: the status, deliveries and steps agree with each other.
+        async with self._db.transaction(snapshot=True) as session:
             record = await store.get_notification(
                 session, tenant_id=tenant_id, notification_id=notification_id
             )
@@ -330,7 +331,7 @@ class Notifications:
             )
         limit = check_page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         after = decode_page_token(page_token) if page_token else None
-        async with self._db.transaction() as session:
+        async with self._db.transaction(snapshot=True) as session:
             records = await store.list_notifications(
                 session,
                 tenant_id=tenant_id,

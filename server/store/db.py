@@ -149,6 +149,11 @@ def conflict() -> ClarionError:
     )
 
 
+# Set on the connection before its BEGIN, so it costs no extra statement;
+# SQLAlchemy puts the connection's default back when it returns to the pool.
+_SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+
+
 class Database:
     """Hands out sessions; the caller that owns the transaction commits."""
 
@@ -164,12 +169,20 @@ class Database:
         return self._probe is None or self._probe.done()
 
     @asynccontextmanager
-    async def transaction(self, *, seconds: float | None = None) -> AsyncIterator[AsyncSession]:
+    async def transaction(
+        self, *, seconds: float | None = None, snapshot: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """A transaction, committed when the block ends. `seconds` raises the
-        limit for one that is known to take long (a 10,000-row bulk)."""
+        limit for one that is known to take long (a 10,000-row bulk).
+        `snapshot` makes it a read-only one whose statements all see the same
+        committed state: a read in several statements (a notification, then
+        its deliveries and steps) under READ COMMITTED can see a status
+        change's commit land between two of them."""
         limits = self._limits
+        options = _SNAPSHOT if snapshot else {}
         if limits is None:
             async with self._sessions() as session, session.begin():
+                await session.connection(execution_options=options)
                 yield session
             return
         if not self.reachable:
@@ -181,7 +194,7 @@ class Database:
             if allowed <= 0.05:
                 raise database_unavailable(limits.retry_after_seconds)
         try:
-            async with self._guarded(allowed) as session:
+            async with self._guarded(allowed, options) as session:
                 if seconds:
                     await session.execute(
                         text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
@@ -196,10 +209,12 @@ class Database:
             raise database_unavailable(limits.retry_after_seconds) from error
 
     @asynccontextmanager
-    async def _guarded(self, seconds: float) -> AsyncIterator[AsyncSession]:
+    async def _guarded(
+        self, seconds: float, options: dict[str, Any] | None = None
+    ) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
             try:
-                connection = await session.connection()
+                connection = await session.connection(execution_options=options or {})
             except Exception as error:
                 # Could not connect (a pool that is merely busy is no outage).
                 if is_database_outage(error) and not isinstance(error, exc.TimeoutError):

@@ -4,11 +4,15 @@ statuses and the roll-up, under concurrent updates."""
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
 from server.domain.ids import new_id
 from server.domain.status import DeliveryStatus
 from server.store import notifications as store
 from server.store import tenants
-from server.store.db import Database
+from server.store.db import Database, DatabaseLimits
 
 
 async def new_notification(db: Database, channels: list[str]) -> tuple[str, str]:
@@ -134,3 +138,36 @@ async def test_expired_idempotency_keys_are_purged_and_fresh_ones_kept(db: Datab
     async with db.transaction() as session:
         assert await keys.get(session, tenant_id=tenant, operation="send", key="old") is None
         assert await keys.get(session, tenant_id=tenant, operation="send", key="new") is not None
+
+
+async def test_a_snapshot_read_sees_one_state_across_its_statements(db: Database) -> None:
+    """A notification read in several statements agrees with itself even
+    when a status change commits between them (under READ COMMITTED a GET
+    once returned both steps failed and the notification still queued)."""
+    limited = Database(db.engine, DatabaseLimits())
+    tenant_id, notification_id = await new_notification(db, ["sms"])
+    delivery_id = (await fetch(db, tenant_id, notification_id)).deliveries[0].delivery_id
+    for database in (db, limited):
+        async with database.transaction(snapshot=True) as session:
+            before = await store.get_notification(
+                session, tenant_id=tenant_id, notification_id=notification_id
+            )
+            moved = await advance(db, (delivery_id, DeliveryStatus.SENT, ""))
+            again = await store.get_notification(
+                session, tenant_id=tenant_id, notification_id=notification_id
+            )
+            level = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                await session.execute(text("CREATE TEMP TABLE snapshot_probe (x int)"))
+        assert moved == [database is db]
+        assert before is not None and again is not None
+        assert (again.status, again.deliveries[0].status) == (
+            before.status,
+            before.deliveries[0].status,
+        )
+        assert level == "repeatable read"
+        assert (await fetch(db, tenant_id, notification_id)).status is DeliveryStatus.SENT
+    # The pooled connections went back to the default for everyone else.
+    async with limited.transaction() as session:
+        level = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
+    assert level == "read committed"
