@@ -164,8 +164,10 @@ notifications = Table(
     # When recovery last made sure this queued single send's workflow exists.
     Column("workflow_checked_at", DateTime(timezone=True)),
     # A routed notification's policy (domain.routing.RoutingPolicy.as_json,
-    # plus "source"); NULL when its channels are sent all at once.
-    Column("routing", JSONB),
+    # plus "source"); SQL NULL when its channels are sent all at once (JSONB
+    # alone stores None as JSON null, which "routing IS NOT NULL" counts as
+    # routed).
+    Column("routing", JSONB(none_as_null=True)),
     Index("ix_notifications_tenant_created", "tenant_id", "created_at", "id"),
 )
 

@@ -171,3 +171,17 @@ async def test_a_snapshot_read_sees_one_state_across_its_statements(db: Database
     async with limited.transaction() as session:
         level = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
     assert level == "read committed"
+
+
+async def test_a_notification_without_routing_stores_sql_null(db: Database) -> None:
+    """The roll-up reads routing steps only where routing IS NOT NULL; JSON
+    null there made every send's status change read them."""
+    _, notification_id = await new_notification(db, ["sms"])
+    async with db.transaction() as session:
+        routed = (
+            await session.execute(
+                text("SELECT routing IS NOT NULL FROM notifications WHERE id = :id"),
+                {"id": notification_id},
+            )
+        ).scalar_one()
+    assert routed is False
