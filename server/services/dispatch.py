@@ -47,7 +47,7 @@ from server import tracing
 from server.domain.routing import RoutingPolicy
 from server.services.fair_gate import FairGate
 from server.store import outbox as store
-from server.store.db import Database
+from server.store.db import Database, outside_request_budget
 from server.store.outbox import OutboxKind, PendingStart
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,9 @@ class Outbox:
         )
 
     def _start_soon(self, pending: PendingStart, tenant_id: str, start: Start) -> None:
-        task = asyncio.create_task(self._start_and_clear([(pending, tenant_id, start)]))
+        task = asyncio.create_task(
+            self._start_and_clear([(pending, tenant_id, start)]), context=outside_request_budget()
+        )
         # Held until done, so it is not garbage-collected mid-flight.
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)

@@ -14,7 +14,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,17 @@ def request_budget(seconds: float) -> Iterator[None]:
         yield
     finally:
         _request_deadline.reset(token)
+
+
+def outside_request_budget() -> Context:
+    """The current context (its trace included) without the request's
+    deadline, for a task that outlives the answer. A workflow start made
+    after answering inherited it: under a burst the start took longer than
+    the budget, and clearing its outbox row then failed at once (1,138 of
+    2,000 sends from 16 connections), leaving the sweeper to start each again."""
+    context = copy_context()
+    context.run(_request_deadline.set, None)
+    return context
 
 
 def sqlalchemy_url(database_url: str) -> str:

@@ -6,18 +6,19 @@ import asyncio
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from contracts.workflows import notification_workflow_id
+from contracts.workflows import DeliveryRef, notification_workflow_id
 from runner.stack import Stack
 from server.services.dispatch import Dispatcher, Outbox
 from server.settings import Settings
 from server.store import outbox as store
-from server.store.db import Database
+from server.store.db import Database, DatabaseLimits, request_budget
 from server.store.outbox import OutboxKind, PendingStart
 from server.store.tables import notifications, pending_dispatches
 from tests.integration.test_store import new_notification
@@ -145,3 +146,39 @@ async def test_the_sweeper_holds_no_lock_while_temporal_hangs_and_retries_later(
     started = await asyncio.wait_for(sweep, timeout=15)
     assert started == 0
     assert await outbox_row(db, notification_id) == (None,)
+
+
+class SlowDispatcher(Dispatcher):
+    """Temporal answering a start after `delay`, as under a burst."""
+
+    def __init__(self, client: Client, delay: float) -> None:
+        settings = Settings()
+        super().__init__(client, settings.task_queue, settings.delivery_policy())
+        self.delay = delay
+
+    async def start_notification(self, **kwargs: Any) -> None:
+        await asyncio.sleep(self.delay)
+        await super().start_notification(**kwargs)
+
+
+async def test_a_start_slower_than_its_request_budget_still_clears_its_row(
+    db: Database, temporal: Client
+) -> None:
+    """The start runs after the answer; the request's deadline must not
+    follow it (it did, and under a burst most clears failed at once)."""
+    notification_id = await stored_notification(db, age=timedelta(0))
+    await add_outbox_row(db, notification_id, age=timedelta(0))
+    limited = Database(db.engine, DatabaseLimits())
+    outbox = Outbox(limited, SlowDispatcher(temporal, delay=0.5))
+    with request_budget(0.2):
+        outbox.start_notification_soon(
+            notification_id=notification_id,
+            tenant_id="tnt_test",
+            deliveries=[DeliveryRef(f"dlv_{notification_id}", "slack")],
+        )
+    for _ in range(50):  # no sweeper runs here: only the start can clear it
+        await asyncio.sleep(0.1)
+        if await outbox_row(db, notification_id) is None:
+            break
+    assert await outbox_row(db, notification_id) is None
+    assert await workflow_exists(temporal, notification_id)
