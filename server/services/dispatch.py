@@ -211,6 +211,10 @@ class Outbox:
         # tenant's burst must not queue another tenant's start behind it.
         self._gate = FairGate(concurrency)
         self._starting: set[asyncio.Task[int]] = set()
+        # The rows whose start_soon is still running: this process's sweeper
+        # leaves them to it. Under a burst a start can wait in the gate for
+        # longer than the sweeper's grace, which then started it a second time.
+        self._in_flight: set[tuple[OutboxKind, str]] = set()
 
     async def add(self, session: AsyncSession, starts: list[PendingStart]) -> None:
         await store.add(session, starts, now=datetime.now(UTC))
@@ -273,12 +277,15 @@ class Outbox:
         )
 
     def _start_soon(self, pending: PendingStart, tenant_id: str, start: Start) -> None:
+        key = (pending.kind, pending.ref)
+        self._in_flight.add(key)
         task = asyncio.create_task(
             self._start_and_clear([(pending, tenant_id, start)]), context=outside_request_budget()
         )
         # Held until done, so it is not garbage-collected mid-flight.
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
+        task.add_done_callback(lambda _: self._in_flight.discard(key))
 
     async def sweep(self, *, older_than: timedelta, recheck_after: timedelta | None = None) -> int:
         """Starts the workflows still pending after `older_than` (their API
@@ -297,6 +304,8 @@ class Outbox:
                 session, older_than=now - older_than, now=now, until=now + self._lease,
                 limit=self._batch,
             )  # fmt: skip
+            # Leased all the same: the running start clears or releases them.
+            leased = [p for p in leased if (p.kind, p.ref) not in self._in_flight]
             starts = await self._resolve(session, leased)
         return await self._start_and_clear(starts)
 

@@ -155,8 +155,10 @@ class SlowDispatcher(Dispatcher):
         settings = Settings()
         super().__init__(client, settings.task_queue, settings.delivery_policy())
         self.delay = delay
+        self.starts = 0
 
     async def start_notification(self, **kwargs: Any) -> None:
+        self.starts += 1
         await asyncio.sleep(self.delay)
         await super().start_notification(**kwargs)
 
@@ -181,4 +183,27 @@ async def test_a_start_slower_than_its_request_budget_still_clears_its_row(
         if await outbox_row(db, notification_id) is None:
             break
     assert await outbox_row(db, notification_id) is None
+    assert await workflow_exists(temporal, notification_id)
+
+
+async def test_the_sweeper_leaves_a_start_in_flight_to_it(db: Database, temporal: Client) -> None:
+    """A start slower than the sweeper's grace is made once, by the request
+    that stored it (the sweeper used to start it a second time)."""
+    notification_id = await stored_notification(db, age=timedelta(0))
+    await add_outbox_row(db, notification_id, age=timedelta(minutes=1))
+    dispatcher = SlowDispatcher(temporal, delay=1.0)
+    outbox = Outbox(db, dispatcher)
+    outbox.start_notification_soon(
+        notification_id=notification_id,
+        tenant_id="tnt_test",
+        deliveries=[DeliveryRef(f"dlv_{notification_id}", "slack")],
+    )
+    await asyncio.sleep(0.2)
+    assert await outbox.sweep(older_than=timedelta(seconds=1)) == 0
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if await outbox_row(db, notification_id) is None:
+            break
+    assert await outbox_row(db, notification_id) is None
+    assert dispatcher.starts == 1
     assert await workflow_exists(temporal, notification_id)
