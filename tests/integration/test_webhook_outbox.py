@@ -4,7 +4,6 @@ sender's claim keeps order per notification, bounds each endpoint, skips
 busy ones, and a backlog at one endpoint does not hold up another."""
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,22 +12,17 @@ from sqlalchemy import func, insert, select, update
 from server.domain.ids import new_id
 from server.store import tenant_webhooks as hooks
 from server.store import tenants
-from server.store.db import Database, create_engine, migrate
+from server.store.db import Database
 from server.store.tables import tenant_webhook_messages
-from tests.conftest import fresh_database
 
 LEASE = timedelta(seconds=30)
 
 
-@pytest.fixture(scope="module")
-async def db(database_server: str) -> AsyncIterator[Database]:
-    # A database of its own: the session platform's webhook sender would
-    # otherwise lease these messages between the claims a test makes.
-    with fresh_database(database_server) as url:
-        migrate(url)
-        database = Database(create_engine(url, pool_size=2))
-        yield database
-        await database.close()
+@pytest.fixture
+def db(own_db: Database) -> Database:
+    # Not the session platform's: its webhook sender would lease these
+    # messages between the claims a test makes.
+    return own_db
 
 
 async def tenant_with_endpoints(db: Database, types: list[list[str]]) -> tuple[str, list[str]]:
