@@ -120,7 +120,7 @@ class DeliveryActivities:
 
     @activity.defn(name="send_delivery")
     async def send_delivery(self, task: SendDeliveryInput) -> SendDeliveryResult:
-        async with self._db.transaction() as session:
+        async with self._db.transaction(one_statement=True) as session:
             delivery = await store.get_delivery(session, delivery_id=task.delivery_id)
             if delivery is None:
                 raise ApplicationError(
@@ -174,7 +174,8 @@ class DeliveryActivities:
                         )
                     ),
                 ) from None
-        async with self._db.transaction() as session:
+        # Committed on its own, before the call (see begin_attempts).
+        async with self._db.transaction(one_statement=True) as session:
             await store.begin_attempts(
                 session,
                 delivery_ids=[delivery.delivery_id],
@@ -233,6 +234,7 @@ class DeliveryActivities:
                 reason="",
                 now=now,
                 rollout=self._rollout,
+                locked=True,
             )
         return SendDeliveryResult(status.value, final=accepted.delivered)
 

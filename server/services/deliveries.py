@@ -27,12 +27,14 @@ async def move_deliveries(
     now: datetime,
     rollout: RolloutPolicy,
     receipts: bool = False,
+    locked: bool = False,
 ) -> list[MoveResult]:
-    """Moves deliveries forward (see store.advance_deliveries). Final
+    """Moves deliveries forward (see store.advance_deliveries; `locked`: the
+    caller holds the notifications' locks already). Final
     statuses of templated notifications then check their template's rollout,
     once per template. Every move is counted for alert rules, as a provider
     receipt when `receipts`."""
-    results = await store.advance_deliveries(session, moves, now=now)
+    results = await store.advance_deliveries(session, moves, now=now, locked=locked)
     await emit_delivery_changes(
         session,
         [
@@ -82,10 +84,11 @@ async def move_delivery(
     reason: str,
     now: datetime,
     rollout: RolloutPolicy,
+    locked: bool = False,
 ) -> bool:
     """One delivery's move; True if it was a step forward."""
     results = await move_deliveries(
-        session, [StatusMove(delivery_id, status, reason)], now=now, rollout=rollout
+        session, [StatusMove(delivery_id, status, reason)], now=now, rollout=rollout, locked=locked
     )
     return any(r.moved for r in results)
 

@@ -370,7 +370,9 @@ class Outbox:
         started = [p for (p, _, _), ok in zip(starts, done, strict=True) if ok]
         left = [p for (p, _, _), ok in zip(starts, done, strict=True) if not ok]
         try:
-            async with self._db.transaction() as session:
+            # Each row stands alone: removing one and releasing another need
+            # no transaction around them.
+            async with self._db.transaction(one_statement=True) as session:
                 await store.remove(session, started)
                 await store.release(session, left)
         except Exception:

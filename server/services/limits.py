@@ -177,7 +177,7 @@ class Limiter:
         now = self._clock()
         day = rules.utc_day(now)
         channels = sorted(set(charge.channels) & _CHANNELS)
-        async with self._db.transaction() as session:
+        async with self._db.transaction(one_statement=True) as session:
             taken = await store.take(
                 session,
                 tenant_id=tenant_id,

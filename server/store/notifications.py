@@ -17,6 +17,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -560,34 +561,44 @@ async def lock_notifications(session: AsyncSession, *, delivery_ids: list[str]) 
 
 
 async def advance_deliveries(
-    session: AsyncSession, moves: list[StatusMove], *, now: datetime
+    session: AsyncSession, moves: list[StatusMove], *, now: datetime, locked: bool = False
 ) -> list[MoveResult]:
-    """Applies the moves in order, in a fixed number of statements whatever
-    their count. A move that is not a step forward (a duplicate or late
-    receipt) changes nothing. Rolls each touched notification's status up.
-    Returns one result per move; unknown deliveries are left out."""
+    """Applies the moves in order, in three statements whatever their count
+    (lock, read, write). A move that is not a step forward (a duplicate or
+    late receipt) changes nothing. Rolls each touched notification's status
+    up. Returns one result per move; unknown deliveries are left out.
+    `locked`: the caller already holds the notifications' locks."""
     if not moves:
         return []
     ids = sorted({m.delivery_id for m in moves})
-    await lock_notifications(session, delivery_ids=ids)
+    if not locked:
+        await lock_notifications(session, delivery_ids=ids)
     # Read after locking: a writer that held the lock has committed by now.
-    rows = await session.execute(
-        select(
-            deliveries.c.id,
-            deliveries.c.status,
-            deliveries.c.notification_id,
-            deliveries.c.channel,
-            deliveries.c.attempt_provider,
-            notifications.c.tenant_id,
-            notifications.c.template_id,
-            notifications.c.bulk_id,
-            notifications.c.row_index,
+    # Every delivery of the touched notifications, for the roll-up as well.
+    family = (
+        await session.execute(
+            select(
+                deliveries.c.id,
+                deliveries.c.status,
+                deliveries.c.notification_id,
+                deliveries.c.channel,
+                deliveries.c.attempt_provider,
+                notifications.c.tenant_id,
+                notifications.c.template_id,
+                notifications.c.bulk_id,
+                notifications.c.row_index,
+                notifications.c.routing.is_not(None).label("routed"),
+            )
+            .join(notifications, notifications.c.id == deliveries.c.notification_id)
+            .where(
+                deliveries.c.notification_id.in_(
+                    select(deliveries.c.notification_id).where(deliveries.c.id.in_(ids))
+                )
+            )
         )
-        .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .where(deliveries.c.id.in_(ids))
-    )
-    known = {row.id: row for row in rows}
-    status = {delivery_id: DeliveryStatus(row.status) for delivery_id, row in known.items()}
+    ).all()
+    known = {row.id: row for row in family}
+    status = {row.id: DeliveryStatus(row.status) for row in family}
     applied: list[StatusMove] = []
     moved_flags: list[tuple[StatusMove, bool]] = []
     for move in moves:
@@ -599,28 +610,29 @@ async def advance_deliveries(
             applied.append(move)
         moved_flags.append((move, moved))
     if applied:
-        last = {m.delivery_id: m for m in applied}
-        await session.execute(
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("did"))
-            .values(status=bindparam("new_status"), reason=bindparam("new_reason"), updated_at=now),
+        touched = {known[m.delivery_id].notification_id for m in applied}
+        rolled = await _rolled_up(
+            session,
             [
-                {"did": m.delivery_id, "new_status": m.status, "new_reason": m.reason}
-                for m in last.values()
+                (row.notification_id, row.id, status[row.id], row.routed)
+                for row in family
+                if row.notification_id in touched
             ],
         )
+        last = {m.delivery_id: m for m in applied}
         await session.execute(
-            insert(delivery_events),
-            [
-                {"delivery_id": m.delivery_id, "kind": "status", "status": m.status,
-                 "detail": m.reason, "occurred_at": now}
-                for m in applied
-            ],
-        )  # fmt: skip
-        await roll_up_notifications(
-            session,
-            notification_ids={known[m.delivery_id].notification_id for m in applied},
-            now=now,
+            _WRITE_MOVES,
+            {
+                "now": now,
+                "d_ids": list(last),
+                "d_status": [m.status.value for m in last.values()],
+                "d_reasons": [m.reason for m in last.values()],
+                "e_ids": [m.delivery_id for m in applied],
+                "e_status": [m.status.value for m in applied],
+                "e_reasons": [m.reason for m in applied],
+                "n_ids": list(rolled),
+                "n_status": [s.value for s in rolled.values()],
+            },
         )
     return [
         MoveResult(
@@ -639,13 +651,37 @@ async def advance_deliveries(
     ]
 
 
+# A batch of moves in one round trip: the deliveries' new statuses, their
+# history rows (in the moves' order, so ids follow it), and the notifications'
+# rolled-up statuses. Each part touches a table of its own, so the three
+# modifying CTEs cannot see or clash with each other's rows.
+_WRITE_MOVES = text(
+    """
+    WITH moved AS (
+        UPDATE deliveries d SET status = m.status, reason = m.reason, updated_at = :now
+        FROM unnest(CAST(:d_ids AS text[]), CAST(:d_status AS text[]),
+                    CAST(:d_reasons AS text[])) AS m(id, status, reason)
+        WHERE d.id = m.id
+    ), history AS (
+        INSERT INTO delivery_events (delivery_id, kind, status, detail, occurred_at)
+        SELECT e.id, 'status', e.status, e.reason, :now
+        FROM unnest(CAST(:e_ids AS text[]), CAST(:e_status AS text[]),
+                    CAST(:e_reasons AS text[])) WITH ORDINALITY AS e(id, status, reason, n)
+        ORDER BY e.n
+    )
+    UPDATE notifications n SET status = r.status, updated_at = :now
+    FROM unnest(CAST(:n_ids AS text[]), CAST(:n_status AS text[])) AS r(id, status)
+    WHERE n.id = r.id
+    """
+)
+
+
 async def roll_up_notifications(
     session: AsyncSession, *, notification_ids: set[str], now: datetime
 ) -> None:
     """Sets each notification's status from its deliveries' (see roll_up),
     or a routed one's from its steps (see roll_up_routed). The caller holds
     the notifications' locks."""
-    ids = sorted(notification_ids)
     siblings = await session.execute(
         select(
             deliveries.c.notification_id,
@@ -654,14 +690,31 @@ async def roll_up_notifications(
             notifications.c.routing.is_not(None).label("routed"),
         )
         .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .where(deliveries.c.notification_id.in_(ids))
+        .where(deliveries.c.notification_id.in_(sorted(notification_ids)))
     )
+    rolled = await _rolled_up(
+        session, [(nid, did, DeliveryStatus(s), routed) for nid, did, s, routed in siblings]
+    )
+    await session.execute(
+        update(notifications)
+        .where(notifications.c.id == bindparam("nid"))
+        .values(status=bindparam("rolled"), updated_at=now),
+        [{"nid": nid, "rolled": status.value} for nid, status in rolled.items()],
+    )
+
+
+async def _rolled_up(
+    session: AsyncSession, family: list[tuple[str, str, DeliveryStatus, bool]]
+) -> dict[str, DeliveryStatus]:
+    """Each notification's status from its (notification, delivery, status,
+    routed) rows: a routed one's from its steps, read here, else its
+    deliveries' (roll_up)."""
     statuses: dict[str, list[DeliveryStatus]] = defaultdict(list)
     by_delivery: dict[str, DeliveryStatus] = {}
     routed: set[str] = set()
-    for notification_id, delivery_id, delivery_status, is_routed in siblings:
-        statuses[notification_id].append(DeliveryStatus(delivery_status))
-        by_delivery[delivery_id] = DeliveryStatus(delivery_status)
+    for notification_id, delivery_id, delivery_status, is_routed in family:
+        statuses[notification_id].append(delivery_status)
+        by_delivery[delivery_id] = delivery_status
         if is_routed:
             routed.add(notification_id)
     steps: dict[str, list[StepState]] = defaultdict(list)
@@ -683,16 +736,10 @@ async def roll_up_notifications(
         steps[row.notification_id].append(
             StepState(StepOutcome(row.outcome), by_delivery.get(row.delivery_id or ""))
         )
-    rolled = {
+    return {
         nid: roll_up_routed(steps[nid]) if nid in steps else roll_up(s)
-        for nid, s in statuses.items()
+        for nid, s in sorted(statuses.items())
     }
-    await session.execute(
-        update(notifications)
-        .where(notifications.c.id == bindparam("nid"))
-        .values(status=bindparam("rolled"), updated_at=now),
-        [{"nid": nid, "rolled": status.value} for nid, status in rolled.items()],
-    )
 
 
 async def add_delivery_note(

@@ -185,3 +185,69 @@ async def test_a_notification_without_routing_stores_sql_null(db: Database) -> N
             )
         ).scalar_one()
     assert routed is False
+
+
+async def test_a_batch_of_moves_takes_three_statements_whatever_its_size(db: Database) -> None:
+    """Lock, read, write: a status change's round trips are most of its cost
+    on the send path, so their number must not grow with the batch or creep
+    back as the code changes. The caller that holds the lock saves one."""
+    from sqlalchemy import event
+
+    S = DeliveryStatus
+    channels = ["sms", "email", "slack"]
+    tenant_id, notification_id = await new_notification(db, channels)
+    deliveries = (await fetch(db, tenant_id, notification_id)).deliveries
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await advance(db, (deliveries[0].delivery_id, S.SENT, "")) == [True]
+        one = len(statements)
+        statements.clear()
+        assert (
+            await advance(
+                db,
+                *((d.delivery_id, S.SENT, "") for d in deliveries[1:]),
+                *((d.delivery_id, S.DELIVERED, "") for d in deliveries),
+            )
+            == [True] * 5
+        )
+        batch = len(statements)
+        statements.clear()
+        async with db.transaction() as session:
+            await store.lock_notifications(session, delivery_ids=[deliveries[0].delivery_id])
+            statements.clear()
+            moved = await store.advance_deliveries(
+                session,
+                [store.StatusMove(deliveries[0].delivery_id, S.FAILED, "late")],
+                now=datetime.now(UTC),
+                locked=True,
+            )
+        held = len(statements)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert (one, batch, held) == (3, 3, 1)  # delivered is final: the late failure reads only
+    assert [r.moved for r in moved] == [False]
+    record = await fetch(db, tenant_id, notification_id)
+    assert record.status is S.DELIVERED
+    assert [e.status for e in record.deliveries[1].history] == ["queued", "sent", "delivered"]
+
+
+async def test_a_one_statement_block_runs_in_autocommit(db: Database) -> None:
+    """No BEGIN: each statement is its own transaction (now() moves between
+    them), and the pooled connection is back in a transaction afterwards."""
+    limited = Database(db.engine, DatabaseLimits())
+    for database in (db, limited):
+        async with database.transaction(one_statement=True) as session:
+            first = (await session.execute(text("SELECT now()"))).scalar_one()
+            await asyncio.sleep(0.01)
+            second = (await session.execute(text("SELECT now()"))).scalar_one()
+        assert second > first
+        async with database.transaction() as session:
+            first = (await session.execute(text("SELECT now()"))).scalar_one()
+            await asyncio.sleep(0.01)
+            second = (await session.execute(text("SELECT now()"))).scalar_one()
+        assert second == first
