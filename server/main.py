@@ -11,7 +11,6 @@ import asyncio
 import gc
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -42,7 +41,7 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from providers.registry import webhook_handlers
-from server import admin, metrics, tracing
+from server import metrics, tracing
 from server.api.alert_servicer import AlertServicer
 from server.api.auth import ApiInterceptor, ApiKeyAuthenticator, Identifier
 from server.api.callbacks import callback_app
@@ -318,18 +317,15 @@ async def _serve_callbacks(
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["admin"]:
-        admin.main(sys.argv[2:])
-        return
     parser = argparse.ArgumentParser(prog="python -m server")
     parser.add_argument(
         "role",
         nargs="?",
         default="api",
-        choices=["api", "callbacks", "webhooks", "admin"],
+        choices=["api", "callbacks", "webhooks"],
         help="api: the gRPC API (default); callbacks: provider webhooks over HTTP; "
-        "webhooks: sends tenants' status webhooks; "
-        "admin: operator commands (python -m server admin --help)",
+        "webhooks: sends tenants' status webhooks "
+        "(operator commands: python -m server admin --help)",
     )
     role = parser.parse_args().role
     configure_logging()
