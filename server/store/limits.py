@@ -45,6 +45,12 @@ per_channel AS (
     WHERE EXISTS (SELECT 1 FROM total)
     ON CONFLICT (tenant_id, day, channel) DO UPDATE SET sent = u.sent + :cost
 )"""
+# Built once: parsing a text() for its binds on every request cost the API
+# 2% of its CPU (py-spy).
+_TAKE_TOKENS = text(_TAKE + " SELECT (SELECT tokens FROM bucket)")
+_TAKE_AND_COUNT = text(
+    _TAKE + _COUNT + " SELECT (SELECT tokens FROM bucket), (SELECT sent FROM total)"
+)
 _AVAILABLE_NOW = text(
     f"SELECT {_AVAILABLE.format(t='rate_buckets')} FROM rate_buckets"
     " WHERE tenant_id = :tenant_id AND name = :name"
@@ -78,8 +84,7 @@ async def take(
         return Taken(wait_seconds=wait, within_quota=True)
     params = _bucket_params(tenant_id, charge.limit.value, rate, charge.cost)
     params |= {"day": day, "quota": quota, "channels": charge.channels}
-    sql = _TAKE + _COUNT + " SELECT (SELECT tokens FROM bucket), (SELECT sent FROM total)"
-    tokens, sent = (await session.execute(text(sql), params)).one()
+    tokens, sent = (await session.execute(_TAKE_AND_COUNT, params)).one()
     if tokens is not None:
         return Taken(wait_seconds=None, within_quota=sent is not None)
     return Taken(wait_seconds=await _wait(session, params, rate, charge.cost), within_quota=True)
@@ -92,9 +97,7 @@ async def take_tokens(
     anything else a limit is kept per, like a login email); None when taken,
     else the seconds until there are enough."""
     params = _bucket_params(owner, name, rate, cost)
-    tokens = (
-        await session.execute(text(_TAKE + " SELECT (SELECT tokens FROM bucket)"), params)
-    ).scalar_one()
+    tokens = (await session.execute(_TAKE_TOKENS, params)).scalar_one()
     return None if tokens is not None else await _wait(session, params, rate, cost)
 
 
