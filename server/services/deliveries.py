@@ -46,7 +46,7 @@ async def move_deliveries(
                 DeliveryDetails(r.notification_id, r.channel, r.provider, r.bulk_id, r.row_index),
             )
             for r in results
-            if r.moved
+            if r.moved and r.listened
         ],
         now=now,
     )

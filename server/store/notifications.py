@@ -7,12 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Row,
     Select,
+    Text,
     and_,
     bindparam,
+    case,
     exists,
+    func,
     insert,
     literal,
     or_,
@@ -26,7 +30,12 @@ from server.domain.routing import StepOutcome, StepState, roll_up_routed
 from server.domain.status import DeliveryStatus, can_move, roll_up
 from server.store.routing import NewRoutingStep, insert_steps
 from server.store.tables import deliveries, delivery_events, notifications, routing_steps
-from server.store.tenant_webhooks import DeliveryChange, DeliveryDetails, emit_delivery_changes
+from server.store.tenant_webhooks import (
+    DeliveryChange,
+    DeliveryDetails,
+    emit_delivery_changes,
+    listened_to,
+)
 
 
 @dataclass(frozen=True)
@@ -345,16 +354,17 @@ async def _attach_history(session: AsyncSession, records: list[DeliveryRecord]) 
         )
 
 
+_DELIVERY = (
+    select(deliveries, notifications.c.bulk_id)
+    .join(notifications, notifications.c.id == deliveries.c.notification_id)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+)
+
+
 async def get_delivery(session: AsyncSession, *, delivery_id: str) -> DeliveryRecord | None:
     """A delivery by id, for the worker and signed provider callbacks, which
     act for the platform rather than for a tenant."""
-    row = (
-        await session.execute(
-            select(deliveries, notifications.c.bulk_id)
-            .join(notifications, notifications.c.id == deliveries.c.notification_id)
-            .where(deliveries.c.id == delivery_id)
-        )
-    ).first()
+    row = (await session.execute(_DELIVERY, {"delivery_id": delivery_id})).first()
     return delivery_record(row) if row else None
 
 
@@ -372,17 +382,19 @@ async def template_of_delivery(
     return (row.tenant_id, row.template_id) if row else None
 
 
+_BY_PROVIDER_MESSAGE_ID = select(deliveries).where(
+    deliveries.c.channel == bindparam("channel"),
+    deliveries.c.provider_message_id == bindparam("provider_message_id"),
+)
+
+
 async def find_delivery_by_provider_message_id(
     session: AsyncSession, *, channel: str, provider_message_id: str
 ) -> DeliveryRecord | None:
-    row = (
-        await session.execute(
-            select(deliveries).where(
-                deliveries.c.channel == channel,
-                deliveries.c.provider_message_id == provider_message_id,
-            )
-        )
-    ).first()
+    found = await session.execute(
+        _BY_PROVIDER_MESSAGE_ID, {"channel": channel, "provider_message_id": provider_message_id}
+    )
+    row = found.first()
     return delivery_record(row) if row else None
 
 
@@ -403,19 +415,64 @@ async def recorded_provider_message_ids(
     return {row[0] for row in rows}
 
 
+_BEGIN_ATTEMPTS = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        attempts=deliveries.c.attempts + 1,
+        attempt_started_at=bindparam("now", type_=DateTime(timezone=True)),
+        attempt_provider=func.coalesce(
+            bindparam("provider", type_=Text), deliveries.c.attempt_provider
+        ),
+    )
+)
+
+
 async def begin_attempts(
     session: AsyncSession, *, delivery_ids: list[str], now: datetime, provider: str | None = None
 ) -> None:
     """Counts a provider call for each delivery and marks it in progress, at
-    `provider`. Committed before the call: if the outcome is never recorded
-    (a crash, no answer), the next attempt finds the mark and reconciles
-    before sending, at the same provider."""
-    values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1, "attempt_started_at": now}
-    if provider is not None:
-        values["attempt_provider"] = provider
-    await session.execute(
-        update(deliveries).where(deliveries.c.id.in_(delivery_ids)).values(**values)
+    `provider` (None keeps the one recorded). Committed before the call: if
+    the outcome is never recorded (a crash, no answer), the next attempt
+    finds the mark and reconciles before sending, at the same provider."""
+    await session.execute(_BEGIN_ATTEMPTS, {"ids": delivery_ids, "now": now, "provider": provider})
+
+
+_ATTEMPTED = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+    .values(
+        attempt_started_at=case(
+            (bindparam("unknown", type_=Boolean), deliveries.c.attempt_started_at),
+            else_=None,
+        ),
+        reason=case(
+            (bindparam("retrying", type_=Text) != "", bindparam("retrying", type_=Text)),
+            else_=deliveries.c.reason,
+        ),
+        provider_message_id=func.coalesce(
+            bindparam("provider_message_id", type_=Text), deliveries.c.provider_message_id
+        ),
     )
+    .returning(deliveries.c.id, deliveries.c.status)
+    .cte("attempted")
+)
+# The update feeds the history row: one statement.
+_RECORD_ATTEMPT = (
+    insert(delivery_events)
+    .add_cte(_ATTEMPTED)
+    .from_select(
+        ["delivery_id", "kind", "status", "detail", "occurred_at"],
+        select(
+            _ATTEMPTED.c.id,
+            literal("attempt"),
+            _ATTEMPTED.c.status,
+            bindparam("outcome", type_=Text),
+            bindparam("now", type_=DateTime(timezone=True)),
+        ),
+    )
+    .returning(delivery_events.c.id)
+)
 
 
 async def record_attempt(
@@ -432,36 +489,17 @@ async def record_attempt(
     delivery's history, and the provider's message id of an accepted call.
     `retrying` is shown as the delivery's reason until it moves on.
     `unknown`: the request may have reached the provider without an answer,
-    so the in-progress mark stays for the next attempt to reconcile. One
-    statement: the update feeds the history row."""
-    values: dict[str, Any] = {"attempt_started_at": deliveries.c.attempt_started_at}
-    if not unknown:
-        values["attempt_started_at"] = None
-    if retrying:
-        values["reason"] = retrying
-    if provider_message_id is not None:
-        values["provider_message_id"] = provider_message_id
-    attempted = (
-        update(deliveries)
-        .where(deliveries.c.id == delivery_id)
-        .values(**values)
-        .returning(deliveries.c.id, deliveries.c.status)
-        .cte("attempted")
-    )
+    so the in-progress mark stays for the next attempt to reconcile."""
     inserted = await session.execute(
-        insert(delivery_events)
-        .add_cte(attempted)
-        .from_select(
-            ["delivery_id", "kind", "status", "detail", "occurred_at"],
-            select(
-                attempted.c.id,
-                literal("attempt"),
-                attempted.c.status,
-                literal(outcome),
-                literal(now, DateTime(timezone=True)),
-            ),
-        )
-        .returning(delivery_events.c.id)
+        _RECORD_ATTEMPT,
+        {
+            "delivery_id": delivery_id,
+            "unknown": unknown,
+            "retrying": retrying,
+            "provider_message_id": provider_message_id,
+            "outcome": outcome,
+            "now": now,
+        },
     )
     inserted.scalar_one()  # raises for an unknown delivery, as the update alone did
 
@@ -498,19 +536,20 @@ class DeliveryIdentity:
     provider_message_id: str | None
 
 
+_IDENTITIES = select(
+    deliveries.c.id,
+    deliveries.c.channel,
+    deliveries.c.address,
+    deliveries.c.provider_message_id,
+).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+
+
 async def delivery_identities(
     session: AsyncSession, *, delivery_ids: list[str]
 ) -> dict[str, DeliveryIdentity]:
     """Channel, address and provider message id of each known delivery, in
     one statement."""
-    rows = await session.execute(
-        select(
-            deliveries.c.id,
-            deliveries.c.channel,
-            deliveries.c.address,
-            deliveries.c.provider_message_id,
-        ).where(deliveries.c.id.in_(delivery_ids))
-    )
+    rows = await session.execute(_IDENTITIES, {"ids": delivery_ids})
     return {
         row.id: DeliveryIdentity(row.channel, row.address, row.provider_message_id) for row in rows
     }
@@ -542,22 +581,53 @@ class MoveResult:
     provider: str | None
     # The 0-based row of a bulk's delivery; None for single sends.
     row_index: int | None = None
+    # The tenant has an enabled webhook endpoint (see listened_to).
+    listened: bool = True
+
+
+# The send path's statements are built once: building one on each call
+# cost about as much Python as running it.
+_LOCK = (
+    select(notifications.c.id)
+    .where(
+        notifications.c.id.in_(
+            select(deliveries.c.notification_id).where(
+                deliveries.c.id.in_(bindparam("ids", expanding=True))
+            )
+        )
+    )
+    .order_by(notifications.c.id)
+    .with_for_update()
+)
+# Every delivery of the notifications of these deliveries, with what a status
+# change needs to know of each.
+_FAMILY = select(
+    deliveries.c.id,
+    deliveries.c.status,
+    deliveries.c.notification_id,
+    deliveries.c.channel,
+    deliveries.c.attempt_provider,
+    notifications.c.tenant_id,
+    notifications.c.template_id,
+    notifications.c.bulk_id,
+    notifications.c.row_index,
+    notifications.c.routing.is_not(None).label("routed"),
+    listened_to(notifications.c.tenant_id).label("listened"),
+).where(
+    notifications.c.id == deliveries.c.notification_id,
+    deliveries.c.notification_id.in_(
+        select(deliveries.c.notification_id).where(
+            deliveries.c.id.in_(bindparam("ids", expanding=True))
+        )
+    ),
+)
 
 
 async def lock_notifications(session: AsyncSession, *, delivery_ids: list[str]) -> None:
     """Locks the notifications of these deliveries, in id order. Everything
     that changes a delivery's status takes these locks first, so concurrent
     writers (receipts, the worker, bulk pages) queue instead of deadlocking."""
-    await session.execute(
-        select(notifications.c.id)
-        .where(
-            notifications.c.id.in_(
-                select(deliveries.c.notification_id).where(deliveries.c.id.in_(delivery_ids))
-            )
-        )
-        .order_by(notifications.c.id)
-        .with_for_update()
-    )
+    await session.execute(_LOCK, {"ids": delivery_ids})
 
 
 async def advance_deliveries(
@@ -575,28 +645,7 @@ async def advance_deliveries(
         await lock_notifications(session, delivery_ids=ids)
     # Read after locking: a writer that held the lock has committed by now.
     # Every delivery of the touched notifications, for the roll-up as well.
-    family = (
-        await session.execute(
-            select(
-                deliveries.c.id,
-                deliveries.c.status,
-                deliveries.c.notification_id,
-                deliveries.c.channel,
-                deliveries.c.attempt_provider,
-                notifications.c.tenant_id,
-                notifications.c.template_id,
-                notifications.c.bulk_id,
-                notifications.c.row_index,
-                notifications.c.routing.is_not(None).label("routed"),
-            )
-            .join(notifications, notifications.c.id == deliveries.c.notification_id)
-            .where(
-                deliveries.c.notification_id.in_(
-                    select(deliveries.c.notification_id).where(deliveries.c.id.in_(ids))
-                )
-            )
-        )
-    ).all()
+    family = (await session.execute(_FAMILY, {"ids": ids})).all()
     known = {row.id: row for row in family}
     status = {row.id: DeliveryStatus(row.status) for row in family}
     applied: list[StatusMove] = []
@@ -646,6 +695,7 @@ async def advance_deliveries(
             channel=known[move.delivery_id].channel,
             provider=known[move.delivery_id].attempt_provider,
             row_index=known[move.delivery_id].row_index,
+            listened=known[move.delivery_id].listened,
         )
         for move, moved in moved_flags
     ]

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,9 +44,17 @@ async def add(session: AsyncSession, starts: list[PendingStart], *, now: datetim
         )
 
 
+# Built once: every single send's start clears its row.
+_REMOVE = delete(pending_dispatches).where(
+    tuple_(pending_dispatches.c.kind, pending_dispatches.c.ref).in_(
+        bindparam("keys", expanding=True)
+    )
+)
+
+
 async def remove(session: AsyncSession, starts: list[PendingStart]) -> None:
     if starts:
-        await session.execute(delete(pending_dispatches).where(_keys_in(starts)))
+        await session.execute(_REMOVE, {"keys": [(s.kind.value, s.ref) for s in starts]})
 
 
 async def release(session: AsyncSession, starts: list[PendingStart]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     Integer,
     Text,
@@ -86,21 +87,37 @@ class DeliveryChange:
 Subscriptions = dict[str, list[tuple[str, frozenset[str]]]]
 
 
+def listened_to(tenant_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """True where the tenant has an enabled endpoint: a column for a query
+    that reads the tenant anyway, so that changes nobody listens to skip
+    emit_delivery_changes and its read (most tenants have no webhooks)."""
+    return (
+        select(tenant_webhook_endpoints.c.id)
+        .where(
+            tenant_webhook_endpoints.c.tenant_id == tenant_id,
+            tenant_webhook_endpoints.c.disabled_at.is_(None),
+        )
+        .exists()
+    )
+
+
+# Built once: it runs with every status change of a tenant with webhooks.
+_SUBSCRIPTIONS = select(
+    tenant_webhook_endpoints.c.tenant_id,
+    tenant_webhook_endpoints.c.id,
+    tenant_webhook_endpoints.c.event_types,
+).where(
+    tenant_webhook_endpoints.c.tenant_id.in_(bindparam("tenant_ids", expanding=True)),
+    tenant_webhook_endpoints.c.disabled_at.is_(None),
+)
+
+
 async def subscriptions(session: AsyncSession, *, tenant_ids: set[str]) -> Subscriptions:
     """Each tenant's enabled endpoints and their types: one indexed read,
     empty for tenants without webhooks (the common case)."""
     if not tenant_ids:
         return {}
-    rows = await session.execute(
-        select(
-            tenant_webhook_endpoints.c.tenant_id,
-            tenant_webhook_endpoints.c.id,
-            tenant_webhook_endpoints.c.event_types,
-        ).where(
-            tenant_webhook_endpoints.c.tenant_id.in_(sorted(tenant_ids)),
-            tenant_webhook_endpoints.c.disabled_at.is_(None),
-        )
-    )
+    rows = await session.execute(_SUBSCRIPTIONS, {"tenant_ids": sorted(tenant_ids)})
     found: Subscriptions = defaultdict(list)
     for row in rows:
         found[row.tenant_id].append((row.id, frozenset(row.event_types)))
