@@ -1,6 +1,7 @@
 """Notifications, their deliveries and delivery history. Functions never
 commit: the caller owns the transaction."""
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -157,69 +158,95 @@ def _notification(row: Row[Any]) -> NotificationRecord:
     )
 
 
+# A send's rows in one round trip, whatever their count: the notifications,
+# their queued deliveries and the first history entry of each (in the
+# deliveries' order, so ids follow it). The foreign keys are checked at the
+# end of the statement, when every CTE has run. Answers which of the tenants
+# have an enabled webhook endpoint, so that a send nobody listens to skips
+# emit_delivery_changes and its read. Measured against three executemany
+# inserts: 1.4-1.6 ms against 3.3-4.0 ms (docs/performance.md).
+_INSERT_SEND = text(
+    """
+    WITH n AS (
+        INSERT INTO notifications (id, tenant_id, status, channels, recipient, subject,
+            body, template_id, template_version, data, idempotency_key, bulk_id,
+            row_index, routing, created_at, updated_at)
+        SELECT r.id, r.tenant_id, 'queued', string_to_array(r.channels, ','),
+            CAST(r.recipient AS jsonb), r.subject, r.body, r.template_id, r.version,
+            CAST(r.data AS jsonb), r.idempotency_key, r.bulk_id, r.row_index,
+            CAST(r.routing AS jsonb), :now, :now
+        FROM unnest(CAST(:n_ids AS text[]), CAST(:n_tenants AS text[]),
+                    CAST(:n_channels AS text[]), CAST(:n_recipients AS text[]),
+                    CAST(:n_subjects AS text[]), CAST(:n_bodies AS text[]),
+                    CAST(:n_templates AS text[]), CAST(:n_versions AS integer[]),
+                    CAST(:n_data AS text[]), CAST(:n_keys AS text[]),
+                    CAST(:n_bulks AS text[]), CAST(:n_rows AS integer[]),
+                    CAST(:n_routing AS text[]))
+            AS r(id, tenant_id, channels, recipient, subject, body, template_id, version,
+                 data, idempotency_key, bulk_id, row_index, routing)
+    ), d AS (
+        INSERT INTO deliveries (id, notification_id, tenant_id, channel, position, address,
+            content, status, created_at, updated_at)
+        SELECT r.id, r.notification_id, r.tenant_id, r.channel, r.position, r.address,
+            CAST(r.content AS jsonb), 'queued', :now, :now
+        FROM unnest(CAST(:d_ids AS text[]), CAST(:d_notifications AS text[]),
+                    CAST(:d_tenants AS text[]), CAST(:d_channels AS text[]),
+                    CAST(:d_positions AS integer[]), CAST(:d_addresses AS text[]),
+                    CAST(:d_contents AS text[]))
+            AS r(id, notification_id, tenant_id, channel, position, address, content)
+    ), e AS (
+        INSERT INTO delivery_events (delivery_id, kind, status, detail, occurred_at)
+        SELECT r.id, 'status', 'queued', 'accepted', :now
+        FROM unnest(CAST(:d_ids AS text[])) WITH ORDINALITY AS r(id, n)
+        ORDER BY r.n
+    )
+    SELECT DISTINCT w.tenant_id FROM tenant_webhook_endpoints w
+    WHERE w.tenant_id = ANY(CAST(:n_tenants AS text[])) AND w.disabled_at IS NULL
+    """
+)
+
+
 async def insert_notifications(
     session: AsyncSession, rows: list["NewNotification"], *, now: datetime
 ) -> None:
     """Inserts notifications with their queued deliveries and the first history
-    entry of each, in three multi-row statements whatever the count."""
+    entry of each, in one statement whatever the count (plus their routing
+    steps, and delivery.queued events for tenants with webhooks)."""
     if not rows:
         return
-    await session.execute(
-        insert(notifications),
-        [
-            {
-                "id": n.notification_id,
-                "tenant_id": n.tenant_id,
-                "status": DeliveryStatus.QUEUED,
-                "channels": n.channels,
-                "recipient": n.recipient,
-                "subject": n.subject,
-                "body": n.body,
-                "template_id": n.template_id,
-                "template_version": n.template_version,
-                "data": n.data,
-                "idempotency_key": n.idempotency_key,
-                "bulk_id": n.bulk_id,
-                "row_index": n.row_index,
-                "routing": n.routing,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for n in rows
-        ],
-    )
-    await session.execute(
-        insert(deliveries),
-        [
-            {
-                "id": d.delivery_id,
-                "notification_id": n.notification_id,
-                "tenant_id": n.tenant_id,
-                "channel": d.channel,
-                "position": position,
-                "address": d.address,
-                "content": d.content,
-                "status": DeliveryStatus.QUEUED,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for n in rows
-            for position, d in enumerate(n.deliveries)
-        ],
-    )
-    await session.execute(
-        insert(delivery_events),
-        [
-            {
-                "delivery_id": d.delivery_id,
-                "kind": "status",
-                "status": DeliveryStatus.QUEUED,
-                "detail": "accepted",
-                "occurred_at": now,
-            }
-            for n in rows
-            for d in n.deliveries
-        ],
+    new_deliveries = [(n, position, d) for n in rows for position, d in enumerate(n.deliveries)]
+    listened = set(
+        (
+            await session.execute(
+                _INSERT_SEND,
+                {
+                    "now": now,
+                    "n_ids": [n.notification_id for n in rows],
+                    "n_tenants": [n.tenant_id for n in rows],
+                    "n_channels": [",".join(n.channels) for n in rows],
+                    "n_recipients": [json.dumps(n.recipient) for n in rows],
+                    "n_subjects": [n.subject for n in rows],
+                    "n_bodies": [n.body for n in rows],
+                    "n_templates": [n.template_id for n in rows],
+                    "n_versions": [n.template_version for n in rows],
+                    "n_data": [json.dumps(n.data) for n in rows],
+                    "n_keys": [n.idempotency_key for n in rows],
+                    "n_bulks": [n.bulk_id for n in rows],
+                    "n_rows": [n.row_index for n in rows],
+                    # SQL NULL, not JSON null, for a send without routing.
+                    "n_routing": [
+                        None if n.routing is None else json.dumps(n.routing) for n in rows
+                    ],
+                    "d_ids": [d.delivery_id for _, _, d in new_deliveries],
+                    "d_notifications": [n.notification_id for n, _, _ in new_deliveries],
+                    "d_tenants": [n.tenant_id for n, _, _ in new_deliveries],
+                    "d_channels": [d.channel for _, _, d in new_deliveries],
+                    "d_positions": [position for _, position, _ in new_deliveries],
+                    "d_addresses": [d.address for _, _, d in new_deliveries],
+                    "d_contents": [json.dumps(d.content) for _, _, d in new_deliveries],
+                },
+            )
+        ).scalars()
     )
     await insert_steps(
         session,
@@ -236,8 +263,8 @@ async def insert_notifications(
                 "accepted",
                 DeliveryDetails(n.notification_id, d.channel, None, n.bulk_id, n.row_index),
             )
-            for n in rows
-            for d in n.deliveries
+            for n, _, d in new_deliveries
+            if n.tenant_id in listened
         ],
         now=now,
     )

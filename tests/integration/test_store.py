@@ -236,6 +236,63 @@ async def test_a_batch_of_moves_takes_three_statements_whatever_its_size(db: Dat
     assert [e.status for e in record.deliveries[1].history] == ["queued", "sent", "delivered"]
 
 
+async def test_a_send_is_stored_in_one_statement_whatever_its_size(db: Database) -> None:
+    """Notifications, deliveries and their first history entries go in one
+    round trip; a tenant without webhooks needs no further read."""
+    from sqlalchemy import event
+
+    tenant_id, _ = await new_notification(db, ["sms"])
+    rows = [
+        store.NewNotification(
+            notification_id=new_id("ntf"),
+            tenant_id=tenant_id,
+            channels=["sms", "email"],
+            recipient={"phone": "+14155550100", "email": "a@x.example"},
+            subject="s",
+            body=f"b{i}",
+            template_id="",
+            template_version=None if i else 3,
+            data={"i": i, "nested": {"q": '"quoted"'}},
+            idempotency_key=None if i else "k1",
+            deliveries=[
+                store.NewDelivery(new_id("dlv"), "sms", "+14155550100", {"body": "x"}),
+                store.NewDelivery(new_id("dlv"), "email", "a@x.example"),
+            ],
+            bulk_id=None,
+        )
+        for i in range(3)
+    ]
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.transaction() as session:
+            await store.insert_notifications(session, rows, now=datetime.now(UTC))
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    for row in rows:
+        record = await fetch(db, tenant_id, row.notification_id)
+        assert (record.status, record.channels, record.recipient, record.data) == (
+            DeliveryStatus.QUEUED,
+            row.channels,
+            row.recipient,
+            row.data,
+        )
+        assert (record.template_version, record.idempotency_key, record.routing) == (
+            row.template_version,
+            row.idempotency_key,
+            None,
+        )
+        assert [(d.delivery_id, d.channel, d.address, d.content) for d in record.deliveries] == [
+            (d.delivery_id, d.channel, d.address, d.content) for d in row.deliveries
+        ]
+        assert [[e.status for e in d.history] for d in record.deliveries] == [["queued"]] * 2
+
+
 async def test_a_one_statement_block_runs_in_autocommit(db: Database) -> None:
     """No BEGIN: each statement is its own transaction (now() moves between
     them), and the pooled connection is back in a transaction afterwards."""
