@@ -71,7 +71,7 @@ class RoutingPlan:
 
 # See NotificationWorkflowInput.revision; raise it instead of adding a patch
 # when a change must tell new workflows from running ones.
-NOTIFICATION_REVISION = 1
+NOTIFICATION_REVISION = 2
 
 
 @dataclass
@@ -88,6 +88,10 @@ class NotificationWorkflowInput:
     # from this, which the history keeps: each ask records a marker and a
     # TemporalChangeVersion search-attribute upsert in every new workflow.
     # Inputs recorded before lack it (0) and ask the patches as they did.
+    # From revision 2 (2026-12-04) on, a delivery's workflow ends once the
+    # provider has the message, unless a routing step waits for its receipt:
+    # receipts are recorded in PostgreSQL alone, and the API servers note
+    # the late ones. Earlier workflows wait for the receipt as they did.
     revision: int = 0
 
 

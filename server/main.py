@@ -58,6 +58,7 @@ from server.services.accounts import Accounts
 from server.services.alerts import AlertRules, forget_old_counts
 from server.services.audit import AuditLog
 from server.services.bulk import BulkSends
+from server.services.deliveries import note_missing_receipts
 from server.services.dispatch import Dispatcher, Outbox
 from server.services.idempotency import Idempotency
 from server.services.limits import Limiter
@@ -161,18 +162,17 @@ async def create_server(
     return server, port
 
 
-async def purge_hourly(
-    what: str, purge: Callable[[], Awaitable[int]], every_seconds: float = 3600
-) -> None:
-    """Runs `purge` hourly. Every API server does it; the DELETEs are
-    idempotent, so several at once are harmless."""
+async def repeat(what: str, job: Callable[[], Awaitable[int]], every_seconds: float = 3600) -> None:
+    """Runs `job` (which returns how many rows it handled) now and then every
+    `every_seconds`. Every API server runs each; the jobs are idempotent or
+    skip locked rows, so several at once are harmless."""
     while True:
         try:
-            removed = await purge()
-            if removed:
-                log.info("purged %d %s", removed, what)
+            handled = await job()
+            if handled:
+                log.info("%s: %d", what, handled)
         except Exception:
-            log.exception("purging %s failed; retrying next hour", what)
+            log.exception("%s failed; retrying in %g s", what, every_seconds)
         await asyncio.sleep(every_seconds)
 
 
@@ -275,12 +275,19 @@ async def _serve_api(
     log.info("gRPC API listening on %s:%d", settings.grpc_host, port)
     idempotency = Idempotency(db, settings.idempotency_policy())
     purges = [
-        asyncio.create_task(purge_hourly("expired idempotency keys", idempotency.forget_expired)),
+        asyncio.create_task(repeat("purged expired idempotency keys", idempotency.forget_expired)),
         asyncio.create_task(
-            purge_hourly("alert counters past every window", partial(forget_old_counts, db))
+            repeat("purged alert counters past every window", partial(forget_old_counts, db))
         ),
         asyncio.create_task(
-            purge_hourly("ended portal sessions and login buckets", partial(forget_ended, db))
+            repeat("purged ended portal sessions and login buckets", partial(forget_ended, db))
+        ),
+        asyncio.create_task(
+            repeat(
+                "noted sent deliveries without a receipt",
+                partial(note_missing_receipts, db, waited_seconds=settings.receipt_timeout_seconds),
+                settings.receipt_sweep_seconds,
+            )
         ),
     ]
     sweeper = asyncio.create_task(

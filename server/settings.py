@@ -94,7 +94,8 @@ class Settings(ProviderSettings, BaseSettings):
     delivery_deadline_seconds: float = 3600.0
     provider_timeout_seconds: float = 15.0
     # How long a sent delivery waits for the provider's receipt before the
-    # wait is recorded as over (the delivery then stays `sent`).
+    # wait is noted in its history (the delivery then stays `sent`). The API
+    # servers sweep for such deliveries every quarter of it, at most a minute.
     receipt_timeout_seconds: float = 3600.0
 
     # A template rollout stops by itself when the new version's failure rate
@@ -207,6 +208,10 @@ class Settings(ProviderSettings, BaseSettings):
             provider_timeout_seconds=self.provider_timeout_seconds,
             receipt_timeout_seconds=self.receipt_timeout_seconds,
         )
+
+    @property
+    def receipt_sweep_seconds(self) -> float:
+        return min(60.0, max(0.5, self.receipt_timeout_seconds / 4))
 
     @property
     def temporal_address(self) -> str:

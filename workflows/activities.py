@@ -271,15 +271,15 @@ class DeliveryActivities:
 
     @activity.defn(name="record_missing_receipt")
     async def record_missing_receipt(self, task: MissingReceiptInput) -> None:
-        async with self._db.transaction() as session:
-            await store.add_delivery_note(
+        """Workflows started before revision 2 wait for the receipt, and call
+        this when it is late: it notes the delivery if it is still sent and
+        the API servers' sweep has not noted it yet."""
+        async with self._db.transaction(one_statement=True) as session:
+            await store.note_missing_receipts(
                 session,
-                delivery_id=task.delivery_id,
-                reason=(
-                    f"no delivery receipt from the provider within {task.waited_seconds:g} s; "
-                    "it was sent but delivery is unconfirmed"
-                ),
+                waited_seconds=task.waited_seconds,
                 now=datetime.now(UTC),
+                delivery_id=task.delivery_id,
             )
 
     async def _record_attempt(

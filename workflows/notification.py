@@ -1,5 +1,6 @@
 """NotificationWorkflow: one per notification. Each channel is handed to its
-provider with durable retries, then waits for the provider's receipt."""
+provider with durable retries; a routing step that needs the delivery
+confirmed then waits for the provider's receipt, as a signal."""
 
 import asyncio
 from datetime import timedelta
@@ -47,6 +48,8 @@ class NotificationWorkflow:
         self._receipt_status: dict[str, str] = {}
         # Started at revision 1 or later (see NotificationWorkflowInput.revision).
         self._unpatched = False
+        # Started before revision 2: waits for each delivery's receipt.
+        self._waits_for_receipts = True
 
     def _patched(self, patch: str) -> bool:
         """True for a workflow started at revision 1 or later, which records no
@@ -64,6 +67,7 @@ class NotificationWorkflow:
     @workflow.run
     async def run(self, task: NotificationWorkflowInput) -> None:
         self._unpatched = task.revision >= 1
+        self._waits_for_receipts = task.revision < 2
         if task.routing is not None and task.deliveries and self._patched(ROUTING_PATCH):
             await self._route(task, task.routing)
             return
@@ -90,8 +94,7 @@ class NotificationWorkflow:
                 start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
             )
             if succeeded:
-                if outcome == "sent":
-                    # Keep waiting for the receipt, as an unrouted delivery does.
+                if outcome == "sent" and self._waits_for_receipts:
                     await self._await_receipt(current, task.policy)
                 return
             if advanced is None:
@@ -143,7 +146,10 @@ class NotificationWorkflow:
                 start_to_close_timeout=_BOOKKEEPING_TIMEOUT,
             )
             return
-        if result.final:
+        # From revision 2 the workflow ends here: waiting for the receipt took
+        # a timer, a signal and a second workflow task per delivery, for a
+        # status the callbacks process records in PostgreSQL anyway.
+        if result.final or not self._waits_for_receipts:
             return
         await self._await_receipt(delivery, policy)
 

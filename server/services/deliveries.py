@@ -2,7 +2,7 @@
 with the template rollout guard that final outcomes feed."""
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,7 @@ from server.store import alerts as alert_store
 from server.store import notifications as store
 from server.store import templates as template_store
 from server.store.alerts import CountedMove
+from server.store.db import Database
 from server.store.notifications import MoveResult, StatusMove
 from server.store.tenant_webhooks import DeliveryChange, DeliveryDetails, emit_delivery_changes
 
@@ -133,3 +134,18 @@ async def guard_rollout(
             rollout_state="stopped",
             rollout_stopped_reason=reason,
         )
+
+
+async def note_missing_receipts(db: Database, *, waited_seconds: float, batch: int = 500) -> int:
+    """Notes every sent delivery whose provider receipt is `waited_seconds`
+    late, a batch per statement; returns how many. The workflows do not wait
+    for receipts (see NotificationWorkflow), so this sweep is what notes them."""
+    total = 0
+    while True:
+        async with db.transaction(one_statement=True) as session:
+            noted = await store.note_missing_receipts(
+                session, waited_seconds=waited_seconds, now=datetime.now(UTC), batch=batch
+            )
+        total += noted
+        if noted < batch:
+            return total

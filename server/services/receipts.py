@@ -167,7 +167,7 @@ class Receipts:
 
     async def _apply(self, callbacks: list[SignedCallback]) -> dict[int, ClarionError]:
         """Records a batch of webhooks' receipts in one transaction, then wakes
-        the workflows waiting on them (bulk deliveries have none). Every
+        the workflows waiting on them (routed single sends'). Every
         receipt is checked first; returns the refused webhooks by index."""
         now = datetime.now(UTC)
         async with self._db.transaction() as session:
@@ -199,12 +199,14 @@ class Receipts:
             if receipt.delivery_id not in known:
                 # Acknowledged anyway: a provider retrying forever helps no one.
                 log.warning("receipt for unknown delivery %s", receipt.delivery_id)
-        # A final receipt signals even when it was a duplicate: if the first
+        # Only a routed single send's workflow waits for receipts (see
+        # NotificationWorkflow; a bulk's routing runs in its own workflow). A
+        # final receipt signals even when it was a duplicate: if the first
         # signal failed, the provider's retry of the callback delivers it.
         waiting = {
             r.move.delivery_id: r
             for r in results
-            if r.move.status.is_final and r.status.is_final and r.bulk_id is None
+            if r.move.status.is_final and r.status.is_final and r.routed and r.bulk_id is None
         }
         if waiting:
             # Not awaited here: the next batch (another tenant's receipts)

@@ -4,7 +4,7 @@ commit: the caller owns the transaction."""
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -607,9 +607,11 @@ class MoveResult:
     # The provider of the delivery's latest attempt; None before any call.
     provider: str | None
     # The 0-based row of a bulk's delivery; None for single sends.
-    row_index: int | None = None
+    row_index: int | None
     # The tenant has an enabled webhook endpoint (see listened_to).
-    listened: bool = True
+    listened: bool
+    # The notification has routing steps (whose workflow waits for receipts).
+    routed: bool
 
 
 # The send path's statements are built once: building one on each call
@@ -723,6 +725,7 @@ async def advance_deliveries(
             provider=known[move.delivery_id].attempt_provider,
             row_index=known[move.delivery_id].row_index,
             listened=known[move.delivery_id].listened,
+            routed=known[move.delivery_id].routed,
         )
         for move, moved in moved_flags
     ]
@@ -817,6 +820,56 @@ async def _rolled_up(
         nid: roll_up_routed(steps[nid]) if nid in steps else roll_up(s)
         for nid, s in sorted(statuses.items())
     }
+
+
+def missing_receipt_note(waited_seconds: float) -> str:
+    return (
+        f"no delivery receipt from the provider within {waited_seconds:g} s; "
+        "it was sent but delivery is unconfirmed"
+    )
+
+
+# Flags sent deliveries that had no receipt in time, once each, and notes it
+# in their reason and history. Still sent is checked again on the locked row,
+# so a receipt that commits first wins; SKIP LOCKED keeps concurrent sweeps
+# (one per API server) and writers off each other.
+_NOTE_MISSING_RECEIPTS = """
+    WITH overdue AS (
+        SELECT id FROM deliveries
+        WHERE status = 'sent' AND NOT receipt_overdue AND {which}
+        ORDER BY updated_at LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    ), noted AS (
+        UPDATE deliveries d SET receipt_overdue = true, reason = :reason
+        FROM overdue WHERE d.id = overdue.id
+        RETURNING d.id, d.status
+    )
+    INSERT INTO delivery_events (delivery_id, kind, status, detail, occurred_at)
+    SELECT id, 'note', status, :reason, :now FROM noted ORDER BY id
+"""
+# A range scan of ix_deliveries_awaiting_receipt, which holds only these rows.
+_OVERDUE_SINCE = text(_NOTE_MISSING_RECEIPTS.format(which="updated_at < :before"))
+_OVERDUE_ONE = text(_NOTE_MISSING_RECEIPTS.format(which="id = :delivery_id"))
+
+
+async def note_missing_receipts(
+    session: AsyncSession,
+    *,
+    waited_seconds: float,
+    now: datetime,
+    delivery_id: str | None = None,
+    batch: int = 500,
+) -> int:
+    """Notes up to `batch` sent deliveries whose receipt is `waited_seconds`
+    late (or only `delivery_id`, whatever its age); returns how many."""
+    params = {"batch": batch, "reason": missing_receipt_note(waited_seconds), "now": now}
+    if delivery_id is None:
+        result = await session.execute(
+            _OVERDUE_SINCE, {**params, "before": now - timedelta(seconds=waited_seconds)}
+        )
+    else:
+        result = await session.execute(_OVERDUE_ONE, {**params, "delivery_id": delivery_id})
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def add_delivery_note(

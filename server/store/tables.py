@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
@@ -222,12 +223,21 @@ deliveries = Table(
     Column("attempt_provider", Text),
     # What to send: rendered subject/body/html_body, or WhatsApp template parameters.
     Column("content", JSONB, nullable=False, server_default="{}"),
+    # Sent, and noted for having had no receipt within the receipt timeout
+    # (see notifications.note_missing_receipts).
+    Column("receipt_overdue", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("notification_id", "channel", name="uq_deliveries_channel"),
     Index("ix_deliveries_tenant_address", "tenant_id", "address"),
     Index("ix_deliveries_tenant_channel", "tenant_id", "channel"),
     Index("ix_deliveries_provider_message_id", "channel", "provider_message_id"),
+    # Only the sent deliveries still waiting for a receipt: what the sweep scans.
+    Index(
+        "ix_deliveries_awaiting_receipt",
+        "updated_at",
+        postgresql_where=text("status = 'sent' AND NOT receipt_overdue"),
+    ),
 )
 
 # Every status change and provider attempt, oldest first: the delivery's history.

@@ -308,3 +308,39 @@ async def test_a_one_statement_block_runs_in_autocommit(db: Database) -> None:
             await asyncio.sleep(0.01)
             second = (await session.execute(text("SELECT now()"))).scalar_one()
         assert second == first
+
+
+async def test_late_receipts_are_noted_once_and_a_receipt_in_time_never(db: Database) -> None:
+    """The sweep behind the receipt timeout: a delivery sent before the
+    timeout is noted once, however often the sweep runs; a recent one, a
+    delivered one and a queued one are left alone."""
+    from server.services.deliveries import note_missing_receipts
+
+    S = DeliveryStatus
+    made = {name: await new_notification(db, ["sms"]) for name in ("late", "done", "new", "queued")}
+    ids = {name: (await fetch(db, *made[name])).deliveries[0].delivery_id for name in made}
+    await advance(db, (ids["late"], S.SENT, ""), (ids["done"], S.SENT, ""))
+    await advance(db, (ids["done"], S.DELIVERED, ""))
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "UPDATE deliveries SET updated_at = now() - interval '1 hour' WHERE id = ANY(:ids)"
+            ),
+            {"ids": [ids["late"], ids["done"], ids["queued"]]},
+        )
+    await advance(db, (ids["new"], S.SENT, ""))
+    # Other tests' deliveries share the database, so the counts are at least;
+    # a batch of one makes the sweep loop.
+    assert await note_missing_receipts(db, waited_seconds=60, batch=1) >= 1
+    await note_missing_receipts(db, waited_seconds=60)
+    for name in made:
+        [delivery] = (await fetch(db, *made[name])).deliveries
+        notes = [e.detail for e in delivery.history if e.kind == "note"]
+        if name == "late":
+            assert delivery.status is S.SENT
+            assert delivery.reason.startswith("no delivery receipt from the provider within 60 s")
+            assert notes == [delivery.reason]
+        else:
+            assert notes == [], name
+    # A receipt after the note still moves the delivery on.
+    assert await advance(db, (ids["late"], S.DELIVERED, "")) == [True]
