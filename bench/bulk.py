@@ -59,7 +59,7 @@ def rss_mb(pid: int) -> float:
 
 def cpu_seconds(roots: dict[int, str]) -> dict[str, float]:
     """CPU seconds (user + system) used so far by each root process and its
-    descendants, plus every PostgreSQL process, by name."""
+    descendants, living or exited, plus every PostgreSQL process, by name."""
     parents: dict[int, int] = {}
     used: dict[int, float] = {}
     postgres: set[int] = set()
@@ -76,7 +76,11 @@ def cpu_seconds(roots: dict[int, str]) -> dict[str, float]:
         fields = stat[stat.rindex(")") + 2 :].split()
         pid = int(entry.name)
         parents[pid] = int(fields[1])
-        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+        # utime and stime, then cutime and cstime: the CPU of children that
+        # have exited and been reaped. Without these, a PostgreSQL backend
+        # whose connection closed during the run (a pool's overflow) took
+        # its CPU out of the count, and PostgreSQL's figure came out near 0.
+        used[pid] = sum(int(f) for f in fields[11:15]) / tick
         if comm.startswith("postgres"):
             postgres.add(pid)
     totals: dict[str, float] = {}
