@@ -286,13 +286,19 @@ class Notifications:
     async def get(self, *, tenant_id: str, notification_id: str) -> NotificationView:
         if not looks_like_id("ntf", notification_id):
             raise not_found("notification")
-        # One snapshot: the status, deliveries and steps agree with each other.
-        async with self._db.transaction(snapshot=True) as session:
+        # One statement, so one snapshot: the status and the deliveries agree.
+        async with self._db.transaction(one_statement=True) as session:
             record = await store.get_notification(
                 session, tenant_id=tenant_id, notification_id=notification_id
             )
-            steps: list[RoutingStepRecord] = []
-            if record is not None and record.routing is not None:
+        steps: list[RoutingStepRecord] = []
+        if record is not None and record.routing is not None:
+            # A routed one's steps must agree with it too: both again, in one
+            # snapshot (a statement more, for routed notifications only).
+            async with self._db.transaction(snapshot=True) as session:
+                record = await store.get_notification(
+                    session, tenant_id=tenant_id, notification_id=notification_id
+                )
                 found = await routing_store.steps_of(session, notification_ids=[notification_id])
                 steps = found.get(notification_id, [])
         if record is None:

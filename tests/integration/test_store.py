@@ -238,7 +238,8 @@ async def test_a_batch_of_moves_takes_three_statements_whatever_its_size(db: Dat
 
 async def test_a_send_is_stored_in_one_statement_whatever_its_size(db: Database) -> None:
     """Notifications, deliveries and their first history entries go in one
-    round trip; a tenant without webhooks needs no further read."""
+    round trip; a tenant without webhooks needs no further read. Each is
+    read back, with its deliveries and histories, in one statement too."""
     from sqlalchemy import event
 
     tenant_id, _ = await new_notification(db, ["sms"])
@@ -275,7 +276,13 @@ async def test_a_send_is_stored_in_one_statement_whatever_its_size(db: Database)
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert len(statements) == 1
     for row in rows:
-        record = await fetch(db, tenant_id, row.notification_id)
+        statements.clear()
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            record = await fetch(db, tenant_id, row.notification_id)
+        finally:
+            event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        assert len(statements) == 1  # with its deliveries and their histories
         assert (record.status, record.channels, record.recipient, record.data) == (
             DeliveryStatus.QUEUED,
             row.channels,
