@@ -665,15 +665,13 @@ class MoveResult:
 
 # The send path's statements are built once: building one on each call
 # cost about as much Python as running it.
+# The notifications of the deliveries `ids`: what a status change locks and reads.
+_NOTIFICATIONS_OF = select(deliveries.c.notification_id).where(
+    deliveries.c.id.in_(bindparam("ids", expanding=True))
+)
 _LOCK = (
     select(notifications.c.id)
-    .where(
-        notifications.c.id.in_(
-            select(deliveries.c.notification_id).where(
-                deliveries.c.id.in_(bindparam("ids", expanding=True))
-            )
-        )
-    )
+    .where(notifications.c.id.in_(_NOTIFICATIONS_OF))
     .order_by(notifications.c.id)
     .with_for_update()
 )
@@ -693,11 +691,7 @@ _FAMILY = select(
     listened_to(notifications.c.tenant_id).label("listened"),
 ).where(
     notifications.c.id == deliveries.c.notification_id,
-    deliveries.c.notification_id.in_(
-        select(deliveries.c.notification_id).where(
-            deliveries.c.id.in_(bindparam("ids", expanding=True))
-        )
-    ),
+    deliveries.c.notification_id.in_(_NOTIFICATIONS_OF),
 )
 
 
