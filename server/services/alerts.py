@@ -39,7 +39,6 @@ from server.services.paging import (
 )
 from server.store import alerts as store
 from server.store import notifications as notification_store
-from server.store import outbox as outbox_store
 from server.store import tenants as tenant_store
 from server.store.db import Database
 from server.store.tenant_webhooks import NewEvent, emit_events
@@ -232,9 +231,8 @@ class AlertChecks:
             data={},
             template=None,
         )
-        await notification_store.insert_notifications(session, [row], now=now)
-        await outbox_store.add(
-            session, [notification_start(row.notification_id, urgent=True)], now=now
+        await notification_store.insert_notifications(
+            session, [row], now=now, starts=[notification_start(row.notification_id, urgent=True)]
         )
         await store.insert_event(
             session,

@@ -240,9 +240,6 @@ class Notifications:
                     routing = routing_plan(
                         plan.routing.as_json() if plan.routing is not None else None
                     )
-                    await self._outbox.add(
-                        session, [notification_start(notification_id, urgent=plan.urgent)]
-                    )
                     await claim.completed(session, notification_id)
         # Committed with its outbox row: answer now and start the workflow
         # right after. Waiting for Temporal was the slowest part of the answer
@@ -280,7 +277,13 @@ class Notifications:
             routing=plan.routing,
             routing_source="request" if request_routing else "default",
         )
-        await store.insert_notifications(session, [row], now=datetime.now(UTC))
+        # With its workflow's outbox row, in the same statement.
+        await store.insert_notifications(
+            session,
+            [row],
+            now=datetime.now(UTC),
+            starts=[notification_start(row.notification_id, urgent=plan.urgent)],
+        )
         return row.notification_id, [DeliveryRef(d.delivery_id, d.channel) for d in row.deliveries]
 
     async def get(self, *, tenant_id: str, notification_id: str) -> NotificationView:

@@ -3,6 +3,7 @@ commit: the caller owns the transaction."""
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, overload
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.routing import StepOutcome, StepState, roll_up_routed
 from server.domain.status import DeliveryStatus, can_move, roll_up
+from server.store.outbox import PendingStart
 from server.store.routing import NewRoutingStep, insert_steps
 from server.store.tables import deliveries, delivery_events, notifications, routing_steps
 from server.store.tenant_webhooks import (
@@ -161,12 +163,13 @@ def _notification(row: Row[Any]) -> NotificationRecord:
 
 
 # A send's rows in one round trip, whatever their count: the notifications,
-# their queued deliveries and the first history entry of each (in the
-# deliveries' order, so ids follow it). The foreign keys are checked at the
-# end of the statement, when every CTE has run. Answers which of the tenants
-# have an enabled webhook endpoint, so that a send nobody listens to skips
-# emit_delivery_changes and its read. Measured against three executemany
-# inserts: 1.4-1.6 ms against 3.3-4.0 ms (docs/performance.md).
+# their queued deliveries, the first history entry of each (in the
+# deliveries' order, so ids follow it) and their workflows' outbox rows. The
+# foreign keys are checked at the end of the statement, when every CTE has
+# run. Answers which of the tenants have an enabled webhook endpoint, so that
+# a send nobody listens to skips emit_delivery_changes and its read.
+# Measured against three executemany inserts: 1.4-1.6 ms against 3.3-4.0 ms
+# (docs/performance.md).
 _INSERT_SEND = text(
     """
     WITH n AS (
@@ -201,6 +204,12 @@ _INSERT_SEND = text(
         SELECT r.id, 'status', 'queued', 'accepted', :now
         FROM unnest(CAST(:d_ids AS text[])) WITH ORDINALITY AS r(id, n)
         ORDER BY r.n
+    ), o AS (
+        INSERT INTO pending_dispatches (kind, ref, payload, created_at)
+        SELECT r.kind, r.ref, CAST(r.payload AS jsonb), :now
+        FROM unnest(CAST(:o_kinds AS text[]), CAST(:o_refs AS text[]),
+                    CAST(:o_payloads AS text[])) AS r(kind, ref, payload)
+        ON CONFLICT DO NOTHING
     )
     SELECT DISTINCT w.tenant_id FROM tenant_webhook_endpoints w
     WHERE w.tenant_id = ANY(CAST(:n_tenants AS text[])) AND w.disabled_at IS NULL
@@ -209,11 +218,16 @@ _INSERT_SEND = text(
 
 
 async def insert_notifications(
-    session: AsyncSession, rows: list["NewNotification"], *, now: datetime
+    session: AsyncSession,
+    rows: list["NewNotification"],
+    *,
+    now: datetime,
+    starts: Sequence[PendingStart] = (),
 ) -> None:
     """Inserts notifications with their queued deliveries and the first history
-    entry of each, in one statement whatever the count (plus their routing
-    steps, and delivery.queued events for tenants with webhooks)."""
+    entry of each, and the outbox rows `starts` of their workflows, in one
+    statement whatever the count (plus their routing steps, and
+    delivery.queued events for tenants with webhooks)."""
     if not rows:
         return
     new_deliveries = [(n, position, d) for n in rows for position, d in enumerate(n.deliveries)]
@@ -246,6 +260,12 @@ async def insert_notifications(
                     "d_positions": [position for _, position, _ in new_deliveries],
                     "d_addresses": [d.address for _, _, d in new_deliveries],
                     "d_contents": [json.dumps(d.content) for _, _, d in new_deliveries],
+                    "o_kinds": [start.kind.value for start in starts],
+                    "o_refs": [start.ref for start in starts],
+                    "o_payloads": [
+                        None if start.payload is None else json.dumps(start.payload)
+                        for start in starts
+                    ],
                 },
             )
         ).scalars()

@@ -13,6 +13,7 @@ from server.domain.status import DeliveryStatus
 from server.store import notifications as store
 from server.store import tenants
 from server.store.db import Database, DatabaseLimits
+from server.store.outbox import OutboxKind, PendingStart
 
 
 async def new_notification(db: Database, channels: list[str]) -> tuple[str, str]:
@@ -237,9 +238,10 @@ async def test_a_batch_of_moves_takes_three_statements_whatever_its_size(db: Dat
 
 
 async def test_a_send_is_stored_in_one_statement_whatever_its_size(db: Database) -> None:
-    """Notifications, deliveries and their first history entries go in one
-    round trip; a tenant without webhooks needs no further read. Each is
-    read back, with its deliveries and histories, in one statement too."""
+    """Notifications, deliveries, their first history entries and the
+    workflows' outbox rows go in one round trip; a tenant without webhooks
+    needs no further read. Each is read back, with its deliveries and
+    histories, in one statement too."""
     from sqlalchemy import event
 
     tenant_id, _ = await new_notification(db, ["sms"])
@@ -271,10 +273,30 @@ async def test_a_send_is_stored_in_one_statement_whatever_its_size(db: Database)
     event.listen(db.engine.sync_engine, "before_cursor_execute", count)
     try:
         async with db.transaction() as session:
-            await store.insert_notifications(session, rows, now=datetime.now(UTC))
+            await store.insert_notifications(
+                session,
+                rows,
+                now=datetime.now(UTC),
+                starts=[
+                    PendingStart(
+                        OutboxKind.NOTIFICATION, rows[0].notification_id, {"urgent": True}
+                    ),
+                    PendingStart(OutboxKind.NOTIFICATION, rows[1].notification_id),
+                ],
+            )
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     assert len(statements) == 1
+    async with db.transaction() as session:
+        outbox = (
+            await session.execute(
+                text("SELECT ref, payload FROM pending_dispatches WHERE ref = ANY(:refs)"),
+                {"refs": [r.notification_id for r in rows]},
+            )
+        ).all()
+    assert sorted(outbox) == sorted(
+        [(rows[0].notification_id, {"urgent": True}), (rows[1].notification_id, None)]
+    )
     for row in rows:
         statements.clear()
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
