@@ -54,6 +54,7 @@ from server.domain.body_limits import MAX_GRPC_MESSAGE_BYTES
 from server.domain.credentials import PasswordWork
 from server.domain.errors import ClarionError
 from server.log_redaction import configure_logging
+from server.process_exit import run_then_exit
 from server.services.accounts import Accounts
 from server.services.alerts import AlertRules, forget_old_counts
 from server.services.audit import AuditLog
@@ -336,7 +337,7 @@ def main() -> None:
     )
     role = parser.parse_args().role
     configure_logging()
-    asyncio.run(serve(Settings(), role))
+    run_then_exit(serve(Settings(), role))
 
 
 if __name__ == "__main__":

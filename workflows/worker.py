@@ -15,6 +15,7 @@ from providers.registry import build_providers
 from server import metrics, tracing
 from server.log_redaction import configure_logging
 from server.main import dispatcher_for
+from server.process_exit import run_then_exit
 from server.services.alerts import AlertChecks
 from server.services.dispatch import Outbox
 from server.settings import Settings
@@ -145,7 +146,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     configure_logging()
-    asyncio.run(run(Settings()))
+    run_then_exit(run(Settings()))
 
 
 if __name__ == "__main__":

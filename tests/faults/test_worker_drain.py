@@ -37,10 +37,11 @@ def test_sigterm_lets_the_call_in_flight_finish_and_nothing_is_sent_twice(
         time.sleep(1.5)
         terminated_at = time.time()
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=30) == 0
+        exit_code = worker.wait(timeout=30)
         exited_at = time.time()
         # Read before the supervisor's restart (0.5 s later) appends to the log.
         drain_log = child.output_since_start()
+        assert exit_code == 0, drain_log
 
         [create] = sandbox_requests(platform, to=SLOW_NUMBER)
         answered_at = datetime.fromisoformat(str(create["received_at"])).timestamp()
