@@ -10,10 +10,8 @@ from contracts.policies import RolloutPolicy
 from server import metrics
 from server.domain.rollout import stop_reason
 from server.domain.status import DeliveryStatus
-from server.store import alerts as alert_store
 from server.store import notifications as store
 from server.store import templates as template_store
-from server.store.alerts import CountedMove
 from server.store.db import Database
 from server.store.notifications import MoveResult, StatusMove
 from server.store.tenant_webhooks import DeliveryChange, DeliveryDetails, emit_delivery_changes
@@ -33,9 +31,11 @@ async def move_deliveries(
     """Moves deliveries forward (see store.advance_deliveries; `locked`: the
     caller holds the notifications' locks already). Final
     statuses of templated notifications then check their template's rollout,
-    once per template. Every move is counted for alert rules, as a provider
-    receipt when `receipts`."""
-    results = await store.advance_deliveries(session, moves, now=now, locked=locked)
+    once per template. Every move is counted for alert rules (by the write
+    itself), as a provider receipt when `receipts`."""
+    results = await store.advance_deliveries(
+        session, moves, now=now, locked=locked, receipts=receipts
+    )
     await emit_delivery_changes(
         session,
         [
@@ -69,11 +69,6 @@ async def move_deliveries(
         await guard_rollout(
             session, tenant_id=tenant_id, template_id=template_id, now=now, policy=rollout
         )
-    await alert_store.count_moves(
-        session,
-        [CountedMove(r.move.delivery_id, r.move.status, receipts) for r in results if r.moved],
-        now=now,
-    )
     return results
 
 

@@ -250,18 +250,19 @@ class CountedMove:
     receipt: bool = False
 
 
-# One statement per batch: the moves arrive as arrays (a statement the
-# driver prepares once, whatever the batch size), are summed per key, and
-# keys are upserted in order, so concurrent batches lock buckets in the same
-# order. Deliveries of alert notifications are left out.
-_COUNT_MOVES = text(
-    """
+# The moves arrive as arrays (a statement the driver prepares once, whatever
+# the batch size), are summed per key, and keys are upserted in order, so
+# concurrent batches lock buckets in the same order. Deliveries of alert
+# notifications are left out. Also a step of store.notifications'
+# _WRITE_MOVES, which counts the moves it writes in the same statement.
+COUNT_MOVES_SQL = """
     INSERT INTO alert_counters
         (tenant_id, channel, template_id, minute, delivered, failed, handed_over, receipts)
     SELECT d.tenant_id, d.channel, n.template_id, :minute,
            sum(m.delivered), sum(m.failed), sum(m.handed_over), sum(m.receipts)
-    FROM unnest(CAST(:ids AS text[]), CAST(:delivered AS int[]), CAST(:failed AS int[]),
-                CAST(:handed_over AS int[]), CAST(:receipts AS int[]))
+    FROM unnest(CAST(:c_ids AS text[]), CAST(:c_delivered AS int[]),
+                CAST(:c_failed AS int[]), CAST(:c_handed_over AS int[]),
+                CAST(:c_receipts AS int[]))
          AS m(id, delivered, failed, handed_over, receipts)
     JOIN deliveries d ON d.id = m.id
     JOIN notifications n ON n.id = d.notification_id
@@ -273,27 +274,28 @@ _COUNT_MOVES = text(
         failed = alert_counters.failed + EXCLUDED.failed,
         handed_over = alert_counters.handed_over + EXCLUDED.handed_over,
         receipts = alert_counters.receipts + EXCLUDED.receipts
-    """
-)
+"""
+_COUNT_MOVES = text(COUNT_MOVES_SQL)
+
+
+def count_moves_params(moves: list[CountedMove], *, now: datetime) -> dict[str, Any]:
+    """COUNT_MOVES_SQL's parameters."""
+    return {
+        "minute": minute_of(now),
+        "c_ids": [m.delivery_id for m in moves],
+        "c_delivered": [int(m.status == DeliveryStatus.DELIVERED) for m in moves],
+        "c_failed": [int(m.status == DeliveryStatus.FAILED) for m in moves],
+        "c_handed_over": [int(m.status == DeliveryStatus.SENT) for m in moves],
+        "c_receipts": [int(m.receipt) for m in moves],
+    }
 
 
 async def count_moves(session: AsyncSession, moves: list[CountedMove], *, now: datetime) -> None:
     """Adds status changes to their (tenant, channel, template, minute)
     buckets: one upsert per key and batch (see _COUNT_MOVES), so an alert
     cannot feed an alert and a check never scans deliveries."""
-    if not moves:
-        return
-    await session.execute(
-        _COUNT_MOVES,
-        {
-            "minute": minute_of(now),
-            "ids": [m.delivery_id for m in moves],
-            "delivered": [int(m.status == DeliveryStatus.DELIVERED) for m in moves],
-            "failed": [int(m.status == DeliveryStatus.FAILED) for m in moves],
-            "handed_over": [int(m.status == DeliveryStatus.SENT) for m in moves],
-            "receipts": [int(m.receipt) for m in moves],
-        },
-    )
+    if moves:
+        await session.execute(_COUNT_MOVES, count_moves_params(moves, now=now))
 
 
 async def channel_buckets(

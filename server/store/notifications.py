@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.routing import StepOutcome, StepState, roll_up_routed
 from server.domain.status import DeliveryStatus, can_move, roll_up
+from server.store.alerts import COUNT_MOVES_SQL, CountedMove, count_moves_params
 from server.store.outbox import PendingStart
 from server.store.routing import NewRoutingStep, insert_steps
 from server.store.tables import deliveries, delivery_events, notifications, routing_steps
@@ -723,13 +724,19 @@ async def lock_notifications(session: AsyncSession, *, delivery_ids: list[str]) 
 
 
 async def advance_deliveries(
-    session: AsyncSession, moves: list[StatusMove], *, now: datetime, locked: bool = False
+    session: AsyncSession,
+    moves: list[StatusMove],
+    *,
+    now: datetime,
+    locked: bool = False,
+    receipts: bool = False,
 ) -> list[MoveResult]:
     """Applies the moves in order, in three statements whatever their count
     (lock, read, write). A move that is not a step forward (a duplicate or
     late receipt) changes nothing. Rolls each touched notification's status
-    up. Returns one result per move; unknown deliveries are left out.
-    `locked`: the caller already holds the notifications' locks."""
+    up, and counts each move for alert rules (as a provider receipt when
+    `receipts`). Returns one result per move; unknown deliveries are left
+    out. `locked`: the caller already holds the notifications' locks."""
     if not moves:
         return []
     ids = sorted({m.delivery_id for m in moves})
@@ -773,7 +780,10 @@ async def advance_deliveries(
                 "e_reasons": [m.reason for m in applied],
                 "n_ids": list(rolled),
                 "n_status": [s.value for s in rolled.values()],
-            },
+            }
+            | count_moves_params(
+                [CountedMove(m.delivery_id, m.status, receipts) for m in applied], now=now
+            ),
         )
     return [
         MoveResult(
@@ -795,9 +805,10 @@ async def advance_deliveries(
 
 
 # A batch of moves in one round trip: the deliveries' new statuses, their
-# history rows (in the moves' order, so ids follow it), and the notifications'
-# rolled-up statuses. Each part touches a table of its own, so the three
-# modifying CTEs cannot see or clash with each other's rows.
+# history rows (in the moves' order, so ids follow it), the alert counters
+# and the notifications' rolled-up statuses. Each part writes a table of its
+# own, so the four cannot clash; the counters read deliveries' unchanging
+# columns (tenant, channel, notification) from the statement's snapshot.
 _WRITE_MOVES = text(
     """
     WITH moved AS (
@@ -811,6 +822,9 @@ _WRITE_MOVES = text(
         FROM unnest(CAST(:e_ids AS text[]), CAST(:e_status AS text[]),
                     CAST(:e_reasons AS text[])) WITH ORDINALITY AS e(id, status, reason, n)
         ORDER BY e.n
+    ), counted AS ("""
+    + COUNT_MOVES_SQL
+    + """
     )
     UPDATE notifications n SET status = r.status, updated_at = :now
     FROM unnest(CAST(:n_ids AS text[]), CAST(:n_status AS text[])) AS r(id, status)

@@ -191,7 +191,8 @@ async def test_a_notification_without_routing_stores_sql_null(db: Database) -> N
 async def test_a_batch_of_moves_takes_three_statements_whatever_its_size(db: Database) -> None:
     """Lock, read, write: a status change's round trips are most of its cost
     on the send path, so their number must not grow with the batch or creep
-    back as the code changes. The caller that holds the lock saves one."""
+    back as the code changes. The caller that holds the lock saves one. The
+    write also counts the moves for alert rules."""
     from sqlalchemy import event
 
     S = DeliveryStatus
@@ -235,6 +236,18 @@ async def test_a_batch_of_moves_takes_three_statements_whatever_its_size(db: Dat
     record = await fetch(db, tenant_id, notification_id)
     assert record.status is S.DELIVERED
     assert [e.status for e in record.deliveries[1].history] == ["queued", "sent", "delivered"]
+    async with db.transaction() as session:
+        counters = (
+            await session.execute(
+                text(
+                    "SELECT channel, sum(handed_over), sum(delivered), sum(failed), sum(receipts)"
+                    " FROM alert_counters WHERE tenant_id = :t GROUP BY channel ORDER BY channel"
+                ),
+                {"t": tenant_id},
+            )
+        ).all()
+    # Each channel's sent and delivered, once; the refused late failure not at all.
+    assert [tuple(c) for c in counters] == [(c, 1, 1, 0, 0) for c in sorted(channels)]
 
 
 async def test_a_send_is_stored_in_one_statement_whatever_its_size(db: Database) -> None:
