@@ -1,6 +1,6 @@
 """A tenant's delivery outcomes by channel over the last hour or day, for the
 portal's overview, read from the per-minute counters alert rules use (see
-store.alerts.count_moves), so the cost does not grow with traffic."""
+store.alerts.COUNT_MOVES_SQL), so the cost does not grow with traffic."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
