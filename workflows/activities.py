@@ -120,6 +120,62 @@ class DeliveryActivities:
 
     @activity.defn(name="send_delivery")
     async def send_delivery(self, task: SendDeliveryInput) -> SendDeliveryResult:
+        attempt = activity.info().attempt
+        first = self.failover.first_choices()
+        # The usual case, a first attempt at a provider known to be up, reads
+        # the delivery and commits its in-progress mark (see begin_attempts)
+        # in one statement; anything else takes _prepare_attempt.
+        async with self._db.transaction(one_statement=True) as session:
+            delivery = await store.claim_first_attempt(
+                session,
+                delivery_id=task.delivery_id,
+                providers={channel: c.name for channel, c in first.items()},
+                now=datetime.now(UTC),
+            )
+        if delivery is not None:
+            carrier = first[delivery.channel]
+        else:
+            prepared = await self._prepare_attempt(task, attempt)
+            if isinstance(prepared, SendDeliveryResult):
+                return prepared
+            delivery, carrier = prepared
+        message = outbound_message(delivery)
+        try:
+            accepted = await call_provider(carrier.provider, message, via=carrier.name)
+        except ProviderError as error:
+            outcome = unknown_outcome_note(error.reason) if error.outcome_unknown else error.reason
+            await self._record_attempt(
+                delivery.delivery_id,
+                _via(outcome, carrier),
+                retrying="" if error.permanent else f"{error.reason}; retrying",
+                unknown=error.outcome_unknown,
+            )
+            await self.failover.report(delivery.channel, carrier, error)
+            log.warning(
+                "delivery %s attempt %d via %s: %s",
+                delivery.delivery_id, attempt, carrier.name, error.detail,
+            )  # fmt: skip
+            if error.permanent:
+                raise ApplicationError(
+                    error.reason, type=PERMANENT_FAILURE, non_retryable=True
+                ) from None
+            delay = error.retry_after or backoff_with_jitter(
+                attempt, task.retry_initial_seconds, task.retry_max_seconds
+            )
+            raise ApplicationError(
+                error.reason, type=TRANSIENT_FAILURE, next_retry_delay=timedelta(seconds=delay)
+            ) from None
+        result = await self._record_accepted(delivery, accepted, carrier.name)
+        await self.failover.report(delivery.channel, carrier, None)
+        return result
+
+    async def _prepare_attempt(
+        self, task: SendDeliveryInput, attempt: int
+    ) -> SendDeliveryResult | tuple[DeliveryRecord, Carrier]:
+        """Reads the delivery, and reconciles an attempt whose outcome is
+        unknown or chooses a provider past open breakers, then marks the
+        attempt in progress: the delivery and its carrier to call, or the
+        result when there is nothing to send."""
         async with self._db.transaction(one_statement=True) as session:
             delivery = await store.get_delivery(session, delivery_id=task.delivery_id)
             if delivery is None:
@@ -131,9 +187,8 @@ class DeliveryActivities:
         # Already handed over on an earlier attempt: never send twice.
         if delivery.provider_message_id or delivery.status is not DeliveryStatus.QUEUED:
             return SendDeliveryResult(delivery.status.value, final=delivery.status.is_final)
-        message = outbound_message(delivery)
-        attempt = activity.info().attempt
         if delivery.attempt_started_at is not None:
+            message = outbound_message(delivery)
             # No answer last time: only the provider that carried it can say.
             carrier = self.failover.carrier(delivery.channel, delivery.attempt_provider)
             reconciled = await reconcile(
@@ -182,34 +237,7 @@ class DeliveryActivities:
                 now=datetime.now(UTC),
                 provider=carrier.name,
             )
-        try:
-            accepted = await call_provider(carrier.provider, message, via=carrier.name)
-        except ProviderError as error:
-            outcome = unknown_outcome_note(error.reason) if error.outcome_unknown else error.reason
-            await self._record_attempt(
-                delivery.delivery_id,
-                _via(outcome, carrier),
-                retrying="" if error.permanent else f"{error.reason}; retrying",
-                unknown=error.outcome_unknown,
-            )
-            await self.failover.report(delivery.channel, carrier, error)
-            log.warning(
-                "delivery %s attempt %d via %s: %s",
-                delivery.delivery_id, attempt, carrier.name, error.detail,
-            )  # fmt: skip
-            if error.permanent:
-                raise ApplicationError(
-                    error.reason, type=PERMANENT_FAILURE, non_retryable=True
-                ) from None
-            delay = error.retry_after or backoff_with_jitter(
-                attempt, task.retry_initial_seconds, task.retry_max_seconds
-            )
-            raise ApplicationError(
-                error.reason, type=TRANSIENT_FAILURE, next_retry_delay=timedelta(seconds=delay)
-            ) from None
-        result = await self._record_accepted(delivery, accepted, carrier.name)
-        await self.failover.report(delivery.channel, carrier, None)
-        return result
+        return delivery, carrier
 
     async def _record_accepted(
         self, delivery: DeliveryRecord, accepted: ProviderAccepted, via: str

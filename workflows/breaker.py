@@ -55,13 +55,15 @@ class Breakers:
         # provider -> monotonic time it was last seen closed with no failures.
         self._clean: dict[str, float] = {}
 
-    def _seen_clean(self, provider: str) -> bool:
+    def seen_clean(self, provider: str) -> bool:
+        """Whether this process saw the breaker closed and clean moments ago,
+        so that allow() would say yes without reading it."""
         seen = self._clean.get(provider)
         return seen is not None and time.monotonic() - seen < CLEAN_CACHE_SECONDS
 
     async def allow(self, provider: str, now: datetime) -> bool:
         """Whether this caller may call the provider now (taking the probe if due)."""
-        if self._seen_clean(provider):
+        if self.seen_clean(provider):
             return True
         async with self._db.transaction() as session:
             row = await _lock(session, provider, now)
@@ -84,7 +86,7 @@ class Breakers:
             return False
 
     async def succeeded(self, provider: str, now: datetime) -> None:
-        if self._seen_clean(provider):
+        if self.seen_clean(provider):
             return
         async with self._db.transaction() as session:
             row = await _lock(session, provider, now)

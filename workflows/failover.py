@@ -42,6 +42,16 @@ class Failover:
         chain = self._chains[channel]
         return next((c for c in chain if c.name == name), chain[0])
 
+    def first_choices(self) -> dict[str, Carrier]:
+        """The carrier choose() would give a channel's first attempt, for the
+        channels where it needs no database read: the only provider, or the
+        first one while its breaker is known to be clean."""
+        return {
+            channel: chain[0]
+            for channel, chain in self._chains.items()
+            if not self._guarded(channel) or self.breakers.seen_clean(chain[0].name)
+        }
+
     def _guarded(self, channel: str) -> bool:
         return len(self._chains[channel]) > 1
 

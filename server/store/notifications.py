@@ -535,6 +535,46 @@ async def begin_attempts(
     await session.execute(_BEGIN_ATTEMPTS, {"ids": delivery_ids, "now": now, "provider": provider})
 
 
+# A first attempt's read and its mark in one round trip (see
+# claim_first_attempt): only a queued delivery never attempted, on a channel
+# given a provider.
+_CLAIM_FIRST_ATTEMPT = text(
+    """
+    UPDATE deliveries d
+    SET attempts = d.attempts + 1, attempt_started_at = :now, attempt_provider = c.provider
+    FROM unnest(CAST(:channels AS text[]), CAST(:providers AS text[])) AS c(channel, provider),
+         notifications n
+    WHERE d.id = :delivery_id AND c.channel = d.channel AND n.id = d.notification_id
+      AND d.status = 'queued' AND d.provider_message_id IS NULL
+      AND d.attempt_started_at IS NULL AND d.attempt_provider IS NULL
+    RETURNING d.*, n.bulk_id
+    """
+)
+
+
+async def claim_first_attempt(
+    session: AsyncSession, *, delivery_id: str, providers: dict[str, str], now: datetime
+) -> DeliveryRecord | None:
+    """begin_attempts for a delivery's first call, read as it is marked: the
+    delivery with its mark when it is queued, has never been attempted and
+    its channel is in `providers` (channel: provider to mark). Otherwise
+    None and nothing changes; the caller reads it with get_delivery."""
+    if not providers:
+        return None
+    row = (
+        await session.execute(
+            _CLAIM_FIRST_ATTEMPT,
+            {
+                "delivery_id": delivery_id,
+                "channels": list(providers),
+                "providers": list(providers.values()),
+                "now": now,
+            },
+        )
+    ).first()
+    return delivery_record(row) if row else None
+
+
 _ATTEMPTED = (
     update(deliveries)
     .where(deliveries.c.id == bindparam("delivery_id"))

@@ -386,3 +386,49 @@ async def test_late_receipts_are_noted_once_and_a_receipt_in_time_never(db: Data
             assert notes == [], name
     # A receipt after the note still moves the delivery on.
     assert await advance(db, (ids["late"], S.DELIVERED, "")) == [True]
+
+
+async def test_a_first_attempt_is_read_and_marked_once_and_only_when_fresh(db: Database) -> None:
+    """The worker's usual first attempt reads its delivery and commits the
+    in-progress mark in one statement. Anything that needs a decision (a
+    mark left by a crash, an earlier provider, a channel without a known-up
+    provider, a status past queued) gets None and is left unchanged, for
+    the full path to read."""
+    tenant_id, notification_id = await new_notification(db, ["sms", "email", "slack"])
+    sms, email, slack = (await fetch(db, tenant_id, notification_id)).deliveries
+    now = datetime.now(UTC)
+
+    async def claim(delivery_id: str, providers: dict[str, str]) -> store.DeliveryRecord | None:
+        async with db.transaction(one_statement=True) as session:
+            return await store.claim_first_attempt(
+                session, delivery_id=delivery_id, providers=providers, now=now
+            )
+
+    claimed = await claim(sms.delivery_id, {"sms": "twilio", "email": "smtp"})
+    assert claimed is not None
+    assert (claimed.channel, claimed.attempts, claimed.attempt_provider) == ("sms", 1, "twilio")
+    assert claimed.attempt_started_at == now
+    assert claimed.content == sms.content and claimed.bulk_id is None
+    # A second claim finds the mark (a retry after a crash must reconcile).
+    assert await claim(sms.delivery_id, {"sms": "twilio"}) is None
+    # The channel has no provider known to be up: the full path chooses.
+    assert await claim(email.delivery_id, {"sms": "twilio"}) is None
+    assert await claim(email.delivery_id, {}) is None
+    # Past queued: nothing to send.
+    assert await advance(db, (slack.delivery_id, DeliveryStatus.FAILED, "x")) == [True]
+    assert await claim(slack.delivery_id, {"slack": "slack"}) is None
+    async with db.transaction() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT channel, attempts, attempt_provider, attempt_started_at IS NOT NULL"
+                    " FROM deliveries WHERE notification_id = :n ORDER BY channel"
+                ),
+                {"n": notification_id},
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("email", 0, None, False),
+        ("slack", 0, None, False),
+        ("sms", 1, "twilio", True),
+    ]
