@@ -460,11 +460,17 @@ def main() -> None:
         choices=["reads", "burst", "steady", "bulk", "isolation", "accept"],
         help="these scenarios only (the ceilings always run); the default is all",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="API server processes for single sends, and workers (see bench.scale_out)",
+    )
     args = parser.parse_args()
     run = Run(QUICK if args.quick else FULL)
     began = time.monotonic()
     with (
-        fresh_stack(UNLIMITED) as stack,
+        fresh_stack(UNLIMITED, replicas=args.replicas) as stack,
         PeakMemory(stack) as memory,
         httpx.Client(base_url=stack.api_url, timeout=30) as api,
     ):
