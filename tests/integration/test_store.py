@@ -250,11 +250,13 @@ async def test_a_batch_of_moves_takes_three_statements_whatever_its_size(db: Dat
     assert [tuple(c) for c in counters] == [(c, 1, 1, 0, 0) for c in sorted(channels)]
 
 
-async def test_a_send_is_stored_in_one_statement_whatever_its_size(db: Database) -> None:
+async def test_a_send_is_stored_in_one_statement_whatever_its_size(own_db: Database) -> None:
     """Notifications, deliveries, their first history entries and the
     workflows' outbox rows go in one round trip; a tenant without webhooks
     needs no further read. Each is read back, with its deliveries and
-    histories, in one statement too."""
+    histories, in one statement too. On a database of its own: the session
+    platform's outbox sweep would start workflows for the rows it leaves."""
+    db = own_db
     from sqlalchemy import event
 
     tenant_id, _ = await new_notification(db, ["sms"])
