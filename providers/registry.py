@@ -61,17 +61,17 @@ def build_providers(
             twilio_client, settings.twilio_from_number, callback_base=callbacks
         )
     }
-    email: dict[str, Provider] = {
-        "smtp": SmtpEmailProvider(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            sender=settings.email_from,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            starttls=settings.smtp_starttls,
-            timeout=timeout,
-        )
-    }
+    smtp = SmtpEmailProvider(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.email_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        timeout=timeout,
+    )
+    cleanup.push_async_callback(smtp.sessions.aclose)
+    email: dict[str, Provider] = {"smtp": smtp}
     if "vonage" in settings.provider_chain("sms"):
         vonage_provider = VonageSmsProvider(
             api_base=settings.vonage_api_base,

@@ -13,6 +13,7 @@ from providers.base import (
     ProviderError,
 )
 from providers.mailgun.message_ids import email_message_id
+from providers.mailgun.smtp_sessions import SmtpSessions
 
 
 class SmtpEmailProvider:
@@ -41,6 +42,17 @@ class SmtpEmailProvider:
         self._starttls = starttls
         self._timeout = timeout
         self._domain = parseaddr(sender)[1].partition("@")[2] or "clarion.local"
+        self.sessions = SmtpSessions(self._open_session)
+
+    def _open_session(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            username=self._username,
+            password=self._password,
+            start_tls=self._starttls,
+            timeout=self._timeout,
+        )
 
     async def send(self, message: OutboundMessage) -> ProviderAccepted:
         email = EmailMessage()
@@ -54,15 +66,7 @@ class SmtpEmailProvider:
         if message.html_body:
             email.add_alternative(message.html_body, subtype="html")
         try:
-            await aiosmtplib.send(
-                email,
-                hostname=self._host,
-                port=self._port,
-                username=self._username,
-                password=self._password,
-                start_tls=self._starttls,
-                timeout=self._timeout,
-            )
+            await self.sessions.send(email)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0] if exc.recipients else None
             raise _classify(refusal.code if refusal else 550, str(exc)) from exc
