@@ -76,7 +76,7 @@ def _rate(args: argparse.Namespace) -> dict[str, float] | None:
 async def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set")
-    db = Database(create_engine(settings.database_url, pool_size=1))
+    db = Database(create_engine(settings.database_url))
     limiter = Limiter(db, settings.default_limits())
     try:
         async with db.transaction() as session:

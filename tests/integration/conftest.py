@@ -11,7 +11,7 @@ from tests.conftest import fresh_database
 async def db(stack: Stack) -> AsyncIterator[Database]:
     """A connection pool to the session platform's database (migrated by the stack)."""
     assert stack.database_url
-    database = Database(create_engine(stack.database_url, pool_size=8))
+    database = Database(create_engine(stack.database_url))
     yield database
     await database.close()
 
@@ -23,6 +23,6 @@ async def own_db(database_server: str) -> AsyncIterator[Database]:
     lease rows a test has just written, before the test's own claim."""
     with fresh_database(database_server) as url:
         migrate(url)
-        database = Database(create_engine(url, pool_size=4))
+        database = Database(create_engine(url))
         yield database
         await database.close()
