@@ -245,10 +245,9 @@ class DeliveryActivities:
         status = DeliveryStatus.DELIVERED if accepted.delivered else DeliveryStatus.SENT
         now = datetime.now(UTC)
         async with self._db.transaction() as session:
-            # The status move below locks the notification; take it before
-            # record_attempt locks the delivery row, in the order receipts use.
-            await store.lock_notifications(session, delivery_ids=[delivery.delivery_id])
-            await store.record_attempt(
+            # Locks the notification before the delivery row, in the order
+            # receipts use, and holds it for the status move below.
+            await store.lock_and_record_accepted(
                 session,
                 delivery_id=delivery.delivery_id,
                 outcome=f"accepted via {via}",

@@ -641,6 +641,55 @@ async def record_attempt(
     inserted.scalar_one()  # raises for an unknown delivery, as the update alone did
 
 
+# An accepted call's record_attempt, with the lock its status move needs
+# (lock_notifications) taken first, in one round trip. The update is gated
+# on the locked rows, a subquery PostgreSQL runs once before it reads any
+# delivery, so the notification is locked before its delivery row, in the
+# order every status change takes them.
+_LOCK_AND_RECORD_ACCEPTED = text(
+    """
+    WITH locked AS (
+        SELECT n.id FROM notifications n
+        WHERE n.id = (SELECT notification_id FROM deliveries WHERE id = :delivery_id)
+        FOR UPDATE
+    ), attempted AS (
+        UPDATE deliveries d
+        SET attempt_started_at = NULL,
+            provider_message_id = coalesce(CAST(:provider_message_id AS text),
+                                           d.provider_message_id)
+        WHERE d.id = :delivery_id AND (SELECT count(*) FROM locked) = 1
+        RETURNING d.id, d.status
+    )
+    INSERT INTO delivery_events (delivery_id, kind, status, detail, occurred_at)
+    SELECT id, 'attempt', status, :outcome, :now FROM attempted
+    RETURNING id
+    """
+)
+
+
+async def lock_and_record_accepted(
+    session: AsyncSession,
+    *,
+    delivery_id: str,
+    outcome: str,
+    now: datetime,
+    provider_message_id: str | None,
+) -> None:
+    """lock_notifications, then record_attempt of a call the provider
+    accepted (nothing `retrying`, not `unknown`), in one statement; the
+    caller moves the delivery's status with the lock held."""
+    inserted = await session.execute(
+        _LOCK_AND_RECORD_ACCEPTED,
+        {
+            "delivery_id": delivery_id,
+            "provider_message_id": provider_message_id,
+            "outcome": outcome,
+            "now": now,
+        },
+    )
+    inserted.scalar_one()  # raises for an unknown delivery, as record_attempt does
+
+
 async def set_provider_message_id(
     session: AsyncSession, *, delivery_id: str, provider_message_id: str
 ) -> None:

@@ -436,3 +436,55 @@ async def test_a_first_attempt_is_read_and_marked_once_and_only_when_fresh(db: D
         ("slack", 0, None, False),
         ("sms", 1, "twilio", True),
     ]
+
+
+async def test_an_accepted_call_locks_its_notification_before_its_delivery(db: Database) -> None:
+    """The worker records an accepted call with the lock its status move
+    needs in one statement. While another writer holds the notification's
+    lock, that statement waits without having touched the delivery row (the
+    order receipts take them, so neither can deadlock the other); then it
+    records the attempt and holds the lock itself."""
+    tenant_id, notification_id = await new_notification(db, ["sms"])
+    (sms,) = (await fetch(db, tenant_id, notification_id)).deliveries
+    now = datetime.now(UTC)
+    lock_row = "SELECT id FROM {table} WHERE id = :id FOR UPDATE NOWAIT"
+    recorded = asyncio.Event()
+
+    async def record() -> None:
+        async with db.transaction() as session:
+            await store.lock_and_record_accepted(
+                session,
+                delivery_id=sms.delivery_id,
+                outcome="accepted via twilio",
+                now=now,
+                provider_message_id="SM1",
+            )
+            recorded.set()
+            # Held until commit: another writer cannot take it meanwhile.
+            async with db.engine.connect() as other:
+                with pytest.raises(DBAPIError, match="could not obtain lock"):
+                    await other.execute(
+                        text(lock_row.format(table="notifications")), {"id": notification_id}
+                    )
+
+    async with db.transaction() as holder:
+        await store.lock_notifications(holder, delivery_ids=[sms.delivery_id])
+        waiting = asyncio.create_task(record())
+        await asyncio.sleep(0.5)
+        assert not recorded.is_set()
+        async with db.engine.connect() as other:
+            # The waiting statement has not locked the delivery row.
+            await other.execute(text(lock_row.format(table="deliveries")), {"id": sms.delivery_id})
+            await other.rollback()
+    await asyncio.wait_for(waiting, 10)
+    async with db.transaction() as session:
+        after = await store.get_delivery(session, delivery_id=sms.delivery_id)
+    assert after is not None
+    assert (after.provider_message_id, after.attempt_started_at) == ("SM1", None)
+    (history,) = (await fetch(db, tenant_id, notification_id)).deliveries
+    assert [(e.kind, e.detail) for e in history.history][-1] == ("attempt", "accepted via twilio")
+    async with db.transaction() as session:
+        with pytest.raises(Exception, match="No row was found"):
+            await store.lock_and_record_accepted(
+                session, delivery_id="dlv_none", outcome="x", now=now, provider_message_id="x"
+            )
