@@ -10,7 +10,9 @@ few minutes. Ceilings, in the same run:
 - GET /api/v1/channels/capabilities: JSON -> Envoy -> the interceptor (API
   key, limits) -> a gRPC handler that reads nothing;
 - raw `start_workflow` calls, and a raw workflow with one local activity and
-  one signal (bench.ceiling), with the dev server's CPU for each.
+  one signal (bench.ceiling), with the dev server's CPU for each; the raw
+  workflow is measured again right after the single-send burst, which is
+  compared with that second measurement.
 """
 
 import argparse
@@ -199,13 +201,19 @@ def ceilings(run: Run, stack: Stack, tenant: BenchTenant) -> None:
     temporal = f"127.0.0.1:{stack.ports.temporal}"
     run.add(Figure("raw_start_workflow_per_s", "raw start_workflow (16 tasks)",
                    start_rate(temporal, run.sizes.raw_workflows), "/s"))  # fmt: skip
+    raw_workflow(run, stack, "raw_workflow", "raw workflow, 1 local activity + 1 signal")
+
+
+def raw_workflow(run: Run, stack: Stack, key: str, label: str) -> None:
+    """The single-send ceiling: raw workflows' rate (`key`_per_s) and the
+    dev server's CPU for each (`key`_temporal_cpu_ms)."""
     roots = {c.process.pid: c.name for c in stack.children}
     before = cpu_seconds(roots)["temporal"]
-    rate = ceiling(temporal, run.sizes.raw_workflows)
+    rate = ceiling(f"127.0.0.1:{stack.ports.temporal}", run.sizes.raw_workflows)
     # bench.ceiling warms up with 100 workflows before the measured ones.
     used = (cpu_seconds(roots)["temporal"] - before) * 1000 / (run.sizes.raw_workflows + 100)
-    run.add(Figure("raw_workflow_per_s", "raw workflow, 1 local activity + 1 signal", rate, "/s"))
-    run.add(Figure("raw_workflow_temporal_cpu_ms", "Temporal CPU per raw workflow", used, "ms"))
+    run.add(Figure(f"{key}_per_s", label, rate, "/s"))
+    run.add(Figure(f"{key}_temporal_cpu_ms", f"Temporal CPU per {label.split(',')[0]}", used, "ms"))
 
 
 def reads(run: Run, stack: Stack, tenant: BenchTenant, hot_recipient: str) -> None:
@@ -288,15 +296,19 @@ def burst(run: Run, stack: Stack, tenant: BenchTenant) -> None:
 
     done, per = measured_cpu(stack, work)
     run.cpu_ms["burst"] = per
-    raw = run.value("raw_workflow_per_s")
+    # The ceiling again, right after the burst: this box's speed drifts by
+    # half within a run, and a ceiling taken minutes earlier once put the
+    # burst at 1.19 of it.
+    raw_workflow(run, stack, "burst_raw_workflow", "raw workflow beside the burst")
+    raw = run.value("burst_raw_workflow_per_s")
     run.add(Figure("burst_delivered_per_s", "burst delivered", done / elapsed, "/s", raw,
-                   "raw_workflow_per_s", (">=", 0.9)))  # fmt: skip
+                   "burst_raw_workflow_per_s", (">=", 0.9)))  # fmt: skip
     own = sum(per.get(name, 0.0) for name in OWN)
     run.add(Figure("own_cpu_ms_per_send", "Clarion's own CPU per single SMS", own, "ms",
                    target=("<=", 8.0)))  # fmt: skip
-    raw_cpu = run.value("raw_workflow_temporal_cpu_ms")
+    raw_cpu = run.value("burst_raw_workflow_temporal_cpu_ms")
     run.add(Figure("temporal_cpu_ms_per_send", "Temporal CPU per single SMS",
-                   per.get("temporal", 0.0), "ms", raw_cpu, "raw_workflow_temporal_cpu_ms",
+                   per.get("temporal", 0.0), "ms", raw_cpu, "burst_raw_workflow_temporal_cpu_ms",
                    ("<=", 1.2)))  # fmt: skip
     for name, ms in sorted(per.items(), key=lambda item: -item[1]):
         print(f"    {name:<16}{ms:7.2f} ms per send")
