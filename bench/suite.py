@@ -201,10 +201,11 @@ def ceilings(run: Run, stack: Stack, tenant: BenchTenant) -> None:
     temporal = f"127.0.0.1:{stack.ports.temporal}"
     run.add(Figure("raw_start_workflow_per_s", "raw start_workflow (16 tasks)",
                    start_rate(temporal, run.sizes.raw_workflows), "/s"))  # fmt: skip
-    raw_workflow(run, stack, "raw_workflow", "raw workflow, 1 local activity + 1 signal")
+    raw_workflow(run, stack, "raw_workflow", "raw workflow, 1 local activity + 1 signal",
+                 "raw workflow")  # fmt: skip
 
 
-def raw_workflow(run: Run, stack: Stack, key: str, label: str) -> None:
+def raw_workflow(run: Run, stack: Stack, key: str, label: str, each: str) -> None:
     """The single-send ceiling: raw workflows' rate (`key`_per_s) and the
     dev server's CPU for each (`key`_temporal_cpu_ms)."""
     roots = {c.process.pid: c.name for c in stack.children}
@@ -213,7 +214,7 @@ def raw_workflow(run: Run, stack: Stack, key: str, label: str) -> None:
     # bench.ceiling warms up with 100 workflows before the measured ones.
     used = (cpu_seconds(roots)["temporal"] - before) * 1000 / (run.sizes.raw_workflows + 100)
     run.add(Figure(f"{key}_per_s", label, rate, "/s"))
-    run.add(Figure(f"{key}_temporal_cpu_ms", f"Temporal CPU per {label.split(',')[0]}", used, "ms"))
+    run.add(Figure(f"{key}_temporal_cpu_ms", f"Temporal CPU per {each}", used, "ms"))
 
 
 def reads(run: Run, stack: Stack, tenant: BenchTenant, hot_recipient: str) -> None:
@@ -299,7 +300,8 @@ def burst(run: Run, stack: Stack, tenant: BenchTenant) -> None:
     # The ceiling again, right after the burst: this box's speed drifts by
     # half within a run, and a ceiling taken minutes earlier once put the
     # burst at 1.19 of it.
-    raw_workflow(run, stack, "burst_raw_workflow", "raw workflow beside the burst")
+    raw_workflow(run, stack, "burst_raw_workflow", "raw workflow beside the burst",
+                 "raw workflow beside the burst")  # fmt: skip
     raw = run.value("burst_raw_workflow_per_s")
     run.add(Figure("burst_delivered_per_s", "burst delivered", done / elapsed, "/s", raw,
                    "burst_raw_workflow_per_s", (">=", 0.9)))  # fmt: skip
