@@ -28,8 +28,9 @@ class SmtpSessions:
         # Most recently used last: reuse takes the freshest.
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
-    async def send(self, email: EmailMessage) -> None:
-        """Sends on an idle session that answers NOOP, or on a new one.
+    async def send(self, email: EmailMessage, sender: str, recipient: str) -> None:
+        """Sends on an idle session that answers NOOP, or on a new one, with
+        the envelope given (so that its headers need not be parsed for it).
         Raises what aiosmtplib raises: connecting (SMTPConnectError,
         SMTPConnectTimeoutError) or in the transaction."""
         session = await self._reusable()
@@ -37,7 +38,7 @@ class SmtpSessions:
             session = self._open_session()
             await session.connect()
         try:
-            await session.send_message(email)
+            await session.send_message(email, sender=sender, recipients=[recipient])
         except BaseException:
             session.close()
             raise

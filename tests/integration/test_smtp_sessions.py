@@ -4,6 +4,8 @@ real SMTP server (aiosmtpd) that counts connections and messages."""
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -17,6 +19,7 @@ class Server:
     port: int = 0
     sessions: list[SMTP] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    envelopes: list[Envelope] = field(default_factory=list)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -28,6 +31,7 @@ class Server:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.messages.extend(envelope.rcpt_tos)
+        self.envelopes.append(envelope)
         return "250 OK"
 
     def drop_sessions(self) -> None:
@@ -42,7 +46,7 @@ async def server() -> AsyncIterator[Server]:
     state = Server()
 
     def factory() -> SMTP:
-        session = SMTP(state, hostname="test.local")
+        session = SMTP(state, hostname="test.local", enable_SMTPUTF8=True)
         state.sessions.append(session)
         return session
 
@@ -78,6 +82,34 @@ async def test_messages_share_one_session_and_the_session_ends_with_quit(server:
     await smtp.sessions.aclose()
     await asyncio.sleep(0.1)
     assert server.sessions[0].transport is None  # QUIT ended it
+
+
+async def test_a_message_arrives_as_written_in_any_language(server: Server) -> None:
+    smtp = provider(server)
+    sent = OutboundMessage(
+        delivery_id="dlv_utf8",
+        notification_id="ntf_utf8",
+        channel="email",
+        address="zoë@example.com",
+        subject="Votre code de vérification — " + "très long " * 12,
+        body="Bonjour Zoë,\n\nvotre code est 123456.\n" + "ligne longue " * 40,
+        html_body="<p>Bonjour <b>Zoë</b>, votre code est 123456.</p>",
+    )
+    accepted = await smtp.send(sent)
+    await smtp.sessions.aclose()
+    [envelope] = server.envelopes
+    assert (envelope.mail_from, envelope.rcpt_tos) == ("noreply@clarion.test", ["zoë@example.com"])
+    assert isinstance(envelope.original_content, bytes)
+    received = message_from_bytes(envelope.original_content, policy=policy.default)
+    assert isinstance(received, EmailMessage)
+    assert str(received["Subject"]) == sent.subject
+    assert str(received["From"]) == "Clarion <noreply@clarion.test>"
+    assert str(received["To"]) == sent.address
+    assert str(received["Message-ID"]) == accepted.provider_message_id
+    text, html = received.get_body(("plain",)), received.get_body(("html",))
+    assert text is not None and html is not None
+    assert text.get_content().replace("\r\n", "\n") == sent.body + "\n"
+    assert html.get_content().replace("\r\n", "\n") == sent.html_body + "\n"
 
 
 async def test_a_session_the_server_dropped_is_replaced_and_nothing_is_sent_twice(
