@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Boolean,
     Text,
     and_,
+    bindparam,
     case,
     column,
     delete,
@@ -17,7 +19,6 @@ from sqlalchemy import (
     select,
     tuple_,
     update,
-    values,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -292,6 +293,53 @@ async def queued_deliveries(
     return [delivery_record(row) for row in await session.execute(query)]
 
 
+def _record_outcomes_statement() -> Any:
+    # The outcomes arrive as arrays, so the statement is the same for every
+    # batch: SQLAlchemy compiles it once and PostgreSQL parses a short text
+    # (a VALUES list of literals was compiled anew for each page).
+    v = (
+        func.unnest(
+            bindparam("o_ids", type_=ARRAY(Text)),
+            bindparam("o_pmids", type_=ARRAY(Text)),
+            bindparam("o_statuses", type_=ARRAY(Text)),
+            bindparam("o_reasons", type_=ARRAY(Text)),
+            bindparam("o_unknown", type_=ARRAY(Boolean)),
+        )
+        .table_valued(
+            column("id", Text),
+            column("pmid", Text),
+            column("status", Text),
+            column("reason", Text),
+            column("unknown", Boolean),
+        )
+        .render_derived(name="v")
+    )
+    queued = deliveries.c.status == DeliveryStatus.QUEUED
+    moves = queued & (v.c.status != "")
+    # The row as it was before this statement (a self-join sees the snapshot):
+    # a receipt that arrived first may have moved it already.
+    before = deliveries.alias("before")
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == v.c.id, before.c.id == v.c.id)
+        .values(
+            attempt_started_at=_case(v.c.unknown, deliveries.c.attempt_started_at, None),
+            provider_message_id=func.coalesce(v.c.pmid, deliveries.c.provider_message_id),
+            status=_case(moves, v.c.status, deliveries.c.status),
+            reason=_case(queued, v.c.reason, deliveries.c.reason),
+            updated_at=bindparam("now"),
+        )
+        .returning(
+            deliveries.c.id,
+            deliveries.c.status,
+            deliveries.c.channel,
+            deliveries.c.attempt_provider,
+            deliveries.c.tenant_id,
+            before.c.status.label("was"),
+        )
+    )
+
+
 async def record_outcomes(
     session: AsyncSession, outcomes: list[DeliveryOutcome], *, now: datetime
 ) -> list[ReachedStatus]:
@@ -303,39 +351,16 @@ async def record_outcomes(
     if not outcomes:
         return []
     await lock_notifications(session, delivery_ids=[o.delivery_id for o in outcomes])
-    v = values(
-        column("id", Text),
-        column("pmid", Text),
-        column("status", Text),
-        column("reason", Text),
-        column("unknown", Boolean),
-        name="v",
-    ).data(
-        [(o.delivery_id, o.provider_message_id, o.status, o.reason, o.unknown) for o in outcomes]
-    )
-    queued = deliveries.c.status == DeliveryStatus.QUEUED
-    moves = queued & (v.c.status != "")
-    # The row as it was before this statement (a self-join sees the snapshot):
-    # a receipt that arrived first may have moved it already.
-    before = deliveries.alias("before")
     moved = await session.execute(
-        update(deliveries)
-        .where(deliveries.c.id == v.c.id, before.c.id == v.c.id)
-        .values(
-            attempt_started_at=_case(v.c.unknown, deliveries.c.attempt_started_at, None),
-            provider_message_id=func.coalesce(v.c.pmid, deliveries.c.provider_message_id),
-            status=_case(moves, v.c.status, deliveries.c.status),
-            reason=_case(queued, v.c.reason, deliveries.c.reason),
-            updated_at=now,
-        )
-        .returning(
-            deliveries.c.id,
-            deliveries.c.status,
-            deliveries.c.channel,
-            deliveries.c.attempt_provider,
-            deliveries.c.tenant_id,
-            before.c.status.label("was"),
-        )
+        _RECORD_OUTCOMES,
+        {
+            "o_ids": [o.delivery_id for o in outcomes],
+            "o_pmids": [o.provider_message_id for o in outcomes],
+            "o_statuses": [o.status for o in outcomes],
+            "o_reasons": [o.reason for o in outcomes],
+            "o_unknown": [o.unknown for o in outcomes],
+            "now": now,
+        },
     )
     rows = moved.all()
     final_status: dict[str, str] = {row.id: row.status for row in rows}
@@ -384,6 +409,9 @@ async def record_outcomes(
 
 def _case(condition: Any, then: Any, otherwise: Any) -> Any:
     return case((condition, then), else_=otherwise)
+
+
+_RECORD_OUTCOMES = _record_outcomes_statement()
 
 
 async def bulk_routing(session: AsyncSession, *, bulk_id: str) -> dict[str, Any] | None:
