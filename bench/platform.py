@@ -84,6 +84,18 @@ def bulk_counts(stack: Stack, bulk_id: str) -> dict[str, int]:
     return {status: int(n) for status, n in rows}
 
 
+def bulk_last_update(stack: Stack, bulk_id: str) -> float:
+    """When the bulk's last notification last changed (Unix seconds, the
+    server's clock, which is this box's): the end of a bulk to the
+    millisecond, however seldom it was polled."""
+    with psycopg.connect(libpq_dsn(stack)) as conn:
+        row = conn.execute(
+            "SELECT extract(epoch FROM max(updated_at)) FROM notifications WHERE bulk_id = %s",
+            (bulk_id,),
+        ).fetchone()
+    return float(row[0]) if row and row[0] is not None else time.time()
+
+
 def delivery_seconds(stack: Stack, tenant_id: str) -> list[float]:
     """Created -> delivered, in seconds, of each of the tenant's delivered
     notifications (the server's own timestamps)."""

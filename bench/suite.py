@@ -38,6 +38,7 @@ from bench.load import wrk
 from bench.platform import (
     BenchTenant,
     bulk_counts,
+    bulk_last_update,
     delivery_seconds,
     fresh_stack,
     libpq_dsn,
@@ -357,7 +358,7 @@ def bulks(run: Run, stack: Stack, headers: dict[str, str]) -> None:
         def work(channel: str = channel, field: str = field) -> int:
             nonlocal elapsed, accepted
             body = f"{field}\n" + "\n".join(address(channel, i) for i in range(rows)) + "\n"
-            started = time.monotonic()
+            started = time.time()
             with httpx.Client(base_url=stack.api_url, timeout=600) as api:
                 answer = api.post(
                     "/api/v1/notifications/bulk:upload",
@@ -373,10 +374,11 @@ def bulks(run: Run, stack: Stack, headers: dict[str, str]) -> None:
                 counts = bulk_counts(stack, upload["bulk_id"])
                 if counts.get("delivered", 0) + counts.get("failed", 0) >= accepted:
                     break
-                if time.monotonic() - started > 1800:
+                if time.time() - started > 1800:
                     break
                 time.sleep(2)
-            elapsed = time.monotonic() - started
+            # Polled every 2 s to leave the cores alone; ended when its last row did.
+            elapsed = bulk_last_update(stack, upload["bulk_id"]) - started
             return counts.get("delivered", 0)
 
         delivered, per = measured_cpu(stack, work)

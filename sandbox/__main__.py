@@ -7,6 +7,8 @@ import logging
 import signal
 import sys
 
+import uvloop
+
 from .app import Sandbox
 from .config import Config, parse_args
 
@@ -38,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     # aiosmtpd logs every SMTP line at INFO; keep stderr readable.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    asyncio.run(serve(config))
+    # uvloop, as the platform's servers use: in two interleaved pairs of
+    # 5,000-row bulks it cost the sandbox 3 to 19% less CPU per row than asyncio.
+    uvloop.run(serve(config))
     return 0
 
 
