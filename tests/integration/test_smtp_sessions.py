@@ -99,6 +99,7 @@ async def test_a_message_arrives_as_written_in_any_language(server: Server) -> N
     await smtp.sessions.aclose()
     [envelope] = server.envelopes
     assert (envelope.mail_from, envelope.rcpt_tos) == ("noreply@clarion.test", ["zoë@example.com"])
+    assert envelope.smtp_utf8  # RFC 6531: a non-ASCII address needs SMTPUTF8
     assert isinstance(envelope.original_content, bytes)
     received = message_from_bytes(envelope.original_content, policy=policy.default)
     assert isinstance(received, EmailMessage)
