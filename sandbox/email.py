@@ -23,19 +23,28 @@ from .store import Message
 from .triggers import Kind, email_trigger
 
 
-class _HeaderClasses(HeaderRegistry):
-    """The standard header parsers, with each header's class built once.
+class _ParsedHeaders(HeaderRegistry):
+    """The standard header parsers, with each header's class built once and
+    the parses of recent values kept.
 
     CPython's HeaderRegistry builds a new class with type() on every header
     it parses, which was a seventh of the sandbox's CPU in an email bulk.
+    And the policy parses a header anew on every read: reading a part's
+    Content-Type (the same text in most messages) was a quarter of it.
+    The sandbox only reads the messages it parses, so a parsed header (an
+    immutable str) can be handed out again.
     """
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one registry, kept for the process
     def __getitem__(self, name: str) -> type[BaseHeader]:
         return super().__getitem__(name)
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - as above
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        return super().__call__(name, value)
 
-_POLICY = policy.default.clone(header_factory=_HeaderClasses())
+
+_POLICY = policy.default.clone(header_factory=_ParsedHeaders())
 
 
 def _text_part(msg: EmailMessage, subtype: str) -> str | None:
