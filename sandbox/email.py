@@ -143,10 +143,8 @@ class SmtpHandler:
         assert isinstance(parsed, EmailMessage)  # guaranteed by an EmailPolicy
         # Each header parsed once: the policy parses a header on every read.
         items = [(name.lower(), str(value)) for name, value in parsed.items()]
-        headers = dict(items)
-        first: dict[str, str] = {}
-        for name, value in items:
-            first.setdefault(name, value)
+        headers = dict(items)  # a repeated header's last value, as before
+        first = dict(reversed(items))  # its first, as Message.get gives
         message_id = first.get("message-id", "").strip()
         if not message_id:
             # Mailgun stamps one on messages that arrive without it.
